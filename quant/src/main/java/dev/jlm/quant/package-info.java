@@ -1,0 +1,2 @@
+/** jlm quant. See ARCHITECTURE.md for what this module owns. */
+package dev.jlm.quant;
