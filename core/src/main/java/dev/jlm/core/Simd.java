@@ -1,4 +1,4 @@
-package dev.jlm.simd;
+package dev.jlm.core;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShape;
