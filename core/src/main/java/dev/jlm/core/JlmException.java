@@ -7,11 +7,31 @@ package dev.jlm.core;
  */
 public class JlmException extends RuntimeException {
     public JlmException(String message) {
-        super(message);
+        super(oneLine(message));
     }
 
     public JlmException(String message, Throwable cause) {
-        super(message, cause);
+        super(oneLine(message), cause);
+    }
+
+    /** Messages quote names read from files, which may hold anything: control characters are escaped to keep one line. */
+    private static String oneLine(String message) {
+        if (message == null) {
+            return "unknown error";
+        }
+        StringBuilder sb = null;
+        for (int i = 0; i < message.length(); i++) {
+            char c = message.charAt(i);
+            if (Character.isISOControl(c)) {
+                if (sb == null) {
+                    sb = new StringBuilder(message.length() + 16).append(message, 0, i);
+                }
+                sb.append(String.format("\\u%04x", (int) c));
+            } else if (sb != null) {
+                sb.append(c);
+            }
+        }
+        return sb == null ? message : sb.toString();
     }
 
     /** A model or data file that cannot be read, parsed or trusted: missing, truncated, malformed. */
