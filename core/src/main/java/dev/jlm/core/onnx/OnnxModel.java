@@ -199,7 +199,10 @@ public final class OnnxModel implements AutoCloseable {
 
     // ---- graph --------------------------------------------------------------------------------
 
-    /** The parsed protobuf; immutable. Large initializers' raw_data alias the mapped file. */
+    /**
+     * The parsed protobuf; immutable. Its byte and string fields alias the mapped file, so it (and anything
+     * read lazily from it) is usable while this model is open; copy what must outlive the model.
+     */
     public ModelProto proto() {
         return proto;
     }

@@ -12,7 +12,9 @@ import java.util.List;
  * initializer, or a Gather whose data input is a 2-D initializer (an embedding table). These are what
  * quantization and pruning act on.
  *
- * @param node        the node
+ * @param node        the node (its protobuf reads from the model's mapping: use it while the model is open)
+ * @param nodeName    the node's name, or a stand-in built from its op type and outputs when it has none
+ * @param opType      the node's op type
  * @param nodeIndex   its position in the main graph
  * @param inputIndex  which of its inputs is the weight
  * @param weight      the initializer's name
@@ -20,17 +22,7 @@ import java.util.List;
  * @param cols        the weight's second dimension (N for MatMul; hidden size for Gather)
  * @param transposed  true for a Gemm with transB=1 (weight stored as [N, K])
  */
-public record WeightUse(NodeProto node, int nodeIndex, int inputIndex, String weight, long rows, long cols, boolean transposed) {
-
-    /** The node's op type. */
-    public String opType() {
-        return node.getOpType();
-    }
-
-    /** The node's name, or a stand-in built from its outputs when it has none. */
-    public String nodeName() {
-        return node.getName().isEmpty() ? node.getOpType() + ":" + String.join(",", node.getOutputList()) : node.getName();
-    }
+public record WeightUse(NodeProto node, String nodeName, String opType, int nodeIndex, int inputIndex, String weight, long rows, long cols, boolean transposed) {
 
     static List<WeightUse> find(OnnxModel model) {
         List<WeightUse> out = new ArrayList<>();
@@ -61,7 +53,8 @@ public record WeightUse(NodeProto node, int nodeIndex, int inputIndex, String we
             if (n.getOpType().equals("Gemm") && intAttr(n, "transA", 0) != 0) {
                 continue;
             }
-            out.add(new WeightUse(n, i, idx, w, t.getDims(0), t.getDims(1), transB));
+            String nodeName = n.getName().isEmpty() ? n.getOpType() + ":" + String.join(",", n.getOutputList()) : n.getName();
+            out.add(new WeightUse(n, nodeName, n.getOpType(), i, idx, w, t.getDims(0), t.getDims(1), transB));
         }
         return out;
     }
