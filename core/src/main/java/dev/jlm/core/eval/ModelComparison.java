@@ -23,7 +23,8 @@ import java.util.function.Function;
  * @param reference the reference model
  * @param candidate the candidate model
  * @param outputs   per compared output, in the order to print
- * @param notes     settings worth reporting (seed, input source, batch size), printed in insertion order
+ * @param notes     settings worth reporting (seed, input source, batch size), printed in insertion order;
+ *                  keys must not be null, values may be
  */
 public record ModelComparison(ModelInfo reference, ModelInfo candidate, List<OutputComparison> outputs,
                               Map<String, String> notes) {
@@ -32,6 +33,7 @@ public record ModelComparison(ModelInfo reference, ModelInfo candidate, List<Out
         Objects.requireNonNull(candidate, "candidate");
         outputs = List.copyOf(outputs);
         notes = notes == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(notes));
+        notes.keySet().forEach(k -> Objects.requireNonNull(k, "note key"));
     }
 
     /**

@@ -220,6 +220,14 @@ class TensorMetricsTest {
                 assertMatches(ref, new TensorMetrics(dt.name()).add(ta, tb).result());
             }
         }
+        // a float32 reference against a float16 candidate (a model converted to f16)
+        try (Tensor ta = Tensor.of(a, 4, 6, 10); Tensor th = Tensor.allocate(DType.F16, 4, 6, 10)) {
+            for (int i = 0; i < b.length; i++) {
+                th.setDouble(b[i], i / 60, i / 10 % 6, i % 10);
+            }
+            double[] ref = reference(a, th.toFloatArray(), 10, null);
+            assertMatches(ref, new TensorMetrics("mixed").add(ta, th).result());
+        }
         try (Tensor ta = Tensor.of(a, 4, 6, 10); Tensor tb = Tensor.of(b, 4, 6, 10)) {
             Tensor va = ta.slice(1, 1, 4), vb = tb.slice(1, 1, 4); // strided views [4, 3, 10]
             assertTrue(!va.isContiguous());
