@@ -459,7 +459,10 @@ public final class OrtModel implements AutoCloseable {
             Map<String, OnnxTensor> pinned = new HashMap<>();
             Set<String> fetched = new LinkedHashSet<>();
             for (ValueSignature sig : wanted) {
-                long[] shape = pin && Ort.javaType(sig.dtype()) != null ? knownShape(sig, dims) : null;
+                // An output that is also a graph input is handed back by ONNX Runtime as the input value itself,
+                // never written into a buffer given for it, so it always takes the copy path.
+                boolean pinnable = pin && Ort.javaType(sig.dtype()) != null && !inputByName.containsKey(sig.name());
+                long[] shape = pinnable ? knownShape(sig, dims) : null;
                 if (shape == null) {
                     fetched.add(sig.name());
                     continue;
