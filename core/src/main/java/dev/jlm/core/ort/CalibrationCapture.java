@@ -31,6 +31,8 @@ import java.util.Set;
  * <p>Models whose initializers live in external data files: {@link #open(Path, ValueSelector, SessionConfig)}
  * reads only the graph file and has ONNX Runtime read the external data from the model's own folder (session
  * config {@value SessionConfig#EXTERNAL_DATA_FOLDER_KEY}); nothing is ever written next to the model.
+ * (ONNX Runtime's other route, {@code SessionOptions.addExternalInitializers}, would first need every external
+ * tensor read into Java-side buffers, doubling the memory a large model takes while it loads.)
  *
  * <p>Thread safety and device handling are those of the underlying {@link OrtModel}.
  */

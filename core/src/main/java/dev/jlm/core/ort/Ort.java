@@ -4,6 +4,7 @@ import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.TensorInfo;
 import dev.jlm.core.DType;
@@ -35,11 +36,28 @@ final class Ort {
                 throw new JlmException.Unsupported("ONNX Runtime from jlm needs a little-endian platform");
             }
             try {
-                return OrtEnvironment.getEnvironment();
+                return OrtEnvironment.getEnvironment(logLevel(System.getProperty("jlm.ort.log", "fatal")), "jlm");
             } catch (RuntimeException | LinkageError e) {
                 throw new JlmException.Unsupported("the ONNX Runtime native library could not be loaded: " + e.getMessage(), e);
             }
         }
+    }
+
+    /**
+     * ONNX Runtime's own log threshold, from {@code -Djlm.ort.log=verbose|info|warning|error|fatal}. The default
+     * is {@code fatal}: every failure jlm cares about reaches the caller as an exception or a warning carrying
+     * ONNX Runtime's reason, so its log lines on stderr would only repeat them (a failed CUDA probe under
+     * {@link Device#AUTO}, for one). Raise it to debug ONNX Runtime itself.
+     */
+    private static OrtLoggingLevel logLevel(String name) {
+        return switch (name.strip().toLowerCase(java.util.Locale.ROOT)) {
+            case "verbose" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE;
+            case "info" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO;
+            case "warning" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
+            case "error" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
+            case "fatal" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+            default -> throw new JlmException.InvalidArgument("-Djlm.ort.log must be verbose, info, warning, error or fatal, not '" + name + "'");
+        };
     }
 
     /** True when this ONNX Runtime build carries the CUDA execution provider (the onnxruntime_gpu artifact). */

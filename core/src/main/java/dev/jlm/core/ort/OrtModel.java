@@ -173,7 +173,7 @@ public final class OrtModel implements AutoCloseable {
                 try {
                     yield build(name, config, Device.cuda(0), factory);
                 } catch (JlmException e) {
-                    config.warnings().accept("device auto: CUDA device 0 is not usable (" + e.getMessage() + "); running on the CPU");
+                    config.warnings().accept(e.getMessage() + "; device auto runs it on the CPU");
                     yield build(name, config, Device.CPU, factory);
                 }
             }
@@ -207,14 +207,14 @@ public final class OrtModel implements AutoCloseable {
                 try {
                     opts.addCUDA(cuda.deviceId());
                 } catch (OrtException e) {
-                    throw new JlmException.Unsupported("model " + name + ": no CUDA device " + cuda.deviceId() + ": " + Ort.reason(e), e);
+                    throw cudaUnusable(name, cuda, e);
                 }
             }
             try {
                 session = factory.create(opts);
             } catch (OrtException e) {
                 if (device instanceof Device.Cuda cuda && mentionsCuda(e)) {
-                    throw new JlmException.Unsupported("model " + name + ": no CUDA device " + cuda.deviceId() + ": " + Ort.reason(e), e);
+                    throw cudaUnusable(name, cuda, e);
                 }
                 throw Ort.backend(name, "loading", e);
             }
@@ -232,6 +232,12 @@ public final class OrtModel implements AutoCloseable {
             }
             throw (RuntimeException) e;
         }
+    }
+
+    private static JlmException.Unsupported cudaUnusable(String name, Device.Cuda cuda, OrtException e) {
+        String reason = Ort.reason(e);
+        String hint = reason.contains("Failed to load") ? " (the CUDA provider's libraries, CUDA and cuDNN, could not be loaded)" : "";
+        return new JlmException.Unsupported("model " + name + ": CUDA device " + cuda.deviceId() + " is not usable: " + reason + hint, e);
     }
 
     private static boolean mentionsCuda(OrtException e) {
@@ -463,6 +469,9 @@ public final class OrtModel implements AutoCloseable {
                 // never written into a buffer given for it, so it always takes the copy path.
                 boolean pinnable = pin && Ort.javaType(sig.dtype()) != null && !inputByName.containsKey(sig.name());
                 long[] shape = pinnable ? knownShape(sig, dims) : null;
+                if (shape != null && sig.dtype().byteSize(count(shape)) > Integer.MAX_VALUE - 64) {
+                    shape = null; // too large for a Java buffer; the copy path reports it
+                }
                 if (shape == null) {
                     fetched.add(sig.name());
                     continue;
@@ -504,8 +513,7 @@ public final class OrtModel implements AutoCloseable {
 
     private static boolean isPinnedShapeMismatch(OrtException e) {
         String m = String.valueOf(e.getMessage());
-        return e.getCode() == OrtException.OrtErrorCode.ORT_INVALID_ARGUMENT
-                && (m.contains("pre-allocated") || m.contains("provided for output"));
+        return m.contains("pre-allocated") || m.contains("provided for output") || m.contains("re-use buffer");
     }
 
     /** The output's shape if the signature and the inputs' symbolic dimensions determine it, else null. */
@@ -521,6 +529,14 @@ public final class OrtModel implements AutoCloseable {
             }
         }
         return s;
+    }
+
+    private static long count(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
     }
 
     /** An ONNX Runtime tensor over the tensor's own memory (no copy for native memory). */
@@ -553,7 +569,12 @@ public final class OrtModel implements AutoCloseable {
             throw new JlmException.Unsupported("model " + name + ": output '" + output + "' has ONNX type "
                     + Ort.onnxName(ti.onnxType) + ", which jlm does not support");
         }
-        Tensor out = Tensor.allocate(dtype, ti.getShape());
+        long[] shape = ti.getShape();
+        if (dtype.byteSize(ti.getNumElements()) > Integer.MAX_VALUE - 64) {
+            throw new JlmException.Unsupported("model " + name + ": output '" + output + "' " + dtype + Arrays.toString(shape)
+                    + " is larger than 2 GiB, which ONNX Runtime's Java API cannot return");
+        }
+        Tensor out = Tensor.allocate(dtype, shape);
         try {
             long n = out.byteSize();
             if (n > 0) {
