@@ -172,9 +172,14 @@ public final class OrtModel implements AutoCloseable {
                 }
                 try {
                     yield build(name, config, Device.cuda(0), factory);
-                } catch (JlmException e) {
+                } catch (JlmException.Unsupported e) {
                     config.warnings().accept(e.getMessage() + "; device auto runs it on the CPU");
                     yield build(name, config, Device.CPU, factory);
+                } catch (JlmException.Backend e) {
+                    // Not clearly a CUDA matter: if the CPU cannot load the model either, its error is the one to report.
+                    OrtModel cpu = build(name, config, Device.CPU, factory);
+                    config.warnings().accept(e.getMessage() + " (on CUDA device 0); device auto runs it on the CPU");
+                    yield cpu;
                 }
             }
         };
