@@ -146,8 +146,7 @@ public final class ModelEvaluator {
                 }
             } else {
                 RandomInputs random = RandomInputs.defaults().withSeed(options.seed()).withBatch(options.batchSize());
-                List<InputSpec> specs = ref.inputs().stream()
-                        .map(v -> new InputSpec(v.name(), v.dtype(), v.shape(), v.dimNames().toArray(String[]::new))).toList();
+                List<ValueSignature> specs = ref.inputs();
                 notes.put("inputs", options.samples() + " random batches of " + options.batchSize() + ", seed " + options.seed());
                 for (int i = 0; i < options.samples(); i++) {
                     try (InputBatch batch = random.generate(specs, i)) {

@@ -1,5 +1,7 @@
 package dev.jlm.core.eval;
 
+import dev.jlm.core.ort.ValueSignature;
+
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
@@ -114,13 +116,13 @@ public final class RandomInputs {
     }
 
     /** The concrete shape this generator uses for {@code spec}. */
-    public long[] shapeOf(InputSpec spec) {
+    public long[] shapeOf(ValueSignature spec) {
         long[] s = spec.shape();
         for (int i = 0; i < s.length; i++) {
             if (s[i] >= 0) {
                 continue;
             }
-            String sym = spec.symbolicName(i);
+            String sym = spec.dimName(i);
             if (sym != null && dims.containsKey(sym)) {
                 s[i] = dims.get(sym);
             } else if (i == 0 || (sym != null && sym.toLowerCase(Locale.ROOT).contains("batch"))) {
@@ -133,7 +135,7 @@ public final class RandomInputs {
     }
 
     /** Inputs for batch 0. */
-    public InputBatch generate(List<InputSpec> specs) {
+    public InputBatch generate(List<ValueSignature> specs) {
         return generate(specs, 0);
     }
 
@@ -142,11 +144,11 @@ public final class RandomInputs {
      * attention mask is the input named "attention_mask" (any case) if the signature has one with rank 2,
      * else null.
      */
-    public InputBatch generate(List<InputSpec> specs, long batchIndex) {
+    public InputBatch generate(List<ValueSignature> specs, long batchIndex) {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         try {
             Tensor mask = null;
-            for (InputSpec spec : specs) {
+            for (ValueSignature spec : specs) {
                 Tensor t = generate(spec, batchIndex);
                 if (tensors.put(spec.name(), t) != null) {
                     throw new JlmException.InvalidArgument("input " + spec.name() + " appears twice in the signature");
@@ -170,12 +172,12 @@ public final class RandomInputs {
     }
 
     /** One input's tensor for batch 0; the caller closes it. */
-    public Tensor generate(InputSpec spec) {
+    public Tensor generate(ValueSignature spec) {
         return generate(spec, 0);
     }
 
     /** One input's tensor for the batch with index {@code batchIndex}; the caller closes it. */
-    public Tensor generate(InputSpec spec, long batchIndex) {
+    public Tensor generate(ValueSignature spec, long batchIndex) {
         DType dt = spec.dtype();
         long[] shape = shapeOf(spec);
         Tensor t = Tensor.allocate(dt, shape);

@@ -127,7 +127,8 @@ public final class TensorMetrics {
         if ((xx == 0 && yy > 0) || (yy == 0 && xx > 0)) {
             return 0;
         }
-        double c = dot / (Math.sqrt(xx) * Math.sqrt(yy));
+        // Equal norms divide directly, so that a row compared with itself gives exactly 1.
+        double c = xx == yy ? dot / xx : dot / (Math.sqrt(xx) * Math.sqrt(yy));
         return Math.max(-1, Math.min(1, c)); // Math.min/max keep NaN
     }
 

@@ -21,10 +21,26 @@ public record ValueSignature(String name, DType dtype, long[] shape, List<String
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(dtype, "dtype");
         shape = shape.clone();
+        for (int i = 0; i < shape.length; i++) {
+            if (shape[i] < 0) {
+                shape[i] = -1;
+            }
+        }
         dimNames = List.copyOf(dimNames);
         if (dimNames.size() != shape.length) {
-            throw new IllegalArgumentException("one dim name per dimension needed: " + Arrays.toString(shape) + " vs " + dimNames);
+            throw new dev.jlm.core.JlmException.InvalidArgument("value " + name + ": one dim name per dimension needed: " + Arrays.toString(shape) + " vs " + dimNames);
         }
+    }
+
+    /** A signature whose free dimensions (-1) have no names. */
+    public static ValueSignature of(String name, DType dtype, long... shape) {
+        return new ValueSignature(name, dtype, shape, java.util.Collections.nCopies(shape.length, ""));
+    }
+
+    /** The name of dimension {@code axis}, or null when it has none. */
+    public String dimName(int axis) {
+        String n = dimNames.get(axis);
+        return n.isEmpty() ? null : n;
     }
 
     /** The dimensions, -1 where not fixed; a copy. */

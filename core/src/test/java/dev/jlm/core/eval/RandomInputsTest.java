@@ -1,5 +1,7 @@
 package dev.jlm.core.eval;
 
+import dev.jlm.core.ort.ValueSignature;
+
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
@@ -17,10 +19,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class RandomInputsTest {
-    static final List<InputSpec> BERT = List.of(
-            new InputSpec("input_ids", DType.I64, new long[] {-1, -1}, new String[] {"batch_size", "sequence_length"}),
-            new InputSpec("attention_mask", DType.I64, new long[] {-1, -1}, new String[] {"batch_size", "sequence_length"}),
-            new InputSpec("token_type_ids", DType.I64, new long[] {-1, -1}, new String[] {"batch_size", "sequence_length"}));
+    static final List<ValueSignature> BERT = List.of(
+            new ValueSignature("input_ids", DType.I64, new long[] {-1, -1}, List.of("batch_size", "sequence_length")),
+            new ValueSignature("attention_mask", DType.I64, new long[] {-1, -1}, List.of("batch_size", "sequence_length")),
+            new ValueSignature("token_type_ids", DType.I64, new long[] {-1, -1}, List.of("batch_size", "sequence_length")));
 
     @Test
     void sameSeedSameValuesOtherSeedOtherValues() {
@@ -56,9 +58,9 @@ class RandomInputsTest {
             }
         }
         // floats: standard normal; other integers {0, 1}; positions 0..n-1; narrow types capped
-        List<InputSpec> other = List.of(new InputSpec("pixel_values", DType.F32, -1, 3, 32, 32),
-                new InputSpec("flags", DType.I32, 4, 100), new InputSpec("position_ids", DType.I64, 1, -1),
-                new InputSpec("input_ids", DType.I8, 1, 300), new InputSpec("mask", DType.BOOL, 2, 3));
+        List<ValueSignature> other = List.of(ValueSignature.of("pixel_values", DType.F32, -1, 3, 32, 32),
+                ValueSignature.of("flags", DType.I32, 4, 100), ValueSignature.of("position_ids", DType.I64, 1, -1),
+                ValueSignature.of("input_ids", DType.I8, 1, 300), ValueSignature.of("mask", DType.BOOL, 2, 3));
         try (InputBatch in = gen.withVocab(100000).generate(other)) {
             double[] px = toDouble(in.get("pixel_values").toFloatArray());
             assertEquals(2 * 3 * 32 * 32, px.length);
@@ -88,29 +90,29 @@ class RandomInputsTest {
 
     @Test
     void openDimensionsResolve() {
-        InputSpec spec = new InputSpec("x", DType.F32, new long[] {-1, 8, -1, -1}, new String[] {"n", null, "seq", null});
+        ValueSignature spec = new ValueSignature("x", DType.F32, new long[] {-1, 8, -1, -1}, List.of("n", "", "seq", ""));
         assertArrayEquals(new long[] {1, 8, 16, 16}, RandomInputs.defaults().shapeOf(spec));
         assertArrayEquals(new long[] {4, 8, 33, 5},
                 RandomInputs.defaults().withBatch(4).withDefaultDim(5).withDim("seq", 33).shapeOf(spec));
-        InputSpec named = new InputSpec("y", DType.F32, new long[] {7, -1}, new String[] {null, "batch"});
+        ValueSignature named = new ValueSignature("y", DType.F32, new long[] {7, -1}, List.of("", "batch"));
         assertArrayEquals(new long[] {7, 2}, RandomInputs.defaults().withBatch(2).shapeOf(named));
         assertThrows(JlmException.InvalidArgument.class, () -> RandomInputs.defaults().withBatch(0));
         assertThrows(JlmException.InvalidArgument.class,
-                () -> new InputSpec("z", DType.F32, new long[] {1, 2}, new String[] {"a"}));
+                () -> new ValueSignature("z", DType.F32, new long[] {1, 2}, List.of("a")));
         assertThrows(JlmException.InvalidArgument.class,
                 () -> RandomInputs.defaults().generate(List.of(BERT.get(0), BERT.get(0))));
     }
 
     @Test
-    void inputSpecIsImmutable() {
+    void signatureIsImmutable() {
         long[] shape = {-5, 3};
-        InputSpec s = new InputSpec("a", DType.F16, shape);
+        ValueSignature s = ValueSignature.of("a", DType.F16, shape);
         shape[1] = 99;
         assertArrayEquals(new long[] {-1, 3}, s.shape());
         s.shape()[1] = 42;
         assertArrayEquals(new long[] {-1, 3}, s.shape());
-        assertEquals(new InputSpec("a", DType.F16, -1, 3), s);
-        assertEquals("a F16[?, 3]", s.toString());
+        assertEquals(ValueSignature.of("a", DType.F16, -1, 3), s);
+        assertEquals("a: F16[?, 3]", s.toString());
         assertFalse(s.isFixed());
         assertTrue(RandomInputs.looksLikeIds("input_ids") && RandomInputs.looksLikeIds("token_id")
                 && RandomInputs.looksLikeIds("ids") && !RandomInputs.looksLikeIds("hidden") && !RandomInputs.looksLikeIds("valid_len"));
