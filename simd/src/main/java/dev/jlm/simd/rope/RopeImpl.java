@@ -1,0 +1,212 @@
+package dev.jlm.simd.rope;
+
+import static dev.jlm.simd.internal.Lanes.F;
+import static dev.jlm.simd.internal.Lanes.F32;
+import static dev.jlm.simd.internal.Lanes.LE;
+
+import dev.jlm.core.DType;
+import dev.jlm.core.JlmException;
+import dev.jlm.core.Tensor;
+import dev.jlm.simd.RowExecutor;
+import dev.jlm.simd.internal.Lanes;
+import dev.jlm.simd.internal.Rows;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
+
+/** Both RoPE implementations: checks, splitting over (token, head) rows, scalar and vector rows. */
+final class RopeImpl implements Rope {
+    static final RopeImpl SCALAR = new RopeImpl(false, RowExecutor.cores());
+    static final RopeImpl VECTOR = new RopeImpl(true, RowExecutor.cores());
+    private static final int L = F.length();
+    /** Swaps neighbours: lanes (0 1 2 3 ...) become (1 0 3 2 ...). */
+    private static final VectorShuffle<Float> SWAP_PAIRS = VectorShuffle.fromOp(F, i -> i ^ 1);
+
+    private final boolean vector;
+    private final int threads;
+
+    private RopeImpl(boolean vector, int threads) {
+        this.vector = vector;
+        this.threads = threads;
+    }
+
+    @Override
+    public String kind() {
+        return vector ? "vector" : "scalar";
+    }
+
+    @Override
+    public int threads() {
+        return threads;
+    }
+
+    @Override
+    public Rope withThreads(int threads) {
+        if (threads < 1) {
+            throw new JlmException.InvalidArgument("threads must be at least 1, not " + threads);
+        }
+        return threads == this.threads ? this : new RopeImpl(vector, threads);
+    }
+
+    @Override
+    public String toString() {
+        return "Rope[" + kind() + ", threads=" + threads + "]";
+    }
+
+    @Override
+    public void apply(Tensor x, RopeTable table, Layout layout, long position, Tensor out) {
+        if (x == null || table == null || layout == null || out == null) {
+            throw new JlmException.InvalidArgument((x == null ? "x" : table == null ? "table"
+                    : layout == null ? "layout" : "out") + " must not be null");
+        }
+        Rows.requireFloatInput(x, "x");
+        Rows.requireF32(out, "out");
+        Rows.requireSameShape(x, "x", out, "out");
+        if (x.rank() < 2) {
+            throw new JlmException.InvalidArgument("rope x " + x + " must be [seq, headDim] or [..., seq, heads, headDim]");
+        }
+        int headDim = Rows.cols(x, "x");
+        int rot = table.rotaryDim();
+        if (rot > headDim) {
+            throw new JlmException.InvalidArgument("rope table rotaryDim " + rot + " exceeds the head size " + headDim
+                    + " of x " + x);
+        }
+        long heads = x.rank() >= 3 ? x.dim(-2) : 1;
+        long seq = x.rank() >= 3 ? x.dim(-3) : x.dim(0);
+        if (position < 0 || position + seq > table.maxPositions()) {
+            throw new JlmException.InvalidArgument("rope positions " + position + ".." + (position + seq - 1)
+                    + " are outside the table of " + table.maxPositions() + " positions");
+        }
+        long xs = Rows.rowStride(x, "x");
+        long os = Rows.rowStride(out, "out");
+        Rows.requireNoPartialOverlap(x, "x", xs, out, "out", os);
+        long rows = Rows.rows(x, headDim);
+        if (rows == 0 || headDim == 0) {
+            return;
+        }
+        boolean inter = layout == Layout.INTERLEAVED;
+        MemorySegment c;
+        MemorySegment s;
+        if (vector && inter) {
+            MemorySegment[] p = table.pairs();
+            c = p[0];
+            s = p[1];
+        } else {
+            c = table.cosSegment();
+            s = table.sinSegment();
+        }
+        DType xt = x.dtype();
+        MemorySegment xm = x.segment();
+        MemorySegment om = out.segment();
+        boolean v = vector;
+        boolean copyTail = rot < headDim && !Rows.overlaps(x, out);   // in place, the tail is already there
+        int chunks = RowExecutor.chunks(rows, headDim, threads);
+        if (chunks <= 1) {
+            rows(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, heads, seq, position, 0, rows);
+        } else {
+            RowExecutor.run(chunks, rows, (from, to) ->
+                    rows(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, heads, seq, position, from, to));
+        }
+    }
+
+    private static void rows(boolean vector, boolean inter, boolean copyTail, DType xt, MemorySegment x, long xs, MemorySegment y,
+                             long ys, MemorySegment c, MemorySegment s, int rot, int headDim, long heads, long seq,
+                             long position, long from, long to) {
+        for (long r = from; r < to; r++) {
+            long pos = position + (r / heads) % seq;
+            long xi = r * xs;
+            long yi = r * ys;
+            if (vector) {
+                if (inter) {
+                    vectorInterleaved(xt, x, xi, y, yi, c, s, pos * rot, rot);
+                } else {
+                    vectorHalf(xt, x, xi, y, yi, c, s, pos * (rot / 2), rot / 2);
+                }
+            } else if (inter) {
+                scalarInterleaved(xt, x, xi, y, yi, c, s, pos * (rot / 2), rot / 2);
+            } else {
+                scalarHalf(xt, x, xi, y, yi, c, s, pos * (rot / 2), rot / 2);
+            }
+            // The dimensions past the rotary ones pass through.
+            if (copyTail) {
+                for (int i = rot; i < headDim; i++) {
+                    y.set(F32, (yi + i) * 4, Lanes.get(xt, x, xi + i));
+                }
+            }
+        }
+    }
+
+    // ---- scalar reference (ti: first table element of this position) ----------------------------
+
+    private static void scalarHalf(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
+                                   MemorySegment s, long ti, int half) {
+        for (int i = 0; i < half; i++) {
+            float a = Lanes.get(xt, x, xi + i);
+            float b = Lanes.get(xt, x, xi + i + half);
+            float cv = c.get(F32, (ti + i) * 4);
+            float sv = s.get(F32, (ti + i) * 4);
+            y.set(F32, (yi + i) * 4, a * cv - b * sv);
+            y.set(F32, (yi + i + half) * 4, b * cv + a * sv);
+        }
+    }
+
+    private static void scalarInterleaved(DType xt, MemorySegment x, long xi, MemorySegment y, long yi,
+                                          MemorySegment c, MemorySegment s, long ti, int half) {
+        for (int i = 0; i < half; i++) {
+            float a = Lanes.get(xt, x, xi + 2L * i);
+            float b = Lanes.get(xt, x, xi + 2L * i + 1);
+            float cv = c.get(F32, (ti + i) * 4);
+            float sv = s.get(F32, (ti + i) * 4);
+            y.set(F32, (yi + 2L * i) * 4, a * cv - b * sv);
+            y.set(F32, (yi + 2L * i + 1) * 4, b * cv + a * sv);
+        }
+    }
+
+    // ---- Vector API -------------------------------------------------------------------------------
+
+    private static void vectorHalf(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
+                                   MemorySegment s, long ti, int half) {
+        long yb = yi * 4;
+        long tb = ti * 4;
+        int i = 0;
+        for (int up = half - L; i <= up; i += L) {
+            FloatVector a = Lanes.load(xt, x, xi + i);
+            FloatVector b = Lanes.load(xt, x, xi + i + half);
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, tb + i * 4L, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, tb + i * 4L, LE);
+            a.fma(cv, b.mul(sv).neg()).intoMemorySegment(y, yb + i * 4L, LE);
+            b.fma(cv, a.mul(sv)).intoMemorySegment(y, yb + (i + half) * 4L, LE);
+        }
+        for (; i < half; i++) {
+            float a = Lanes.get(xt, x, xi + i);
+            float b = Lanes.get(xt, x, xi + i + half);
+            float cv = c.get(F32, tb + i * 4L);
+            float sv = s.get(F32, tb + i * 4L);
+            y.set(F32, yb + i * 4L, a * cv - b * sv);
+            y.set(F32, yb + (i + half) * 4L, b * cv + a * sv);
+        }
+    }
+
+    /** c and s are the pair tables ({@link RopeTable#pairs()}), ti the first element of this position in them. */
+    private static void vectorInterleaved(DType xt, MemorySegment x, long xi, MemorySegment y, long yi,
+                                          MemorySegment c, MemorySegment s, long ti, int rot) {
+        long yb = yi * 4;
+        long tb = ti * 4;
+        int i = 0;
+        for (int up = rot - L; i <= up; i += L) {
+            FloatVector v = Lanes.load(xt, x, xi + i);
+            FloatVector w = v.rearrange(SWAP_PAIRS);
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, tb + i * 4L, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, tb + i * 4L, LE);
+            v.fma(cv, w.mul(sv)).intoMemorySegment(y, yb + i * 4L, LE);
+        }
+        for (; i < rot; i += 2) {
+            float a = Lanes.get(xt, x, xi + i);
+            float b = Lanes.get(xt, x, xi + i + 1);
+            float cv = c.get(F32, tb + i * 4L);
+            float sn = s.get(F32, tb + (i + 1) * 4L);
+            y.set(F32, yb + i * 4L, a * cv - b * sn);
+            y.set(F32, yb + (i + 1) * 4L, b * cv + a * sn);
+        }
+    }
+}
