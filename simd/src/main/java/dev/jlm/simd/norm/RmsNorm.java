@@ -10,8 +10,10 @@ import dev.jlm.core.Tensor;
  * <p>{@code x} (and {@code residual}) may be F32, F16 or BF16, read where they lie; {@code gamma} and the outputs
  * are F32. Any shape works: the last axis is the row, all others are rows. Outputs may be the input tensor itself
  * (in place) but must not partly overlap it. Views whose last axis is contiguous and whose rows are evenly spaced
- * are accepted; others are rejected with {@link dev.jlm.core.JlmException.InvalidArgument}. NaN or infinity in a
- * row makes that row NaN (as in the reference), other rows are untouched.
+ * are accepted; others are rejected with {@link dev.jlm.core.JlmException.InvalidArgument}. Non-finite values
+ * stay in their row and come out as the formula gives them: a NaN makes its row NaN; an infinity makes its row
+ * zero, NaN where the infinities were. Sums of squares are kept in float, so values above about 1e19 in magnitude
+ * (whose squares overflow) are outside the supported range, as in ONNX Runtime.
  *
  * <p>Instances are immutable and thread-safe. {@link #get()} is the implementation chosen at start-up
  * ({@link Simd#useVector()}); large inputs are split by rows across {@link #threads()} threads of the shared

@@ -36,7 +36,7 @@ final class ScalarNorms {
         for (int i = 0; i < n; i++) {
             sum += Lanes.get(xt, x, xi + i);
         }
-        float mean = (float) (sum / n);
+        double mean = sum / n;
         double var = 0;
         for (int i = 0; i < n; i++) {
             double d = Lanes.get(xt, x, xi + i) - mean;
@@ -44,7 +44,7 @@ final class ScalarNorms {
         }
         float inv = (float) (1.0 / Math.sqrt(var / n + eps));
         for (int i = 0; i < n; i++) {
-            float d = Lanes.get(xt, x, xi + i) - mean;
+            float d = (float) (Lanes.get(xt, x, xi + i) - mean);
             float v = d * inv * g.get(F32, i * 4L);
             if (b != null) {
                 v += b.get(F32, i * 4L);

@@ -46,15 +46,51 @@ final class VectorNorms {
         finishLayer(DType.F32, h, hi, g, b, y, yi, n, eps, sum);
     }
 
+    /**
+     * Variance from the values centred on the first mean estimate, with the classic correction: the float sum
+     * may miss the mean by a few ulps of the row's magnitude, so the centred values' own mean {@code c} is added
+     * back and {@code c^2} taken off the variance (Chan, Golub and LeVeque's corrected two-pass algorithm).
+     */
     private static void finishLayer(DType xt, MemorySegment x, long xi, MemorySegment g, MemorySegment b,
                                     MemorySegment y, long yi, int n, float eps, float sum) {
-        float mean = (float) ((double) sum / n);
-        float var = xt == DType.F32 ? centredSquaresF32(x, xi, n, mean) : centredSquares(xt, x, xi, n, mean);
-        float inv = (float) (1.0 / Math.sqrt((double) var / n + eps));
+        float m = (float) ((double) sum / n);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = d0;
+        FloatVector q0 = d0;
+        FloatVector q1 = d0;
+        int i = 0;
         if (xt == DType.F32) {
-            normalizeF32(x, xi, g, b, y, yi, n, mean, inv);
+            long xb = xi * 4;
+            for (int up = n - 2 * L; i <= up; i += 2 * L) {
+                FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m);
+                FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE).sub(m);
+                d0 = d0.add(v0);
+                d1 = d1.add(v1);
+                q0 = v0.fma(v0, q0);
+                q1 = v1.fma(v1, q1);
+            }
+        }
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = Lanes.load(xt, x, xi + i).sub(m);
+            d0 = d0.add(v);
+            q0 = v.fma(v, q0);
+        }
+        float sd = d0.add(d1).reduceLanes(VectorOperators.ADD);
+        float sq = q0.add(q1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float v = Lanes.get(xt, x, xi + i) - m;
+            sd += v;
+            sq += v * v;
+        }
+        double c = (double) sd / n;
+        double var = Math.max(0.0, (double) sq / n - c * c);
+        float inv = (float) (1.0 / Math.sqrt(var + eps));
+        // x - m is exact for x near m; subtracting the small correction after keeps the centred value exact to
+        // a rounding, where x - (float) (m + c) would lose the low bits of a large mean.
+        if (xt == DType.F32) {
+            normalizeF32(x, xi, g, b, y, yi, n, m, (float) c, inv);
         } else {
-            normalize(xt, x, xi, g, b, y, yi, n, mean, inv);
+            normalize(xt, x, xi, g, b, y, yi, n, m, (float) c, inv);
         }
     }
 
@@ -112,55 +148,26 @@ final class VectorNorms {
         return s;
     }
 
-    private static float centredSquaresF32(MemorySegment x, long xi, int n, float mean) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = a0;
-        FloatVector a2 = a0;
-        FloatVector a3 = a0;
-        long base = xi * 4;
-        int i = 0;
-        for (int up = n - 4 * L; i <= up; i += 4 * L) {
-            FloatVector v0 = FloatVector.fromMemorySegment(F, x, base + i * 4L, LE).sub(mean);
-            FloatVector v1 = FloatVector.fromMemorySegment(F, x, base + (i + L) * 4L, LE).sub(mean);
-            FloatVector v2 = FloatVector.fromMemorySegment(F, x, base + (i + 2 * L) * 4L, LE).sub(mean);
-            FloatVector v3 = FloatVector.fromMemorySegment(F, x, base + (i + 3 * L) * 4L, LE).sub(mean);
-            a0 = v0.fma(v0, a0);
-            a1 = v1.fma(v1, a1);
-            a2 = v2.fma(v2, a2);
-            a3 = v3.fma(v3, a3);
-        }
-        for (int up = n - L; i <= up; i += L) {
-            FloatVector v = FloatVector.fromMemorySegment(F, x, base + i * 4L, LE).sub(mean);
-            a0 = v.fma(v, a0);
-        }
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            float v = x.get(F32, base + i * 4L) - mean;
-            s += v * v;
-        }
-        return s;
-    }
-
     private static void normalizeF32(MemorySegment x, long xi, MemorySegment g, MemorySegment b, MemorySegment y,
-                                     long yi, int n, float mean, float inv) {
+                                     long yi, int n, float m, float c, float inv) {
         long xb = xi * 4;
         long yb = yi * 4;
         int i = 0;
         if (b != null) {
             for (int up = n - L; i <= up; i += L) {
-                FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(mean).mul(inv);
+                FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m).sub(c).mul(inv);
                 FloatVector gv = FloatVector.fromMemorySegment(F, g, i * 4L, LE);
                 FloatVector bv = FloatVector.fromMemorySegment(F, b, i * 4L, LE);
                 v.fma(gv, bv).intoMemorySegment(y, yb + i * 4L, LE);
             }
         } else {
             for (int up = n - L; i <= up; i += L) {
-                FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(mean).mul(inv);
+                FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m).sub(c).mul(inv);
                 v.mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE)).intoMemorySegment(y, yb + i * 4L, LE);
             }
         }
         for (; i < n; i++) {
-            float v = (x.get(F32, xb + i * 4L) - mean) * inv * g.get(F32, i * 4L);
+            float v = (x.get(F32, xb + i * 4L) - m - c) * inv * g.get(F32, i * 4L);
             y.set(F32, yb + i * 4L, b == null ? v : v + b.get(F32, i * 4L));
         }
     }
@@ -207,27 +214,12 @@ final class VectorNorms {
         return s;
     }
 
-    private static float centredSquares(DType xt, MemorySegment x, long xi, int n, float mean) {
-        FloatVector a0 = FloatVector.zero(F);
-        int i = 0;
-        for (int up = n - L; i <= up; i += L) {
-            FloatVector v = Lanes.load(xt, x, xi + i).sub(mean);
-            a0 = v.fma(v, a0);
-        }
-        float s = a0.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            float v = Lanes.get(xt, x, xi + i) - mean;
-            s += v * v;
-        }
-        return s;
-    }
-
     private static void normalize(DType xt, MemorySegment x, long xi, MemorySegment g, MemorySegment b,
-                                  MemorySegment y, long yi, int n, float mean, float inv) {
+                                  MemorySegment y, long yi, int n, float m, float c, float inv) {
         long yb = yi * 4;
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
-            FloatVector v = Lanes.load(xt, x, xi + i).sub(mean).mul(inv)
+            FloatVector v = Lanes.load(xt, x, xi + i).sub(m).sub(c).mul(inv)
                     .mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE));
             if (b != null) {
                 v = v.add(FloatVector.fromMemorySegment(F, b, i * 4L, LE));
@@ -235,7 +227,7 @@ final class VectorNorms {
             v.intoMemorySegment(y, yb + i * 4L, LE);
         }
         for (; i < n; i++) {
-            float v = (Lanes.get(xt, x, xi + i) - mean) * inv * g.get(F32, i * 4L);
+            float v = (Lanes.get(xt, x, xi + i) - m - c) * inv * g.get(F32, i * 4L);
             y.set(F32, yb + i * 4L, b == null ? v : v + b.get(F32, i * 4L));
         }
     }
