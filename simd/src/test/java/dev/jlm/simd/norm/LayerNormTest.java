@@ -1,6 +1,6 @@
 package dev.jlm.simd.norm;
 
-import static dev.jlm.simd.norm.RmsNormTest.assertMessage;
+import static dev.jlm.simd.testing.TestData.assertMessage;
 import static dev.jlm.simd.testing.TestData.assertClose;
 import static dev.jlm.simd.testing.TestData.normal;
 import static dev.jlm.simd.testing.TestData.poisoned;

@@ -1,16 +1,15 @@
 package dev.jlm.simd.norm;
 
 import static dev.jlm.simd.testing.TestData.assertClose;
+import static dev.jlm.simd.testing.TestData.assertMessage;
 import static dev.jlm.simd.testing.TestData.normal;
 import static dev.jlm.simd.testing.TestData.poisoned;
 import static dev.jlm.simd.testing.TestData.widths;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jlm.core.DType;
-import dev.jlm.core.JlmException;
 import dev.jlm.core.Simd;
 import dev.jlm.core.Tensor;
 import dev.jlm.simd.RowExecutor;
@@ -196,12 +195,6 @@ class RmsNormTest {
             assertMessage(() -> k.apply(source, g4, EPS, shifted), "overlaps");
             assertMessage(() -> k.applyResidual(x, x, g4, EPS, out, out), "share memory");
         }
-    }
-
-    static void assertMessage(Runnable call, String fragment) {
-        JlmException e = assertThrows(JlmException.InvalidArgument.class, call::run);
-        assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' should name " + fragment);
-        assertTrue(!e.getMessage().contains("\n"), "one line");
     }
 
     /** ONNX Runtime's RMSNormalization (opset 23) on the same inputs. */

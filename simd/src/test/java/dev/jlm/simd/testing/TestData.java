@@ -1,8 +1,12 @@
 package dev.jlm.simd.testing;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.jlm.core.DType;
+import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
 import java.util.Random;
 import java.util.SplittableRandom;
@@ -116,5 +120,12 @@ public final class TestData {
             }
         }
         return m;
+    }
+
+    /** Fails unless {@code call} throws {@link JlmException.InvalidArgument} with a one-line message containing {@code fragment}. */
+    public static void assertMessage(Runnable call, String fragment) {
+        JlmException e = assertThrows(JlmException.InvalidArgument.class, call::run);
+        assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' should name " + fragment);
+        assertFalse(e.getMessage().contains("\n"), "one line");
     }
 }
