@@ -67,11 +67,20 @@ public final class RowExecutor {
         }
         int n = (int) Math.min(chunks, rows);
         ForkJoinTask<?>[] tasks = new ForkJoinTask<?>[n - 1];
+        // Each piece records its own failure, so the caller rethrows the original exception, not a copy.
+        Throwable[] failures = new Throwable[n];
         boolean inPool = ForkJoinTask.inForkJoinPool() && ForkJoinTask.getPool() == POOL;
         for (int c = 1; c < n; c++) {
             long from = rows * c / n;
             long to = rows * (c + 1) / n;
-            ForkJoinTask<?> t = ForkJoinTask.adapt(() -> body.run(from, to));
+            int slot = c;
+            ForkJoinTask<?> t = ForkJoinTask.adapt(() -> {
+                try {
+                    body.run(from, to);
+                } catch (Throwable e) {
+                    failures[slot] = e;
+                }
+            });
             tasks[c - 1] = t;
             if (inPool) {
                 t.fork();
@@ -79,26 +88,25 @@ public final class RowExecutor {
                 POOL.execute(t);
             }
         }
-        RuntimeException failure = null;
         try {
             body.run(0, rows / n);
-        } catch (RuntimeException e) {
-            failure = e;
+        } catch (Throwable e) {
+            failures[0] = e;
         }
         // Join the last submitted first: a piece still queued is then taken back and run here.
         for (int i = tasks.length - 1; i >= 0; i--) {
-            ForkJoinTask<?> t = tasks[i];
-            t.quietlyJoin();
-            Throwable e = t.getException();
+            tasks[i].quietlyJoin();
+        }
+        for (Throwable e : failures) {
+            if (e instanceof RuntimeException re) {
+                throw re;
+            }
             if (e instanceof Error err) {
                 throw err;
             }
-            if (e != null && failure == null) {
-                failure = e instanceof RuntimeException re ? re : new IllegalStateException(e);
+            if (e != null) {
+                throw new IllegalStateException(e);
             }
-        }
-        if (failure != null) {
-            throw failure;
         }
     }
 

@@ -10,6 +10,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -31,7 +32,34 @@ public final class Lanes {
     public static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+    /** For {@link #sum}: lane i pairs with lane i ^ k, for k = L/2, L/4, ..., 1. */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] FOLDS = folds();
+
     private Lanes() {
+    }
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] folds() {
+        int steps = Integer.numberOfTrailingZeros(F.length());
+        VectorShuffle<Float>[] s = (VectorShuffle<Float>[]) new VectorShuffle<?>[steps];
+        for (int j = 0, k = F.length() / 2; k >= 1; j++, k /= 2) {
+            int m = k;
+            s[j] = VectorShuffle.fromOp(F, i -> i ^ m);
+        }
+        return s;
+    }
+
+    /**
+     * The sum of the lanes, always added in the same tree order. {@code reduceLanes(ADD)} may add in any order and
+     * does differ between interpreted and compiled code, which would make the same call give different bits
+     * before and after the JIT; this keeps every kernel's output a function of its input alone.
+     */
+    public static float sum(FloatVector v) {
+        for (VectorShuffle<Float> s : FOLDS) {
+            v = v.add(v.rearrange(s));
+        }
+        return v.lane(0);
     }
 
     /** One element as a float. */

@@ -75,8 +75,8 @@ final class VectorNorms {
             d0 = d0.add(v);
             q0 = v.fma(v, q0);
         }
-        float sd = d0.add(d1).reduceLanes(VectorOperators.ADD);
-        float sq = q0.add(q1).reduceLanes(VectorOperators.ADD);
+        float sd = Lanes.sum(d0.add(d1));
+        float sq = Lanes.sum(q0.add(q1));
         for (; i < n; i++) {
             float v = Lanes.get(xt, x, xi + i) - m;
             sd += v;
@@ -117,7 +117,7 @@ final class VectorNorms {
             FloatVector v = FloatVector.fromMemorySegment(F, x, base + i * 4L, LE);
             a0 = v.fma(v, a0);
         }
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) {
             float v = x.get(F32, base + i * 4L);
             s += v * v;
@@ -141,7 +141,7 @@ final class VectorNorms {
         for (int up = n - L; i <= up; i += L) {
             a0 = a0.add(FloatVector.fromMemorySegment(F, x, base + i * 4L, LE));
         }
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) {
             s += x.get(F32, base + i * 4L);
         }
@@ -188,7 +188,7 @@ final class VectorNorms {
             FloatVector v = Lanes.load(xt, x, xi + i);
             a0 = v.fma(v, a0);
         }
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(a0.add(a1));
         for (; i < n; i++) {
             float v = Lanes.get(xt, x, xi + i);
             s += v * v;
@@ -207,7 +207,7 @@ final class VectorNorms {
         for (int up = n - L; i <= up; i += L) {
             a0 = a0.add(Lanes.load(xt, x, xi + i));
         }
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(a0.add(a1));
         for (; i < n; i++) {
             s += Lanes.get(xt, x, xi + i);
         }
@@ -280,7 +280,7 @@ final class VectorNorms {
             v.intoMemorySegment(h, hb + i * 4L, LE);
             a0 = squares ? v.fma(v, a0) : a0.add(v);
         }
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(a0.add(a1));
         for (; i < n; i++) {
             float v = Lanes.get(xt, x, xi + i) + Lanes.get(rt, r, ri + i);
             h.set(F32, hb + i * 4L, v);

@@ -198,7 +198,7 @@ final class SoftmaxImpl implements Softmax {
             e.intoMemorySegment(y, yb + i * 4L, LE);
             s0 = s0.add(e);
         }
-        float sum = s0.reduceLanes(VectorOperators.ADD);
+        float sum = Lanes.sum(s0);
         for (; i < n; i++) {
             float v = x.get(F32, xb + i * 4L);
             if (m != null) {
@@ -238,7 +238,7 @@ final class SoftmaxImpl implements Softmax {
             e.intoMemorySegment(y, yb + i * 4L, LE);
             s0 = s0.add(e);
         }
-        float sum = s0.reduceLanes(VectorOperators.ADD);
+        float sum = Lanes.sum(s0);
         for (; i < n; i++) {
             float e = (float) Math.exp(value(xt, x, xi, mt, m, mi, i) - max);
             y.set(F32, yb + i * 4L, e);
