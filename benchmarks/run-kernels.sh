@@ -32,24 +32,33 @@ out=${JLM_BENCH_OUT:-benchmarks/results}
 mkdir -p "$out"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 json="$out/kernels-$stamp.json"
-suite='dev.jlm.bench.(Roofline|RmsNorm|LayerNorm|Softmax|Rope|Activation)Bench'
 
 if [ "$smoke" = yes ]; then
-  "$JAVA" -jar "$JAR" "$suite" -f 1 -wi 0 -i 1 -r 100ms \
-    -p shape=128x2048,1536x128,128x32x128,128x1536 -p threads=1,2 -p sizeMiB=64 -p layout=half \
-    -rf json -rff "$json" "$@"
+  # One JMH run per class: each takes its own shapes.
+  jsons=""
+  for spec in Roofline:sizeMiB=64 RmsNorm:shape=128x2048 LayerNorm:shape=128x2048 Softmax:shape=1536x128 \
+              Rope:shape=128x32x128 Activation:shape=128x1536; do
+    bench=${spec%%:*}
+    param=${spec#*:}
+    j="$out/kernels-$stamp-$bench.json"
+    "$JAVA" -jar "$JAR" "dev.jlm.bench.${bench}Bench" -f 1 -wi 0 -i 1 -r 100ms -p "$param" -p threads=1,2 \
+      -rf json -rff "$j" "$@"
+    jsons="$jsons $j"
+  done
 else
-  "$JAVA" -jar "$JAR" "$suite" -rf json -rff "$json" "$@"
+  "$JAVA" -jar "$JAR" 'dev.jlm.bench.(Roofline|RmsNorm|LayerNorm|Softmax|Rope|Activation)Bench' \
+    -rf json -rff "$json" "$@"
+  jsons=$json
 fi
 
 cpu=$( (lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1) || true)
 [ -n "$cpu" ] || cpu=$(uname -m)
 machine="$cpu, $(nproc 2>/dev/null || echo '?') cores, $(uname -sr)"
 md="$out/kernels-$stamp.md"
-"$JAVA" -cp "$JAR" dev.jlm.bench.report.KernelReport "$json" --out "$md" --charts "$out/charts-$stamp" \
+"$JAVA" -cp "$JAR" dev.jlm.bench.report.KernelReport $jsons --out "$md" --charts "$out/charts-$stamp" \
   --machine "$machine"
 if [ "$smoke" = no ]; then
-  "$JAVA" -cp "$JAR" dev.jlm.bench.report.KernelReport "$json" --splice docs/benchmarks.md --machine "$machine"
+  "$JAVA" -cp "$JAR" dev.jlm.bench.report.KernelReport $jsons --splice docs/benchmarks.md --machine "$machine"
   echo "table written to $md and spliced into docs/benchmarks.md"
 else
   echo "smoke report written to $md (docs/benchmarks.md left alone)"

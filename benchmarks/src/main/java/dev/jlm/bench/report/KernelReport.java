@@ -24,9 +24,10 @@ import java.util.TreeMap;
  * bandwidth measured at the same thread count, and finally the targets of the kernel issue, met or not.
  *
  * <pre>
- * java -cp benchmarks.jar dev.jlm.bench.report.KernelReport results.json [--out table.md]
+ * java -cp benchmarks.jar dev.jlm.bench.report.KernelReport results.json [more.json ...] [--out table.md]
  *      [--splice docs/benchmarks.md] [--charts dir] [--machine "one line about the machine"]
  * </pre>
+ * Several JSON files (say one JMH run per benchmark class) are read as one run.
  * {@code --splice} replaces the text between {@code <!-- kernel-results:begin -->} and
  * {@code <!-- kernel-results:end -->} in that file.
  */
@@ -39,17 +40,21 @@ public final class KernelReport {
 
     public static void main(String[] args) throws IOException {
         if (args.length < 1) {
-            System.err.println("usage: KernelReport results.json [--out table.md] [--splice doc.md] [--charts dir]"
-                    + " [--machine text]");
+            System.err.println("usage: KernelReport results.json [more.json ...] [--out table.md] [--splice doc.md]"
+                    + " [--charts dir] [--machine text]");
             System.exit(2);
         }
-        Path json = Path.of(args[0]);
+        List<Path> jsons = new ArrayList<>();
         Path out = null;
         Path splice = null;
         Path charts = null;
         String machine = null;
-        for (int i = 1; i < args.length; i++) {
+        for (int i = 0; i < args.length; i++) {
             String a = args[i];
+            if (!a.startsWith("--")) {
+                jsons.add(Path.of(a));
+                continue;
+            }
             if (i + 1 >= args.length) {
                 System.err.println("missing value after " + a);
                 System.exit(2);
@@ -65,9 +70,16 @@ public final class KernelReport {
                 }
             }
         }
-        Parsed parsed;
-        try (Reader r = Files.newBufferedReader(json, StandardCharsets.UTF_8)) {
-            parsed = parse(r);
+        Parsed parsed = null;
+        for (Path json : jsons) {
+            try (Reader r = Files.newBufferedReader(json, StandardCharsets.UTF_8)) {
+                Parsed p = parse(r);
+                parsed = parsed == null ? p : parsed.merge(p);
+            }
+        }
+        if (parsed == null) {
+            System.err.println("no JMH JSON file given");
+            System.exit(2);
         }
         String md = markdown(parsed, machine);
         if (charts != null) {
@@ -90,6 +102,11 @@ public final class KernelReport {
 
     /** What a JMH JSON file says: the results and the JVM that produced them. */
     record Parsed(List<Result> results, String jdk, String jvmArgs, boolean smoke) {
+        Parsed merge(Parsed o) {
+            List<Result> all = new ArrayList<>(results);
+            all.addAll(o.results);
+            return new Parsed(all, jdk.isEmpty() ? o.jdk : jdk, jvmArgs.isEmpty() ? o.jvmArgs : jvmArgs, smoke || o.smoke);
+        }
     }
 
     /** Reads JMH's JSON output ({@code -rf json}); average-time and throughput modes are both turned into µs/op. */
