@@ -123,15 +123,26 @@ final class ActivationImpl implements Activations {
 
     private static void rows(int op, boolean vector, DType xt, MemorySegment x, long xs, DType ut, MemorySegment u,
                              long us, MemorySegment y, long ys, int n, long from, long to) {
+        boolean f32 = xt == DType.F32 && (u == null || ut == DType.F32);
         for (long r = from; r < to; r++) {
             long xi = r * xs;
             long ui = r * us;
             long yi = r * ys;
             int i = 0;
             if (vector) {
-                i = xt == DType.F32 && (u == null || ut == DType.F32)
-                        ? vectorRowF32(op, x, xi, u, ui, y, yi, n)
-                        : vectorRow(op, xt, x, xi, ut, u, ui, y, yi, n);
+                // One small method per op and input type: a loop of Vector API calls compiles to plain vector
+                // code only when everything in it is inlined, and the JIT stops inlining in methods that grow big.
+                i = f32 ? switch (op) {
+                    case SILU -> siluF32(x, xi, y, yi, n);
+                    case GELU_TANH -> geluTanhF32(x, xi, y, yi, n);
+                    case GELU_ERF -> geluErfF32(x, xi, y, yi, n);
+                    default -> swigluF32(x, xi, u, ui, y, yi, n);
+                } : switch (op) {
+                    case SILU -> silu(xt, x, xi, y, yi, n);
+                    case GELU_TANH -> geluTanh(xt, x, xi, y, yi, n);
+                    case GELU_ERF -> geluErf(xt, x, xi, y, yi, n);
+                    default -> swiglu(xt, x, xi, ut, u, ui, y, yi, n);
+                };
             }
             // The scalar reference, and the tail of a vector row.
             for (; i < n; i++) {
@@ -147,57 +158,71 @@ final class ActivationImpl implements Activations {
         }
     }
 
-    /** Vector part of one F32 row; returns where the scalar tail starts. One loop per op, nothing to decide inside. */
-    private static int vectorRowF32(int op, MemorySegment x, long xi, MemorySegment u, long ui, MemorySegment y,
-                                    long yi, int n) {
-        long xb = xi * 4;
-        long ub = ui * 4;
-        long yb = yi * 4;
-        int up = n - L;
+    // Each returns where the scalar tail starts. Offsets are element indices.
+
+    private static int siluF32(MemorySegment x, long xi, MemorySegment y, long yi, int n) {
         int i = 0;
-        switch (op) {
-            case SILU -> {
-                for (; i <= up; i += L) {
-                    FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE);
-                    VMath.silu(v).intoMemorySegment(y, yb + i * 4L, LE);
-                }
-            }
-            case GELU_TANH -> {
-                for (; i <= up; i += L) {
-                    FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE);
-                    VMath.geluTanh(v).intoMemorySegment(y, yb + i * 4L, LE);
-                }
-            }
-            case GELU_ERF -> {
-                for (; i <= up; i += L) {
-                    FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE);
-                    VMath.geluErf(v).intoMemorySegment(y, yb + i * 4L, LE);
-                }
-            }
-            default -> {
-                for (; i <= up; i += L) {
-                    FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE);
-                    FloatVector w = FloatVector.fromMemorySegment(F, u, ub + i * 4L, LE);
-                    VMath.silu(v).mul(w).intoMemorySegment(y, yb + i * 4L, LE);
-                }
-            }
+        for (int up = n - L; i <= up; i += L) {
+            VMath.silu(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE)).intoMemorySegment(y, (yi + i) * 4, LE);
         }
         return i;
     }
 
-    private static int vectorRow(int op, DType xt, MemorySegment x, long xi, DType ut, MemorySegment u, long ui,
-                                 MemorySegment y, long yi, int n) {
-        long yb = yi * 4;
+    private static int geluTanhF32(MemorySegment x, long xi, MemorySegment y, long yi, int n) {
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
-            FloatVector v = Lanes.load(xt, x, xi + i);
-            FloatVector o = switch (op) {
-                case SILU -> VMath.silu(v);
-                case GELU_TANH -> VMath.geluTanh(v);
-                case GELU_ERF -> VMath.geluErf(v);
-                default -> VMath.silu(v).mul(Lanes.load(ut, u, ui + i));
-            };
-            o.intoMemorySegment(y, yb + i * 4L, LE);
+            VMath.geluTanh(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE))
+                    .intoMemorySegment(y, (yi + i) * 4, LE);
+        }
+        return i;
+    }
+
+    private static int geluErfF32(MemorySegment x, long xi, MemorySegment y, long yi, int n) {
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            VMath.geluErf(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE)).intoMemorySegment(y, (yi + i) * 4, LE);
+        }
+        return i;
+    }
+
+    private static int swigluF32(MemorySegment x, long xi, MemorySegment u, long ui, MemorySegment y, long yi, int n) {
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector g = VMath.silu(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE));
+            g.mul(FloatVector.fromMemorySegment(F, u, (ui + i) * 4, LE)).intoMemorySegment(y, (yi + i) * 4, LE);
+        }
+        return i;
+    }
+
+    private static int silu(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, int n) {
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            VMath.silu(Lanes.load(xt, x, xi + i)).intoMemorySegment(y, (yi + i) * 4, LE);
+        }
+        return i;
+    }
+
+    private static int geluTanh(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, int n) {
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            VMath.geluTanh(Lanes.load(xt, x, xi + i)).intoMemorySegment(y, (yi + i) * 4, LE);
+        }
+        return i;
+    }
+
+    private static int geluErf(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, int n) {
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            VMath.geluErf(Lanes.load(xt, x, xi + i)).intoMemorySegment(y, (yi + i) * 4, LE);
+        }
+        return i;
+    }
+
+    private static int swiglu(DType xt, MemorySegment x, long xi, DType ut, MemorySegment u, long ui, MemorySegment y,
+                              long yi, int n) {
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            VMath.silu(Lanes.load(xt, x, xi + i)).mul(Lanes.load(ut, u, ui + i)).intoMemorySegment(y, (yi + i) * 4, LE);
         }
         return i;
     }

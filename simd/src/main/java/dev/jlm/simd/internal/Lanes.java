@@ -32,22 +32,17 @@ public final class Lanes {
     public static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    /** For {@link #sum}: lane i pairs with lane i ^ k, for k = L/2, L/4, ..., 1. */
-    @SuppressWarnings("unchecked")
-    private static final VectorShuffle<Float>[] FOLDS = folds();
+    // For sum(): lane i pairs with lane i ^ k. Constants (not an array) so that the JIT sees each shuffle.
+    private static final VectorShuffle<Float> FOLD8 = fold(8);
+    private static final VectorShuffle<Float> FOLD4 = fold(4);
+    private static final VectorShuffle<Float> FOLD2 = fold(2);
+    private static final VectorShuffle<Float> FOLD1 = fold(1);
 
     private Lanes() {
     }
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] folds() {
-        int steps = Integer.numberOfTrailingZeros(F.length());
-        VectorShuffle<Float>[] s = (VectorShuffle<Float>[]) new VectorShuffle<?>[steps];
-        for (int j = 0, k = F.length() / 2; k >= 1; j++, k /= 2) {
-            int m = k;
-            s[j] = VectorShuffle.fromOp(F, i -> i ^ m);
-        }
-        return s;
+    private static VectorShuffle<Float> fold(int k) {
+        return VectorShuffle.fromOp(F, i -> k < F.length() ? i ^ k : i);
     }
 
     /**
@@ -56,8 +51,18 @@ public final class Lanes {
      * before and after the JIT; this keeps every kernel's output a function of its input alone.
      */
     public static float sum(FloatVector v) {
-        for (VectorShuffle<Float> s : FOLDS) {
-            v = v.add(v.rearrange(s));
+        int l = F.length();   // a constant: the untaken steps fold away
+        if (l > 8) {
+            v = v.add(v.rearrange(FOLD8));
+        }
+        if (l > 4) {
+            v = v.add(v.rearrange(FOLD4));
+        }
+        if (l > 2) {
+            v = v.add(v.rearrange(FOLD2));
+        }
+        if (l > 1) {
+            v = v.add(v.rearrange(FOLD1));
         }
         return v.lane(0);
     }

@@ -109,28 +109,45 @@ final class RopeImpl implements Rope {
         }
     }
 
-    private static void rows(boolean vector, boolean inter, boolean copyTail, DType xt, MemorySegment x, long xs, MemorySegment y,
-                             long ys, MemorySegment c, MemorySegment s, int rot, int headDim, long heads, long seq,
-                             long position, long from, long to) {
+    private static void rows(boolean vector, boolean inter, boolean copyTail, DType xt, MemorySegment x, long xs,
+                             MemorySegment y, long ys, MemorySegment c, MemorySegment s, int rot, int headDim,
+                             long heads, long seq, long position, long from, long to) {
+        // Rows are (batch, token, head) in that order; count heads and tokens instead of dividing per row.
+        long head = from % heads;
+        long token = (from / heads) % seq;
+        boolean f32 = xt == DType.F32;
+        int half = rot / 2;
         for (long r = from; r < to; r++) {
-            long pos = position + (r / heads) % seq;
+            long pos = position + token;
             long xi = r * xs;
             long yi = r * ys;
             if (vector) {
                 if (inter) {
-                    vectorInterleaved(xt, x, xi, y, yi, c, s, pos * rot, rot);
+                    if (f32) {
+                        vectorInterleavedF32(x, xi, y, yi, c, s, pos * rot, rot);
+                    } else {
+                        vectorInterleaved(xt, x, xi, y, yi, c, s, pos * rot, rot);
+                    }
+                } else if (f32) {
+                    vectorHalfF32(x, xi, y, yi, c, s, pos * half, half);
                 } else {
-                    vectorHalf(xt, x, xi, y, yi, c, s, pos * (rot / 2), rot / 2);
+                    vectorHalf(xt, x, xi, y, yi, c, s, pos * half, half);
                 }
             } else if (inter) {
-                scalarInterleaved(xt, x, xi, y, yi, c, s, pos * (rot / 2), rot / 2);
+                scalarInterleaved(xt, x, xi, y, yi, c, s, pos * half, half);
             } else {
-                scalarHalf(xt, x, xi, y, yi, c, s, pos * (rot / 2), rot / 2);
+                scalarHalf(xt, x, xi, y, yi, c, s, pos * half, half);
             }
             // The dimensions past the rotary ones pass through.
             if (copyTail) {
                 for (int i = rot; i < headDim; i++) {
                     y.set(F32, (yi + i) * 4, Lanes.get(xt, x, xi + i));
+                }
+            }
+            if (++head == heads) {
+                head = 0;
+                if (++token == seq) {
+                    token = 0;
                 }
             }
         }
@@ -184,6 +201,46 @@ final class RopeImpl implements Rope {
             float sv = s.get(F32, tb + i * 4L);
             y.set(F32, yb + i * 4L, a * cv - b * sv);
             y.set(F32, yb + (i + half) * 4L, b * cv + a * sv);
+        }
+    }
+
+    private static void vectorHalfF32(MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
+                                      MemorySegment s, long ti, int half) {
+        int i = 0;
+        for (int up = half - L; i <= up; i += L) {
+            FloatVector a = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            FloatVector b = FloatVector.fromMemorySegment(F, x, (xi + i + half) * 4, LE);
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+            a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, (yi + i) * 4, LE);
+            b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yi + i + half) * 4, LE);
+        }
+        for (; i < half; i++) {
+            float a = x.get(F32, (xi + i) * 4);
+            float b = x.get(F32, (xi + i + half) * 4);
+            float cv = c.get(F32, (ti + i) * 4);
+            float sv = s.get(F32, (ti + i) * 4);
+            y.set(F32, (yi + i) * 4, a * cv - b * sv);
+            y.set(F32, (yi + i + half) * 4, b * cv + a * sv);
+        }
+    }
+
+    private static void vectorInterleavedF32(MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
+                                             MemorySegment s, long ti, int rot) {
+        int i = 0;
+        for (int up = rot - L; i <= up; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+            v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (yi + i) * 4, LE);
+        }
+        for (; i < rot; i += 2) {
+            float a = x.get(F32, (xi + i) * 4);
+            float b = x.get(F32, (xi + i + 1) * 4);
+            float cv = c.get(F32, (ti + i) * 4);
+            float sn = s.get(F32, (ti + i + 1) * 4);
+            y.set(F32, (yi + i) * 4, a * cv - b * sn);
+            y.set(F32, (yi + i + 1) * 4, b * cv + a * sn);
         }
     }
 

@@ -152,63 +152,90 @@ final class SoftmaxImpl implements Softmax {
 
     // ---- Vector API -----------------------------------------------------------------------------
 
+    /** Three passes over the row (max; exp, kept in out, and sum; scale), each a small method of its own. */
     private static void vectorRowF32(MemorySegment x, long xi, MemorySegment m, long mi, MemorySegment y, long yi,
                                      int n) {
-        long xb = xi * 4;
-        long mb = mi * 4;
-        long yb = yi * 4;
-        // Pass 1: the row maximum. MAX keeps NaN, so a NaN row stays NaN to the end.
+        float max = m == null ? maxF32(x, xi, n) : maxMaskedF32(x, xi, m, mi, n);
+        float sum = m == null ? expSumF32(x, xi, max, y, yi, n) : expSumMaskedF32(x, xi, m, mi, max, y, yi, n);
+        scaleInPlace(y, yi * 4, n, 1f / sum);
+    }
+
+    /**
+     * The row maximum, by compare and blend (cheaper than MAX with its NaN rules). A NaN is skipped here but turns
+     * exp and the sum into NaN in the next pass, so a row with a NaN still comes out NaN.
+     */
+    private static float maxF32(MemorySegment x, long xi, int n) {
         FloatVector m0 = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         FloatVector m1 = m0;
         int i = 0;
         for (int up = n - 2 * L; i <= up; i += 2 * L) {
-            FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE);
-            FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE);
-            if (m != null) {
-                v0 = v0.add(FloatVector.fromMemorySegment(F, m, mb + i * 4L, LE));
-                v1 = v1.add(FloatVector.fromMemorySegment(F, m, mb + (i + L) * 4L, LE));
-            }
-            m0 = m0.lanewise(VectorOperators.MAX, v0);
-            m1 = m1.lanewise(VectorOperators.MAX, v1);
+            FloatVector v0 = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, x, (xi + i + L) * 4, LE);
+            m0 = m0.blend(v0, v0.compare(VectorOperators.GT, m0));
+            m1 = m1.blend(v1, v1.compare(VectorOperators.GT, m1));
         }
         for (int up = n - L; i <= up; i += L) {
-            FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE);
-            if (m != null) {
-                v = v.add(FloatVector.fromMemorySegment(F, m, mb + i * 4L, LE));
-            }
-            m0 = m0.lanewise(VectorOperators.MAX, v);
+            FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            m0 = m0.blend(v, v.compare(VectorOperators.GT, m0));
         }
         float max = m0.lanewise(VectorOperators.MAX, m1).reduceLanes(VectorOperators.MAX);
         for (; i < n; i++) {
-            float v = x.get(F32, xb + i * 4L);
-            if (m != null) {
-                v += m.get(F32, mb + i * 4L);
-            }
-            max = Math.max(max, v);
+            max = Math.max(max, x.get(F32, (xi + i) * 4));
         }
-        // Pass 2: e = exp(v - max), kept in out, and their sum.
-        FloatVector s0 = FloatVector.zero(F);
-        i = 0;
+        return max;
+    }
+
+    private static float maxMaskedF32(MemorySegment x, long xi, MemorySegment m, long mi, int n) {
+        FloatVector m0 = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int i = 0;
         for (int up = n - L; i <= up; i += L) {
-            FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE);
-            if (m != null) {
-                v = v.add(FloatVector.fromMemorySegment(F, m, mb + i * 4L, LE));
-            }
-            FloatVector e = VMath.exp(v.sub(max));
-            e.intoMemorySegment(y, yb + i * 4L, LE);
+            FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE)
+                    .add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
+            m0 = m0.blend(v, v.compare(VectorOperators.GT, m0));
+        }
+        float max = m0.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            max = Math.max(max, x.get(F32, (xi + i) * 4) + m.get(F32, (mi + i) * 4));
+        }
+        return max;
+    }
+
+    /** y = exp(x - max); returns the sum of y. */
+    private static float expSumF32(MemorySegment x, long xi, float max, MemorySegment y, long yi, int n) {
+        FloatVector s0 = FloatVector.zero(F);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector e = VMath.exp(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE).sub(max));
+            e.intoMemorySegment(y, (yi + i) * 4, LE);
             s0 = s0.add(e);
         }
         float sum = Lanes.sum(s0);
         for (; i < n; i++) {
-            float v = x.get(F32, xb + i * 4L);
-            if (m != null) {
-                v += m.get(F32, mb + i * 4L);
-            }
-            float e = (float) Math.exp(v - max);
-            y.set(F32, yb + i * 4L, e);
+            float e = (float) Math.exp(x.get(F32, (xi + i) * 4) - max);
+            y.set(F32, (yi + i) * 4, e);
             sum += e;
         }
-        scaleInPlace(y, yb, n, 1f / sum);
+        return sum;
+    }
+
+    private static float expSumMaskedF32(MemorySegment x, long xi, MemorySegment m, long mi, float max,
+                                         MemorySegment y, long yi, int n) {
+        FloatVector s0 = FloatVector.zero(F);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE)
+                    .add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
+            FloatVector e = VMath.exp(v.sub(max));
+            e.intoMemorySegment(y, (yi + i) * 4, LE);
+            s0 = s0.add(e);
+        }
+        float sum = Lanes.sum(s0);
+        for (; i < n; i++) {
+            float e = (float) Math.exp(x.get(F32, (xi + i) * 4) + m.get(F32, (mi + i) * 4) - max);
+            y.set(F32, (yi + i) * 4, e);
+            sum += e;
+        }
+        return sum;
     }
 
     private static void vectorRow(DType xt, MemorySegment x, long xi, DType mt, MemorySegment m, long mi,

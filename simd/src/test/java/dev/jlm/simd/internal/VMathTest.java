@@ -24,9 +24,16 @@ class VMathTest {
         for (int i = 0; i < 2000; i++) {   // dense near zero, where exp is about 1 + x
             x[i] = (float) r.nextDouble(-1e-3, 1e-3);
         }
+        for (int i = 100_000; i < 200_000; i++) {   // whole vectors inside the fast range [-86, 86]
+            x[i] = (float) r.nextDouble(-86, 86);
+        }
         float[] special = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 0f, -0f, 88.72283f, 88.7229f,
-            -87.33654f, -103.9f, -104f, -150f, 1e-30f, Float.MAX_VALUE, -Float.MAX_VALUE};
+            -87.33654f, -103.9f, -104f, -150f, 1e-30f, Float.MAX_VALUE, -Float.MAX_VALUE,
+            Float.intBitsToFloat(0x7fc00001), Float.intBitsToFloat(0xffc12345), 86f, -86f};
         System.arraycopy(special, 0, x, 4000, special.length);
+        for (int i = 0; i < 16; i++) {   // one NaN with a payload among in-range lanes, at each lane position
+            x[150_000 + 17 * i + i] = Float.intBitsToFloat(0x7fc00001 + i);
+        }
         float[] y = new float[x.length];
         int i = 0;
         for (; i + l <= x.length; i += l) {
