@@ -95,69 +95,77 @@ final class RopeImpl implements Rope {
             c = table.cosSegment();
             s = table.sinSegment();
         }
+        if (heads > Integer.MAX_VALUE) {
+            throw new JlmException.InvalidArgument("rope x " + x + " has too many heads");
+        }
         DType xt = x.dtype();
         MemorySegment xm = x.segment();
         MemorySegment om = out.segment();
         boolean v = vector;
         boolean copyTail = rot < headDim && !Rows.overlaps(x, out);   // in place, the tail is already there
-        int chunks = RowExecutor.chunks(rows, headDim, threads);
+        int h = (int) heads;
+        // The unit of work is a token: all its heads share one row of the cos/sin table, loaded once per vector.
+        long tokens = rows / heads;
+        int chunks = RowExecutor.chunks(tokens, heads * headDim, threads);
         if (chunks <= 1) {
-            rows(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, heads, seq, position, 0, rows);
+            tokens(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, h, seq, position, 0, tokens);
         } else {
-            RowExecutor.run(chunks, rows, (from, to) ->
-                    rows(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, heads, seq, position, from, to));
+            RowExecutor.run(chunks, tokens, (from, to) ->
+                    tokens(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, h, seq, position, from, to));
         }
     }
 
-    private static void rows(boolean vector, boolean inter, boolean copyTail, DType xt, MemorySegment x, long xs,
-                             MemorySegment y, long ys, MemorySegment c, MemorySegment s, int rot, int headDim,
-                             long heads, long seq, long position, long from, long to) {
-        // Rows are (batch, token, head) in that order; count heads and tokens instead of dividing per row.
-        long head = from % heads;
-        long token = (from / heads) % seq;
+    /** Tokens [from, to) (counting across batches); each has {@code heads} rows of {@code headDim}. */
+    private static void tokens(boolean vector, boolean inter, boolean copyTail, DType xt, MemorySegment x, long xs,
+                               MemorySegment y, long ys, MemorySegment c, MemorySegment s, int rot, int headDim,
+                               int heads, long seq, long position, long from, long to) {
+        long token = from % seq;
         boolean f32 = xt == DType.F32;
         int half = rot / 2;
-        for (long r = from; r < to; r++) {
+        for (long t = from; t < to; t++) {
             long pos = position + token;
-            long xi = r * xs;
-            long yi = r * ys;
+            long x0 = t * heads * xs;
+            long y0 = t * heads * ys;
             if (vector) {
                 if (inter) {
                     if (f32) {
-                        vectorInterleavedF32(x, xi, y, yi, c, s, pos * rot, rot);
+                        vectorInterleavedF32(x, x0, xs, y, y0, ys, heads, c, s, pos * rot, rot);
                     } else {
-                        vectorInterleaved(xt, x, xi, y, yi, c, s, pos * rot, rot);
+                        vectorInterleaved(xt, x, x0, xs, y, y0, ys, heads, c, s, pos * rot, rot);
                     }
                 } else if (f32) {
-                    vectorHalfF32(x, xi, y, yi, c, s, pos * half, half);
+                    vectorHalfF32(x, x0, xs, y, y0, ys, heads, c, s, pos * half, half);
                 } else {
-                    vectorHalf(xt, x, xi, y, yi, c, s, pos * half, half);
+                    vectorHalf(xt, x, x0, xs, y, y0, ys, heads, c, s, pos * half, half);
                 }
-            } else if (inter) {
-                scalarInterleaved(xt, x, xi, y, yi, c, s, pos * half, half);
             } else {
-                scalarHalf(xt, x, xi, y, yi, c, s, pos * half, half);
-            }
-            // The dimensions past the rotary ones pass through.
-            if (copyTail) {
-                for (int i = rot; i < headDim; i++) {
-                    y.set(F32, (yi + i) * 4, Lanes.get(xt, x, xi + i));
+                for (int h = 0; h < heads; h++) {
+                    if (inter) {
+                        scalarInterleaved(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, pos * half, half, 0);
+                    } else {
+                        scalarHalf(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, pos * half, half, 0);
+                    }
                 }
             }
-            if (++head == heads) {
-                head = 0;
-                if (++token == seq) {
-                    token = 0;
+            if (copyTail) {   // the dimensions past the rotary ones pass through
+                for (int h = 0; h < heads; h++) {
+                    for (int i = rot; i < headDim; i++) {
+                        y.set(F32, (y0 + h * ys + i) * 4, Lanes.get(xt, x, x0 + h * xs + i));
+                    }
                 }
+            }
+            if (++token == seq) {
+                token = 0;
             }
         }
     }
 
     // ---- scalar reference (ti: first table element of this position) ----------------------------
 
+    /** Pairs [start, half) of one head. */
     private static void scalarHalf(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
-                                   MemorySegment s, long ti, int half) {
-        for (int i = 0; i < half; i++) {
+                                   MemorySegment s, long ti, int half, int start) {
+        for (int i = start; i < half; i++) {
             float a = Lanes.get(xt, x, xi + i);
             float b = Lanes.get(xt, x, xi + i + half);
             float cv = c.get(F32, (ti + i) * 4);
@@ -167,9 +175,10 @@ final class RopeImpl implements Rope {
         }
     }
 
+    /** Pairs [start, half) of one head; c and s are the half tables. */
     private static void scalarInterleaved(DType xt, MemorySegment x, long xi, MemorySegment y, long yi,
-                                          MemorySegment c, MemorySegment s, long ti, int half) {
-        for (int i = 0; i < half; i++) {
+                                          MemorySegment c, MemorySegment s, long ti, int half, int start) {
+        for (int i = start; i < half; i++) {
             float a = Lanes.get(xt, x, xi + 2L * i);
             float b = Lanes.get(xt, x, xi + 2L * i + 1);
             float cv = c.get(F32, (ti + i) * 4);
@@ -179,91 +188,99 @@ final class RopeImpl implements Rope {
         }
     }
 
-    // ---- Vector API -------------------------------------------------------------------------------
+    // ---- Vector API: for each vector of the table row, every head of the token -------------------------
 
-    private static void vectorHalf(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
-                                   MemorySegment s, long ti, int half) {
-        long yb = yi * 4;
-        long tb = ti * 4;
+    private static void vectorHalfF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys, int heads,
+                                      MemorySegment c, MemorySegment s, long ti, int half) {
         int i = 0;
         for (int up = half - L; i <= up; i += L) {
-            FloatVector a = Lanes.load(xt, x, xi + i);
-            FloatVector b = Lanes.load(xt, x, xi + i + half);
-            FloatVector cv = FloatVector.fromMemorySegment(F, c, tb + i * 4L, LE);
-            FloatVector sv = FloatVector.fromMemorySegment(F, s, tb + i * 4L, LE);
-            a.fma(cv, b.mul(sv).neg()).intoMemorySegment(y, yb + i * 4L, LE);
-            b.fma(cv, a.mul(sv)).intoMemorySegment(y, yb + (i + half) * 4L, LE);
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+            for (int h = 0; h < heads; h++) {
+                long xi = x0 + h * xs + i;
+                long yi = y0 + h * ys + i;
+                FloatVector a = FloatVector.fromMemorySegment(F, x, xi * 4, LE);
+                FloatVector b = FloatVector.fromMemorySegment(F, x, (xi + half) * 4, LE);
+                a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, yi * 4, LE);
+                b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yi + half) * 4, LE);
+            }
         }
-        for (; i < half; i++) {
-            float a = Lanes.get(xt, x, xi + i);
-            float b = Lanes.get(xt, x, xi + i + half);
-            float cv = c.get(F32, tb + i * 4L);
-            float sv = s.get(F32, tb + i * 4L);
-            y.set(F32, yb + i * 4L, a * cv - b * sv);
-            y.set(F32, yb + (i + half) * 4L, b * cv + a * sv);
+        if (i < half) {
+            for (int h = 0; h < heads; h++) {
+                scalarHalf(DType.F32, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, half, i);
+            }
         }
     }
 
-    private static void vectorHalfF32(MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
-                                      MemorySegment s, long ti, int half) {
+    private static void vectorHalf(DType xt, MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
+                                   int heads, MemorySegment c, MemorySegment s, long ti, int half) {
         int i = 0;
         for (int up = half - L; i <= up; i += L) {
-            FloatVector a = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
-            FloatVector b = FloatVector.fromMemorySegment(F, x, (xi + i + half) * 4, LE);
             FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
             FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
-            a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, (yi + i) * 4, LE);
-            b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yi + i + half) * 4, LE);
+            for (int h = 0; h < heads; h++) {
+                long xi = x0 + h * xs + i;
+                long yi = y0 + h * ys + i;
+                FloatVector a = Lanes.load(xt, x, xi);
+                FloatVector b = Lanes.load(xt, x, xi + half);
+                a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, yi * 4, LE);
+                b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yi + half) * 4, LE);
+            }
         }
-        for (; i < half; i++) {
-            float a = x.get(F32, (xi + i) * 4);
-            float b = x.get(F32, (xi + i + half) * 4);
-            float cv = c.get(F32, (ti + i) * 4);
-            float sv = s.get(F32, (ti + i) * 4);
-            y.set(F32, (yi + i) * 4, a * cv - b * sv);
-            y.set(F32, (yi + i + half) * 4, b * cv + a * sv);
-        }
-    }
-
-    private static void vectorInterleavedF32(MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
-                                             MemorySegment s, long ti, int rot) {
-        int i = 0;
-        for (int up = rot - L; i <= up; i += L) {
-            FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
-            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
-            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
-            v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (yi + i) * 4, LE);
-        }
-        for (; i < rot; i += 2) {
-            float a = x.get(F32, (xi + i) * 4);
-            float b = x.get(F32, (xi + i + 1) * 4);
-            float cv = c.get(F32, (ti + i) * 4);
-            float sn = s.get(F32, (ti + i + 1) * 4);
-            y.set(F32, (yi + i) * 4, a * cv - b * sn);
-            y.set(F32, (yi + i + 1) * 4, b * cv + a * sn);
+        if (i < half) {
+            for (int h = 0; h < heads; h++) {
+                scalarHalf(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, half, i);
+            }
         }
     }
 
     /** c and s are the pair tables ({@link RopeTable#pairs()}), ti the first element of this position in them. */
-    private static void vectorInterleaved(DType xt, MemorySegment x, long xi, MemorySegment y, long yi,
-                                          MemorySegment c, MemorySegment s, long ti, int rot) {
-        long yb = yi * 4;
-        long tb = ti * 4;
+    private static void vectorInterleavedF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
+                                             int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
         int i = 0;
         for (int up = rot - L; i <= up; i += L) {
-            FloatVector v = Lanes.load(xt, x, xi + i);
-            FloatVector w = v.rearrange(SWAP_PAIRS);
-            FloatVector cv = FloatVector.fromMemorySegment(F, c, tb + i * 4L, LE);
-            FloatVector sv = FloatVector.fromMemorySegment(F, s, tb + i * 4L, LE);
-            v.fma(cv, w.mul(sv)).intoMemorySegment(y, yb + i * 4L, LE);
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+            for (int h = 0; h < heads; h++) {
+                FloatVector v = FloatVector.fromMemorySegment(F, x, (x0 + h * xs + i) * 4, LE);
+                v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (y0 + h * ys + i) * 4, LE);
+            }
         }
-        for (; i < rot; i += 2) {
+        if (i < rot) {
+            for (int h = 0; h < heads; h++) {
+                pairTail(DType.F32, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, rot, i);
+            }
+        }
+    }
+
+    private static void vectorInterleaved(DType xt, MemorySegment x, long x0, long xs, MemorySegment y, long y0,
+                                          long ys, int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
+        int i = 0;
+        for (int up = rot - L; i <= up; i += L) {
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+            for (int h = 0; h < heads; h++) {
+                FloatVector v = Lanes.load(xt, x, x0 + h * xs + i);
+                v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (y0 + h * ys + i) * 4, LE);
+            }
+        }
+        if (i < rot) {
+            for (int h = 0; h < heads; h++) {
+                pairTail(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, rot, i);
+            }
+        }
+    }
+
+    /** Interleaved pairs from element {@code start} on, with the pair tables. */
+    private static void pairTail(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
+                                 MemorySegment s, long ti, int rot, int start) {
+        for (int i = start; i < rot; i += 2) {
             float a = Lanes.get(xt, x, xi + i);
             float b = Lanes.get(xt, x, xi + i + 1);
-            float cv = c.get(F32, tb + i * 4L);
-            float sn = s.get(F32, tb + (i + 1) * 4L);
-            y.set(F32, yb + i * 4L, a * cv - b * sn);
-            y.set(F32, yb + (i + 1) * 4L, b * cv + a * sn);
+            float cv = c.get(F32, (ti + i) * 4);
+            float sn = s.get(F32, (ti + i + 1) * 4);
+            y.set(F32, (yi + i) * 4, a * cv - b * sn);
+            y.set(F32, (yi + i + 1) * 4, b * cv + a * sn);
         }
     }
 }

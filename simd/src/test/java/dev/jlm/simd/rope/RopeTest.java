@@ -133,6 +133,27 @@ class RopeTest {
     }
 
     @Test
+    void piecesStartingInsideABatchGetTheirPositionsRight() {
+        int batch = 3;
+        int seq = 201;
+        int heads = 8;
+        int headDim = 64;
+        float[] x = normal(8, batch * seq * heads * headDim, 0, 1);
+        RopeTable table = RopeTable.of(headDim, 10000.0, 512);
+        for (Layout layout : Layout.values()) {
+            try (Tensor xt = Tensor.of(x, batch, seq, heads, headDim); Tensor one = poisoned(batch, seq, heads, headDim);
+                 Tensor four = poisoned(batch, seq, heads, headDim)) {
+                Rope.vector().withThreads(1).apply(xt, table, layout, 5, one);
+                Rope.vector().withThreads(4).apply(xt, table, layout, 5, four);   // 4 pieces of ~150 tokens
+                org.junit.jupiter.api.Assertions.assertArrayEquals(one.toFloatArray(), four.toFloatArray());
+                boolean inter = layout == Layout.INTERLEAVED;
+                assertRotated("4 pieces " + layout, x, reference(x, batch, seq, heads, headDim, headDim, 10000.0, 5,
+                        inter), four.toFloatArray(), headDim, headDim, inter);
+            }
+        }
+    }
+
+    @Test
     void tablesAreSharedPerKey() {
         assertSame(RopeTable.of(64, 10000.0, 128), RopeTable.of(64, 10000.0, 128));
         assertTrue(RopeTable.of(64, 10000.0, 128) != RopeTable.of(64, 10000.0, 256));
