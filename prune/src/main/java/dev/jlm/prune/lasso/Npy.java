@@ -194,7 +194,7 @@ public final class Npy {
     }
 
     private static DType dtypeOf(String descr, Path file) {
-        if (descr.length() < 3) {
+        if (descr.length() < 2) {
             throw bad(file, "unsupported dtype '" + descr + "'");
         }
         char order = descr.charAt(0);
@@ -283,7 +283,7 @@ public final class Npy {
         buf.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length());
         buf.put(header.getBytes(StandardCharsets.ISO_8859_1));
         // Heap doubles are native-order; copy element-wise so the file is little-endian on every platform.
-        MemorySegment body = MemorySegment.ofBuffer(buf).asSlice(10 + header.length());
+        MemorySegment body = MemorySegment.ofArray(buf.array()).asSlice(10 + header.length());
         for (int i = 0; i < values.length; i++) {
             body.setAtIndex(F64, i, values[i]);
         }
