@@ -3,7 +3,6 @@ package dev.jlm.simd.l1;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.DoubleVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -17,6 +16,18 @@ final class VectorL1Kernels implements L1Kernels {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private VectorL1Kernels() {
+    }
+
+    /**
+     * Sum of the lanes in lane order. reduceLanes(ADD) leaves the order open, and the JIT-compiled and the
+     * interpreted forms may differ in the last bit; a fixed order keeps results reproducible run to run.
+     */
+    private static double sum(DoubleVector v) {
+        double s = 0;
+        for (int l = 0; l < L; l++) {
+            s += v.lane(l);
+        }
+        return s;
     }
 
     private static DoubleVector load(MemorySegment m, long elem) {
@@ -36,7 +47,7 @@ final class VectorL1Kernels implements L1Kernels {
         for (int bound = n - L; i <= bound; i += L) {
             s0 = load(a, aOff + i).fma(load(b, bOff + i), s0);
         }
-        double s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        double s = sum(s0.add(s1).add(s2.add(s3)));
         for (; i < n; i++) {
             s += a.getAtIndex(ScalarL1Kernels.F64, aOff + i) * b.getAtIndex(ScalarL1Kernels.F64, bOff + i);
         }
@@ -81,8 +92,8 @@ final class VectorL1Kernels implements L1Kernels {
                 s2 = load(x, c2 + i).fma(rv, s2);
                 s3 = load(x, c3 + i).fma(rv, s3);
             }
-            double d0 = s0.reduceLanes(VectorOperators.ADD), d1 = s1.reduceLanes(VectorOperators.ADD);
-            double d2 = s2.reduceLanes(VectorOperators.ADD), d3 = s3.reduceLanes(VectorOperators.ADD);
+            double d0 = sum(s0), d1 = sum(s1);
+            double d2 = sum(s2), d3 = sum(s3);
             for (; i < n; i++) {
                 double rv = r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
                 d0 += x.getAtIndex(ScalarL1Kernels.F64, c0 + i) * rv;
