@@ -176,6 +176,25 @@ public final class LassoSolver implements AutoCloseable {
                 gapAbs <= options.tol() * pb.yNorm2, name);
     }
 
+    /**
+     * The relative duality gap (scikit-learn's definition, see {@link SolverOptions#tol()}) of any coefficients
+     * for this problem at {@code alpha}: a certificate for solutions from elsewhere (another library, a file).
+     * With {@code fitIntercept} the coefficients are scored with their optimal intercept.
+     */
+    public double relativeGap(LassoProblem pb, double alpha, double[] coef) {
+        if (coef.length != pb.p * pb.tasks) {
+            throw new JlmException.InvalidArgument("coefficients: " + coef.length + " values, expected " + pb.p * pb.tasks);
+        }
+        enter();
+        try {
+            ws.ensure(pb);
+            double g = exactGap(pb, alpha, coef.clone());
+            return pb.yNorm2 > 0 ? g / pb.yNorm2 : g;
+        } finally {
+            busy.set(false);
+        }
+    }
+
     /** The duality gap (unscaled) computed from the residual with a full X^T R product. */
     double exactGap(LassoProblem pb, double alpha, double[] w) {
         int n = pb.n;
