@@ -14,6 +14,7 @@ import java.util.Arrays;
  */
 final class CdEngine {
     private static final int CHECK_EVERY = 5;
+    private static final int ANDERSON = 5;
 
     private final Workspace ws;
     private final SolverOptions opt;
@@ -25,8 +26,10 @@ final class CdEngine {
 
     /** Carried from one alpha to the next along a path. */
     static final class State {
-        double[] c;        // X^T R at the previous solution
+        double[] c;        // X^T R at the previous solution (or certified upper bounds of |x_j^T R|)
         double prevL1 = Double.NaN;
+        LassoProblem ref;  // the problem whose complete product cRef at residual ws.rref is kept
+        double[] cRef;
     }
 
     /** Solves in place from the warm start {@code w}; returns {gap, epochs}. */
@@ -61,7 +64,7 @@ final class CdEngine {
         for (int outer = 0; ; outer++) {
             boolean strong = outer == 0 && set != null;
             if (!strong) {
-                ws.xtr(pb, r, c);
+                products(pb, w, c, set, l1, v, st);
                 gap = fullGap(pb, w, c, l1, l2, v);
                 if (gap <= tolAbs || epochs >= opt.maxIter()) {
                     break;
@@ -83,6 +86,48 @@ final class CdEngine {
         st.c = c;
         st.prevL1 = l1;
         return new double[] {gap, epochs};
+    }
+
+    /**
+     * X^T R, where it matters. A feature that is zero, outside the working set and far from its constraint
+     * gets instead the certified bound {@code |x_j^T R| <= |x_j^T R_ref| + ||x_j|| ||R - R_ref||} from the last
+     * complete product; the gap, screening and working sets then use the bound, which keeps them valid (a
+     * larger dual norm only loosens the gap). The bound is used only while it stays below the feature's
+     * threshold, so the dual norm, set by the support, is exact. This saves most passes over a large X.
+     */
+    private void products(LassoProblem pb, double[] w, double[] c, int[] set, double l1, double[] v, State st) {
+        int n = pb.n;
+        int p = pb.p;
+        MemorySegment r = ws.r;
+        if (st.ref == pb && st.cRef != null && opt.screening()) {
+            MemorySegment.copy(r, 0, ws.tmp, 0, 8L * n);
+            ws.k.axpy(-1.0, ws.rref, 0, ws.tmp, 0, n);
+            double d = Math.sqrt(ws.k.sumSquares(ws.tmp, 0, n));
+            boolean[] inSet = new boolean[p];
+            if (set != null) {
+                for (int j : set) {
+                    inSet[j] = true;
+                }
+            }
+            int[] idx = new int[p];
+            int cnt = 0;
+            for (int j = 0; j < p; j++) {
+                double b = Math.abs(st.cRef[j]) + Math.sqrt(pb.colNorm2[j]) * d;
+                if (w[j] == 0 && !inSet[j] && v[j] > 0 && b < 0.999 * l1 * v[j]) {
+                    c[j] = b;
+                } else {
+                    idx[cnt++] = j;
+                }
+            }
+            if (cnt <= p / 2) {
+                ws.xtrSubset(pb, r, idx, cnt, c);
+                return;
+            }
+        }
+        ws.xtr(pb, r, c);
+        MemorySegment.copy(r, 0, ws.rref, 0, 8L * n);
+        st.cRef = c.clone();
+        st.ref = pb;
     }
 
     private static int[] allFeatures(boolean[] screened) {
@@ -195,11 +240,17 @@ final class CdEngine {
     /** Cyclic coordinate descent on the set until its restricted gap is below {@code innerTol}. */
     private int inner(LassoProblem pb, double[] w, int[] set, double l1, double l2, double[] v, double innerTol,
                       int maxEpochs) {
+        if (set.length == 0) {
+            return 0;
+        }
         L1Kernels k = ws.k;
         int n = pb.n;
         MemorySegment x = pb.x;
         MemorySegment r = ws.r;
         boolean positive = pb.positive;
+        int m = set.length;
+        double[][] hist = new double[ANDERSON + 1][m];
+        int nh = 0;
         int snaps = 0;
         int e = 0;
         while (e < maxEpochs) {
@@ -216,6 +267,13 @@ final class CdEngine {
                 }
             }
             e++;
+            for (int i = 0; i < m; i++) {
+                hist[nh][i] = w[set[i]];
+            }
+            if (++nh == ANDERSON + 1) {
+                anderson(pb, w, set, hist, l1, l2, v);
+                nh = 0;
+            }
             if (e % CHECK_EVERY == 0 || e == maxEpochs) {
                 int slot = snaps % Workspace.SNAPSHOTS;
                 MemorySegment.copy(r, 0, ws.snaps, 8L * slot * n, 8L * n);
@@ -230,6 +288,76 @@ final class CdEngine {
             }
         }
         return e;
+    }
+
+    /**
+     * Anderson acceleration of the primal iterates (as in skglm): from the last ANDERSON + 1 epochs' coefficients,
+     * the affine combination that best cancels their differences; kept only if it lowers the objective.
+     */
+    private void anderson(LassoProblem pb, double[] w, int[] set, double[][] hist, double l1, double l2, double[] v) {
+        int kk = ANDERSON;
+        int m = set.length;
+        double[][] a = new double[kk][kk + 1];
+        double scale = 0;
+        for (int i = 0; i < kk; i++) {
+            for (int l = i; l < kk; l++) {
+                double s = 0;
+                for (int q = 0; q < m; q++) {
+                    s += (hist[i + 1][q] - hist[i][q]) * (hist[l + 1][q] - hist[l][q]);
+                }
+                a[i][l] = a[l][i] = s;
+            }
+            a[i][kk] = 1;
+            scale = Math.max(scale, a[i][i]);
+        }
+        if (!(scale > 0)) {
+            return;
+        }
+        double[] z = Workspace.solve(a, kk, scale * 1e-14);
+        if (z == null) {
+            return;
+        }
+        double sum = 0;
+        for (double c : z) {
+            sum += c;
+        }
+        if (sum == 0 || !Double.isFinite(sum)) {
+            return;
+        }
+        double[] acc = new double[m];
+        for (int i = 0; i < kk; i++) {
+            double c = z[i] / sum;
+            for (int q = 0; q < m; q++) {
+                acc[q] += c * hist[i + 1][q];
+            }
+        }
+        if (pb.positive) {
+            for (int q = 0; q < m; q++) {
+                acc[q] = Math.max(acc[q], 0);
+            }
+        }
+        L1Kernels k = ws.k;
+        int n = pb.n;
+        MemorySegment racc = ws.tmp;
+        MemorySegment.copy(pb.y, 0, racc, 0, 8L * n);
+        for (int q = 0; q < m; q++) {
+            if (acc[q] != 0) {
+                k.axpy(-acc[q], pb.x, (long) set[q] * n, racc, 0, n);
+            }
+        }
+        double pAcc = 0.5 * k.sumSquares(racc, 0, n);
+        double pCur = 0.5 * k.sumSquares(ws.r, 0, n);
+        for (int q = 0; q < m; q++) {
+            int j = set[q];
+            pAcc += l1 * v[j] * Math.abs(acc[q]) + 0.5 * l2 * acc[q] * acc[q];
+            pCur += l1 * v[j] * Math.abs(w[j]) + 0.5 * l2 * w[j] * w[j];
+        }
+        if (pAcc < pCur) {
+            for (int q = 0; q < m; q++) {
+                w[set[q]] = acc[q];
+            }
+            MemorySegment.copy(racc, 0, ws.r, 0, 8L * n);
+        }
     }
 
     private double restrictedGap(LassoProblem pb, double[] w, int[] set, double l1, double l2, double[] v,
