@@ -26,10 +26,8 @@ final class CdEngine {
 
     /** Carried from one alpha to the next along a path. */
     static final class State {
-        double[] c;        // X^T R at the previous solution (or certified upper bounds of |x_j^T R|)
+        double[] c;        // X^T R at the previous solution
         double prevL1 = Double.NaN;
-        LassoProblem ref;  // the problem whose complete product cRef at residual ws.rref is kept
-        double[] cRef;
     }
 
     /** Solves in place from the warm start {@code w}; returns {gap, epochs}. */
@@ -64,7 +62,7 @@ final class CdEngine {
         for (int outer = 0; ; outer++) {
             boolean strong = outer == 0 && set != null;
             if (!strong) {
-                products(pb, w, c, set, l1, v, st);
+                ws.xtr(pb, r, c);
                 gap = fullGap(pb, w, c, l1, l2, v);
                 if (gap <= tolAbs || epochs >= opt.maxIter()) {
                     break;
@@ -86,48 +84,6 @@ final class CdEngine {
         st.c = c;
         st.prevL1 = l1;
         return new double[] {gap, epochs};
-    }
-
-    /**
-     * X^T R, where it matters. A feature that is zero, outside the working set and far from its constraint
-     * gets instead the certified bound {@code |x_j^T R| <= |x_j^T R_ref| + ||x_j|| ||R - R_ref||} from the last
-     * complete product; the gap, screening and working sets then use the bound, which keeps them valid (a
-     * larger dual norm only loosens the gap). The bound is used only while it stays below the feature's
-     * threshold, so the dual norm, set by the support, is exact. This saves most passes over a large X.
-     */
-    private void products(LassoProblem pb, double[] w, double[] c, int[] set, double l1, double[] v, State st) {
-        int n = pb.n;
-        int p = pb.p;
-        MemorySegment r = ws.r;
-        if (st.ref == pb && st.cRef != null && opt.screening()) {
-            MemorySegment.copy(r, 0, ws.tmp, 0, 8L * n);
-            ws.k.axpy(-1.0, ws.rref, 0, ws.tmp, 0, n);
-            double d = Math.sqrt(ws.k.sumSquares(ws.tmp, 0, n));
-            boolean[] inSet = new boolean[p];
-            if (set != null) {
-                for (int j : set) {
-                    inSet[j] = true;
-                }
-            }
-            int[] idx = new int[p];
-            int cnt = 0;
-            for (int j = 0; j < p; j++) {
-                double b = Math.abs(st.cRef[j]) + Math.sqrt(pb.colNorm2[j]) * d;
-                if (w[j] == 0 && !inSet[j] && v[j] > 0 && b < 0.999 * l1 * v[j]) {
-                    c[j] = b;
-                } else {
-                    idx[cnt++] = j;
-                }
-            }
-            if (cnt <= p / 2) {
-                ws.xtrSubset(pb, r, idx, cnt, c);
-                return;
-            }
-        }
-        ws.xtr(pb, r, c);
-        MemorySegment.copy(r, 0, ws.rref, 0, 8L * n);
-        st.cRef = c.clone();
-        st.ref = pb;
     }
 
     private static int[] allFeatures(boolean[] screened) {

@@ -31,8 +31,6 @@ final class Workspace implements AutoCloseable {
     MemorySegment tmp;
     /** A p*T buffer for FISTA and prox steps. */
     MemorySegment pbuf;
-    /** The residual at which the last complete X^T R product was taken (for certified bounds). */
-    MemorySegment rref;
 
     Workspace(int threads) {
         this.threads = threads;
@@ -54,7 +52,6 @@ final class Workspace implements AutoCloseable {
         snaps = arena.allocate(8 * nCap * SNAPSHOTS, 64);
         xtr = arena.allocate(8 * pCap, 64);
         pbuf = arena.allocate(8 * pCap, 64);
-        rref = arena.allocate(8 * nCap, 64);
     }
 
     /** R = Y - X W for W row-major [p, T]. */
@@ -94,28 +91,6 @@ final class Workspace implements AutoCloseable {
                 c[j * pb.tasks + t] = xtr.getAtIndex(LassoProblem.F64, oOff + j);
             }
         }
-    }
-
-    /** c[idx[q]] = x_idx[q] . R for q < count (single task), split across the threads. */
-    void xtrSubset(LassoProblem pb, MemorySegment res, int[] idx, int count, double[] c) {
-        int n = pb.n;
-        if (pool == null || count < 64) {
-            for (int q = 0; q < count; q++) {
-                c[idx[q]] = k.dot(pb.x, (long) idx[q] * n, res, 0, n);
-            }
-            return;
-        }
-        List<Future<?>> fs = new ArrayList<>(threads);
-        for (int t = 0; t < threads; t++) {
-            int from = (int) ((long) count * t / threads);
-            int to = (int) ((long) count * (t + 1) / threads);
-            fs.add(pool.submit(() -> {
-                for (int q = from; q < to; q++) {
-                    c[idx[q]] = k.dot(pb.x, (long) idx[q] * n, res, 0, n);
-                }
-            }));
-        }
-        join(fs);
     }
 
     static void join(List<Future<?>> fs) {
