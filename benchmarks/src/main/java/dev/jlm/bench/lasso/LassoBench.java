@@ -57,6 +57,8 @@ import smile.regression.LinearModel;
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx8g"})
 public class LassoBench {
     static final double TOL = 1e-8;
+    /** Held so that the level set on it is not lost with a collected logger. */
+    private static final java.util.logging.Logger TRIBUO_LOG = java.util.logging.Logger.getLogger("org.tribuo");
 
     @Param({"toeplitz", "independent"})
     public String problem;
@@ -88,6 +90,8 @@ public class LassoBench {
         switch (impl) {
             case "jlm" -> { }
             case "tribuo" -> {
+                // Tribuo logs every solve at INFO; keep the benchmark's output readable.
+                TRIBUO_LOG.setLevel(java.util.logging.Level.WARNING);
                 RegressionFactory rf = new RegressionFactory();
                 tribuoData = new MutableDataset<>(new SimpleDataSourceProvenance("lasso-bench-" + problem, rf), rf);
                 String[] names = featureNames(p);

@@ -210,17 +210,26 @@ final class CdEngine {
         int snaps = 0;
         int e = 0;
         while (e < maxEpochs) {
+            // Each residual update is fused with the next coordinate's gradient: one pass over r per coordinate.
+            long pending = -1;
+            double pendingDelta = 0;
             for (int j : set) {
                 double nrm = pb.colNorm2[j];
                 long off = (long) j * n;
                 double wj = w[j];
-                double z = k.dot(x, off, r, 0, n) + nrm * wj;
+                double g = pending >= 0 ? k.axpyDot(pendingDelta, x, pending, r, 0, x, off, n) : k.dot(x, off, r, 0, n);
+                pending = -1;
+                double z = g + nrm * wj;
                 double thr = l1 * v[j];
                 double wn = positive ? Math.max(z - thr, 0) / (nrm + l2) : L1Kernels.softThreshold(z, thr) / (nrm + l2);
                 if (wn != wj) {
-                    k.axpy(wj - wn, x, off, r, 0, n);
+                    pending = off;
+                    pendingDelta = wj - wn;
                     w[j] = wn;
                 }
+            }
+            if (pending >= 0) {
+                k.axpy(pendingDelta, x, pending, r, 0, n);
             }
             e++;
             for (int i = 0; i < m; i++) {

@@ -41,6 +41,13 @@ public interface L1Kernels {
     /** {@code y[yOff + i] += alpha * x[xOff + i]} for {@code i < n}. */
     void axpy(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, int n);
 
+    /**
+     * The fused step of coordinate descent: {@code y += alpha * x}, then returns {@code z . y} with the updated
+     * {@code y}, in one pass over {@code y} (the previous coordinate's residual update and the next
+     * coordinate's gradient).
+     */
+    double axpyDot(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, MemorySegment z, long zOff, int n);
+
     /** {@code sum_i a[off + i]^2}. */
     double sumSquares(MemorySegment a, long off, int n);
 

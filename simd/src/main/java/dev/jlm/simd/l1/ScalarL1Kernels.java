@@ -29,6 +29,18 @@ final class ScalarL1Kernels implements L1Kernels {
     }
 
     @Override
+    public double axpyDot(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, MemorySegment z, long zOff,
+                          int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            double v = y.getAtIndex(F64, yOff + i) + alpha * x.getAtIndex(F64, xOff + i);
+            y.setAtIndex(F64, yOff + i, v);
+            s += z.getAtIndex(F64, zOff + i) * v;
+        }
+        return s;
+    }
+
+    @Override
     public double sumSquares(MemorySegment a, long off, int n) {
         return dot(a, off, a, off, n);
     }

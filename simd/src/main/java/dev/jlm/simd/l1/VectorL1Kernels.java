@@ -72,6 +72,34 @@ final class VectorL1Kernels implements L1Kernels {
     }
 
     @Override
+    public double axpyDot(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, MemorySegment z, long zOff,
+                          int n) {
+        DoubleVector va = DoubleVector.broadcast(S, alpha);
+        DoubleVector s0 = DoubleVector.zero(S), s1 = s0;
+        int i = 0;
+        for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+            DoubleVector y0 = load(x, xOff + i).fma(va, load(y, yOff + i));
+            DoubleVector y1 = load(x, xOff + i + L).fma(va, load(y, yOff + i + L));
+            y0.intoMemorySegment(y, (yOff + i) * 8, LE);
+            y1.intoMemorySegment(y, (yOff + i + L) * 8, LE);
+            s0 = load(z, zOff + i).fma(y0, s0);
+            s1 = load(z, zOff + i + L).fma(y1, s1);
+        }
+        for (int bound = n - L; i <= bound; i += L) {
+            DoubleVector y0 = load(x, xOff + i).fma(va, load(y, yOff + i));
+            y0.intoMemorySegment(y, (yOff + i) * 8, LE);
+            s0 = load(z, zOff + i).fma(y0, s0);
+        }
+        double s = sum(s0.add(s1));
+        for (; i < n; i++) {
+            double v = y.getAtIndex(ScalarL1Kernels.F64, yOff + i) + alpha * x.getAtIndex(ScalarL1Kernels.F64, xOff + i);
+            y.setAtIndex(ScalarL1Kernels.F64, yOff + i, v);
+            s += z.getAtIndex(ScalarL1Kernels.F64, zOff + i) * v;
+        }
+        return s;
+    }
+
+    @Override
     public double sumSquares(MemorySegment a, long off, int n) {
         return dot(a, off, a, off, n);
     }

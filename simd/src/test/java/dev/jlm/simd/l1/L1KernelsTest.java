@@ -125,6 +125,30 @@ class L1KernelsTest {
 
     @ParameterizedTest(name = "{0} n={1}")
     @MethodSource("cases")
+    void axpyDot(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(5L * n + name.hashCode());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = random(arena, rnd, n, 1);
+            MemorySegment y = random(arena, rnd, n, 2);
+            MemorySegment z = random(arena, rnd, n, 3);
+            double alpha = rnd.nextGaussian();
+            // Reference: the axpy element by element (checked like axpy), then the exact dot with the result.
+            MemorySegment yRef = arena.allocate(8L * (n + 2), 8);
+            MemorySegment.copy(y, 0, yRef, 0, 8L * (n + 2));
+            double got = k.axpyDot(alpha, x, 1, y, 2, z, 3, n);
+            for (int i = 0; i < n; i++) {
+                double exact = Math.fma(alpha, x.getAtIndex(F64, i + 1), yRef.getAtIndex(F64, i + 2));
+                double slack = 2 * Math.ulp(Math.abs(alpha * x.getAtIndex(F64, i + 1))) + 2 * Math.ulp(exact);
+                assertTrue(Math.abs(exact - y.getAtIndex(F64, i + 2)) <= slack, "axpyDot y[" + i + "]");
+            }
+            assertEquals(yRef.getAtIndex(F64, 1), y.getAtIndex(F64, 1), "wrote before its range");
+            assertSum(exactDot(z, 3, y, 2, n), got, absDot(z, 3, y, 2, n), n, "axpyDot dot");
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
     void columnDots(String name, int n) {
         L1Kernels k = impl(name);
         Random rnd = new Random(11L * n + name.hashCode());
