@@ -53,6 +53,12 @@ public final class LassoProblem implements AutoCloseable {
     /** Y column-major (task t at t * n), centered when fitIntercept. */
     final MemorySegment y;
     final double[] colNorm2;
+    /**
+     * For a large Lasso X (more than {@link #SHADOW_MIN} elements): a float32 copy, column-major, and per column
+     * {@code ||x_j - fl32(x_j)||_2 + 2^-50 n ||fl32(x_j)||_2}, which bounds the error of a product with it.
+     */
+    final MemorySegment x32;
+    final double[] x32Error;
     final double[] xMean;
     final double[] yMean;
     final double yNorm2;
@@ -66,9 +72,33 @@ public final class LassoProblem implements AutoCloseable {
     final double[] groupWeights;
     final int[] groupIds;
 
+    /** X larger than this (elements; 32 MB in float64, past most last-level caches) gets a float32 shadow. */
+    static final long SHADOW_MIN = 1L << 22;
+
     private LassoProblem(Builder b, Arena arena, MemorySegment x, MemorySegment y, int n, int p, int tasks,
                          double[] colNorm2, double[] xMean, double[] yMean, double yNorm2, int[][] groups,
                          double[] groupWeights) {
+        if (b.groups == null && tasks == 1 && (long) n * p >= SHADOW_MIN) {
+            x32 = arena.allocate(4L * n * p, 64);
+            x32Error = new double[p];
+            for (int j = 0; j < p; j++) {
+                double err = 0;
+                double nrm = 0;
+                for (int i = 0; i < n; i++) {
+                    long at = (long) j * n + i;
+                    double v = x.getAtIndex(F64, at);
+                    float f = (float) v;
+                    x32.setAtIndex(LassoSolver.F32, at, f);
+                    err += (v - f) * (v - f);
+                    nrm += (double) f * f;
+                }
+                // Rounding of each partial sum in double adds at most n * 2^-53 * sum |x_i r_i|.
+                x32Error[j] = Math.sqrt(err) * (1 + 1e-12) + 0x1p-50 * n * Math.sqrt(nrm);
+            }
+        } else {
+            x32 = null;
+            x32Error = null;
+        }
         this.kind = b.groups != null ? Kind.GROUP : (tasks > 1 ? Kind.MULTI_TASK : Kind.LASSO);
         this.arena = arena;
         this.x = x;

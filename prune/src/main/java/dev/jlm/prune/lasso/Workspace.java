@@ -93,6 +93,26 @@ final class Workspace implements AutoCloseable {
         }
     }
 
+    /** out[j] = fl32(x_j) . R (single task) for all features, split across the threads. */
+    void xtr32(LassoProblem pb, MemorySegment res, double[] c) {
+        int n = pb.n;
+        int p = pb.p;
+        if (pool == null) {
+            k.columnDotsF32(pb.x32, n, n, 0, p, res, 0, xtr, 0);
+        } else {
+            List<Future<?>> fs = new ArrayList<>(threads);
+            for (int q = 0; q < threads; q++) {
+                int from = (int) ((long) p * q / threads);
+                int to = (int) ((long) p * (q + 1) / threads);
+                fs.add(pool.submit(() -> k.columnDotsF32(pb.x32, n, n, from, to, res, 0, xtr, from)));
+            }
+            join(fs);
+        }
+        for (int j = 0; j < p; j++) {
+            c[j] = xtr.getAtIndex(LassoProblem.F64, j);
+        }
+    }
+
     static void join(List<Future<?>> fs) {
         try {
             for (Future<?> f : fs) {

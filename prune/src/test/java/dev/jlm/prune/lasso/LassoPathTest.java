@@ -76,6 +76,33 @@ class LassoPathTest {
     }
 
     @Test
+    void largeProblemScreensWithTheFloat32ShadowAndStaysCertified() {
+        int n = 2100, p = 2000; // 4.2M elements: above LassoProblem.SHADOW_MIN
+        double[][] d = toeplitz(11, n, p, 30, 0.3, 1.0);
+        try (Tensor x = Fixtures.f64(d[0], n, p); Tensor y = Fixtures.f64(d[1], n);
+             LassoProblem pb = LassoProblem.builder(x, y).fitIntercept(true).build();
+             LassoSolver fast = new LassoSolver(SolverOptions.defaults().withTol(1e-9).withThreads(2));
+             LassoSolver plain = new LassoSolver(SolverOptions.defaults().withTol(1e-9).withScreening(false))) {
+            assertTrue(pb.x32 != null, "the float32 shadow should exist at this size");
+            double[] alphas = LassoSolver.alphaGrid(pb, 6, 0.02);
+            LassoPath a = fast.path(pb, alphas);
+            LassoPath b = plain.path(pb, alphas);
+            for (int k = 0; k < alphas.length; k++) {
+                Solution sa = a.solutions().get(k);
+                Certificates.check(pb, sa, 1e-9);
+                double max = 0;
+                for (double c : b.solutions().get(k).coef()) {
+                    max = Math.max(max, Math.abs(c));
+                }
+                for (int j = 0; j < p; j++) {
+                    assertEquals(b.solutions().get(k).coef()[j], sa.coef()[j], 1e-4 * Math.max(max, 1e-12));
+                }
+            }
+            assertTrue(a.solutions().getLast().nnz() > 30, "the end of the path should hold noise features too");
+        }
+    }
+
+    @Test
     void solversRunConcurrentlyOnOneProblemAndRefuseSharing() throws Exception {
         double[][] d = toeplitz(8, 80, 200, 8, 0.5, 0.3);
         try (Tensor x = Fixtures.f64(d[0], 80, 200); Tensor y = Fixtures.f64(d[1], 80);

@@ -60,6 +60,14 @@ public interface L1Kernels {
                     MemorySegment out, long outOff);
 
     /**
+     * {@link #columnDots} on a float32 copy of the matrix ({@code x} holds floats, column j at {@code j * ld}
+     * floats), with {@code r} and the products in double: half the memory traffic of the float64 product, for
+     * screening passes whose error is bounded by the caller.
+     */
+    void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                       MemorySegment out, long outOff);
+
+    /**
      * Soft-threshold of a vector with one threshold per element scaled by {@code t}:
      * {@code out[i] = S(in[i], t * w[i])}, or with {@code w == null} the threshold {@code t} for all.
      * With {@code positive}, negative results are clipped to 0 (the prox of the non-negative Lasso).

@@ -53,6 +53,21 @@ final class ScalarL1Kernels implements L1Kernels {
         }
     }
 
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    @Override
+    public void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                              MemorySegment out, long outOff) {
+        for (int j = from; j < to; j++) {
+            double s = 0;
+            long c = j * ld;
+            for (int i = 0; i < n; i++) {
+                s += (double) x.getAtIndex(F32, c + i) * r.getAtIndex(F64, rOff + i);
+            }
+            out.setAtIndex(F64, outOff + j - from, s);
+        }
+    }
+
     @Override
     public void softThreshold(MemorySegment in, long inOff, MemorySegment out, long outOff, int n, double t,
                               MemorySegment w, long wOff, boolean positive) {

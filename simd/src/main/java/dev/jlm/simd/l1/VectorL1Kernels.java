@@ -140,6 +140,51 @@ final class VectorL1Kernels implements L1Kernels {
         }
     }
 
+    private static final VectorSpecies<Float> FS = S.withLanes(float.class).withShape(
+            jdk.incubator.vector.VectorShape.forBitSize(S.vectorBitSize() / 2));
+
+    @Override
+    public void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                              MemorySegment out, long outOff) {
+        int j = from;
+        // Two columns at a time; each float chunk (half a double vector wide) widens to one double vector.
+        for (; j + 2 <= to; j += 2) {
+            long c0 = j * ld, c1 = c0 + ld;
+            DoubleVector s0 = DoubleVector.zero(S), s1 = s0, t0 = s0, t1 = s0;
+            int i = 0;
+            for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+                DoubleVector ra = load(r, rOff + i);
+                DoubleVector rb = load(r, rOff + i + L);
+                s0 = widen(x, c0 + i).fma(ra, s0);
+                t0 = widen(x, c0 + i + L).fma(rb, t0);
+                s1 = widen(x, c1 + i).fma(ra, s1);
+                t1 = widen(x, c1 + i + L).fma(rb, t1);
+            }
+            double d0 = sum(s0.add(t0)), d1 = sum(s1.add(t1));
+            for (; i < n; i++) {
+                double rv = r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+                d0 += (double) x.getAtIndex(ScalarL1Kernels.F32, c0 + i) * rv;
+                d1 += (double) x.getAtIndex(ScalarL1Kernels.F32, c1 + i) * rv;
+            }
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j + 1 - from, d1);
+        }
+        for (; j < to; j++) {
+            long c0 = j * ld;
+            double d0 = 0;
+            for (int i = 0; i < n; i++) {
+                d0 += (double) x.getAtIndex(ScalarL1Kernels.F32, c0 + i) * r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+            }
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
+        }
+    }
+
+    /** L floats at float index {@code elem}, widened to doubles. */
+    private static DoubleVector widen(MemorySegment m, long elem) {
+        return (DoubleVector) jdk.incubator.vector.FloatVector.fromMemorySegment(FS, m, elem * 4, LE)
+                .convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 0);
+    }
+
     @Override
     public void softThreshold(MemorySegment in, long inOff, MemorySegment out, long outOff, int n, double t,
                               MemorySegment w, long wOff, boolean positive) {

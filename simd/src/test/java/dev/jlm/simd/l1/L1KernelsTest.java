@@ -174,6 +174,33 @@ class L1KernelsTest {
 
     @ParameterizedTest(name = "{0} n={1}")
     @MethodSource("cases")
+    void columnDotsF32(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(19L * n + name.hashCode());
+        int ld = n + 1;
+        int p = 7;
+        ValueLayout.OfFloat f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate(4L * ld * p, 8);
+            MemorySegment xd = arena.allocate(8L * ld * p, 8);
+            for (int i = 0; i < ld * p; i++) {
+                float v = (float) rnd.nextGaussian();
+                x.setAtIndex(f32, i, v);
+                xd.setAtIndex(F64, i, v); // the exact float values, widened
+            }
+            MemorySegment r = random(arena, rnd, n, 2);
+            MemorySegment out = poisoned(arena, p + 1);
+            k.columnDotsF32(x, ld, n, 1, p, r, 2, out, 1);
+            assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
+            for (int j = 1; j < p; j++) {
+                long c = (long) j * ld;
+                assertSum(exactDot(xd, c, r, 2, n), out.getAtIndex(F64, j), absDot(xd, c, r, 2, n), n, "f32 column " + j);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
     void softThreshold(String name, int n) {
         L1Kernels k = impl(name);
         Random rnd = new Random(13L * n + name.hashCode());
