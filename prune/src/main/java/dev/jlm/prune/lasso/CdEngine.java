@@ -15,6 +15,8 @@ import java.util.Arrays;
 final class CdEngine {
     private static final int CHECK_EVERY = 5;
     private static final int ANDERSON = 5;
+    private static final int MAX_SETTLE = 500;
+    private static final boolean DEBUG = System.getenv("JLM_LASSO_DEBUG") != null;
 
     private final Workspace ws;
     private final SolverOptions opt;
@@ -79,7 +81,12 @@ final class CdEngine {
             if (!opt.screening()) {
                 innerTol = 0.5 * tolAbs;
             }
-            epochs += inner(pb, w, set, l1, l2, v, innerTol, opt.maxIter() - epochs);
+            int done = inner(pb, w, set, l1, l2, v, innerTol, opt.maxIter() - epochs);
+            if (DEBUG) {
+                System.err.printf("  outer %d strong=%b set=%d gap=%.2e innerTol=%.2e epochs=%d%n", outer, strong, set.length,
+                        gap / pb.yNorm2, innerTol / pb.yNorm2, done);
+            }
+            epochs += done;
         }
         st.c = c;
         st.prevL1 = l1;
@@ -140,19 +147,39 @@ final class CdEngine {
                             boolean[] screened) {
         int p = pb.p;
         double prevL2 = l2 * st.prevL1 / l1; // l2 scales with alpha like l1
-        int[] tmp = new int[p];
-        int q = 0;
+        int[] forced = new int[p];
+        int nf = 0;
+        Integer[] cand = new Integer[p];
+        double[] ratio = new double[p];
+        int nc = 0;
         for (int j = 0; j < p; j++) {
             if (screened[j]) {
                 continue;
             }
             double a = st.c[j] - prevL2 * w[j];
             a = pb.positive ? a : Math.abs(a);
-            if (w[j] != 0 || v[j] == 0 || a >= (2 * l1 - st.prevL1) * v[j]) {
-                tmp[q++] = j;
+            if (w[j] != 0 || v[j] == 0) {
+                forced[nf++] = j;
+            } else if (a >= (2 * l1 - st.prevL1) * v[j]) {
+                ratio[j] = a / v[j];
+                cand[nc++] = j;
             }
         }
-        return Arrays.copyOf(tmp, Math.max(q, 0));
+        // With correlated features the strong rule keeps many; the closest to entering first, and only as
+        // many as a working set would hold (the certificate adds any that were wrongly left out).
+        Integer[] sorted = Arrays.copyOf(cand, nc);
+        Arrays.sort(sorted, (a, b) -> Double.compare(ratio[b], ratio[a]));
+        int violators = 0; // already past the new threshold at the current coefficients: they will enter
+        while (violators < nc && ratio[sorted[violators]] > l1) {
+            violators++;
+        }
+        int keep = Math.min(nc, Math.max(violators, Math.max(16, 2 * nf) - nf));
+        int[] out = Arrays.copyOf(forced, nf + keep);
+        for (int i = 0; i < keep; i++) {
+            out[nf + i] = sorted[i];
+        }
+        Arrays.sort(out);
+        return out;
     }
 
     private double fullGap(LassoProblem pb, double[] w, double[] c, double l1, double l2, double[] v) {
@@ -227,7 +254,11 @@ final class CdEngine {
         return out;
     }
 
-    /** Cyclic coordinate descent on the set until its restricted gap is below {@code innerTol}. */
+    /**
+     * Cyclic coordinate descent on the set until its restricted gap is below {@code innerTol}. Rounds of one
+     * sweep over the whole set (then the restricted gap, with dual extrapolation) and sweeps over its non-zero
+     * part only, Anderson-accelerated, until that part has settled: zeros that stay zero cost nothing there.
+     */
     private int inner(LassoProblem pb, double[] w, int[] set, double l1, double l2, double[] v, double innerTol,
                       int maxEpochs) {
         if (set.length == 0) {
@@ -235,60 +266,60 @@ final class CdEngine {
         }
         L1Kernels k = ws.k;
         int n = pb.n;
-        MemorySegment x = pb.x;
         MemorySegment r = ws.r;
-        boolean positive = pb.positive;
-        int m = set.length;
-        double[][] hist = new double[ANDERSON + 1][m];
-        int nh = 0;
         int snaps = 0;
         int e = 0;
         while (e < maxEpochs) {
-            // Each residual update is fused with the next coordinate's gradient: one pass over r per coordinate.
-            long pending = -1;
-            double pendingDelta = 0;
-            double dwMax = 0;
-            double wMax = 0;
+            sweep(pb, w, set, set.length, l1, l2, v);
+            e++;
+            int slot = snaps % Workspace.SNAPSHOTS;
+            MemorySegment.copy(r, 0, ws.snaps, 8L * slot * n, 8L * n);
+            snaps++;
+            double g = restrictedGap(pb, w, set, set.length, l1, l2, v, r);
+            if (g > innerTol && snaps >= Workspace.SNAPSHOTS && ws.extrapolate(n, slot, ws.tmp)) {
+                g = Math.min(g, restrictedGapWithDual(pb, w, set, set.length, l1, l2, v, ws.tmp, k.sumSquares(r, 0, n)));
+            }
+            if (g <= innerTol) {
+                break;
+            }
+            int[] act = new int[set.length];
+            int m = 0;
             for (int j : set) {
-                double nrm = pb.colNorm2[j];
-                long off = (long) j * n;
-                double wj = w[j];
-                double g = pending >= 0 ? k.axpyDot(pendingDelta, x, pending, r, 0, x, off, n) : k.dot(x, off, r, 0, n);
-                pending = -1;
-                double z = g + nrm * wj;
-                double thr = l1 * v[j];
-                double wn = positive ? Math.max(z - thr, 0) / (nrm + l2) : L1Kernels.softThreshold(z, thr) / (nrm + l2);
-                if (wn != wj) {
-                    pending = off;
-                    pendingDelta = wj - wn;
-                    w[j] = wn;
-                    dwMax = Math.max(dwMax, Math.abs(pendingDelta));
+                if (w[j] != 0 || v[j] == 0) {
+                    act[m++] = j;
                 }
-                wMax = Math.max(wMax, Math.abs(wn));
             }
-            if (pending >= 0) {
-                k.axpy(pendingDelta, x, pending, r, 0, n);
+            if (m == 0 || m == set.length) {
+                if (m == set.length) {
+                    e += settle(pb, w, act, m, l1, l2, v, innerTol, maxEpochs - e);
+                }
+                continue;
             }
+            e += settle(pb, w, act, m, l1, l2, v, 0.5 * innerTol, maxEpochs - e);
+        }
+        return e;
+    }
+
+    /** Anderson-accelerated sweeps over the first m features of act until their restricted gap is below tol. */
+    private int settle(LassoProblem pb, double[] w, int[] act, int m, double l1, double l2, double[] v, double tol,
+                       int maxEpochs) {
+        double[][] hist = new double[ANDERSON + 1][m];
+        int nh = 0;
+        int e = 0;
+        while (e < maxEpochs && e < MAX_SETTLE) {
+            double change = sweep(pb, w, act, m, l1, l2, v);
             e++;
             for (int i = 0; i < m; i++) {
-                hist[nh][i] = w[set[i]];
+                hist[nh][i] = w[act[i]];
             }
             if (++nh == ANDERSON + 1) {
-                anderson(pb, w, set, hist, l1, l2, v);
+                anderson(pb, w, act, m, hist, l1, l2, v);
                 nh = 0;
             }
-            // The restricted gap costs about half an epoch: take it when the epoch barely moved the
-            // coefficients (scikit-learn's trigger) and at least every CHECK_EVERY epochs.
-            boolean quiet = wMax == 0 || dwMax <= 1e-3 * wMax;
-            if (quiet || e % CHECK_EVERY == 0 || e == maxEpochs) {
-                int slot = snaps % Workspace.SNAPSHOTS;
-                MemorySegment.copy(r, 0, ws.snaps, 8L * slot * n, 8L * n);
-                snaps++;
-                double g = restrictedGap(pb, w, set, l1, l2, v, r);
-                if (g > innerTol && snaps >= Workspace.SNAPSHOTS && ws.extrapolate(n, slot, ws.tmp)) {
-                    g = Math.min(g, restrictedGapWithDual(pb, w, set, l1, l2, v, ws.tmp, k.sumSquares(r, 0, n)));
-                }
-                if (g <= innerTol) {
+            // The restricted gap costs about half a sweep: take it when the sweep barely moved the coefficients
+            // (scikit-learn's trigger) and at least every CHECK_EVERY sweeps.
+            if (change <= 1e-3 || e % CHECK_EVERY == 0) {
+                if (restrictedGap(pb, w, act, m, l1, l2, v, ws.r) <= tol) {
                     break;
                 }
             }
@@ -297,12 +328,51 @@ final class CdEngine {
     }
 
     /**
+     * One cyclic pass over the first m features of {@code idx}; each residual update is fused with the next
+     * coordinate's gradient (one pass over r per coordinate). Returns the largest change relative to the
+     * largest coefficient (0 when all are zero).
+     */
+    private double sweep(LassoProblem pb, double[] w, int[] idx, int m, double l1, double l2, double[] v) {
+        L1Kernels k = ws.k;
+        int n = pb.n;
+        MemorySegment x = pb.x;
+        MemorySegment r = ws.r;
+        boolean positive = pb.positive;
+        long pending = -1;
+        double pendingDelta = 0;
+        double dwMax = 0;
+        double wMax = 0;
+        for (int q = 0; q < m; q++) {
+            int j = idx[q];
+            double nrm = pb.colNorm2[j];
+            long off = (long) j * n;
+            double wj = w[j];
+            double g = pending >= 0 ? k.axpyDot(pendingDelta, x, pending, r, 0, x, off, n) : k.dot(x, off, r, 0, n);
+            pending = -1;
+            double z = g + nrm * wj;
+            double thr = l1 * v[j];
+            double wn = positive ? Math.max(z - thr, 0) / (nrm + l2) : L1Kernels.softThreshold(z, thr) / (nrm + l2);
+            if (wn != wj) {
+                pending = off;
+                pendingDelta = wj - wn;
+                w[j] = wn;
+                dwMax = Math.max(dwMax, Math.abs(pendingDelta));
+            }
+            wMax = Math.max(wMax, Math.abs(wn));
+        }
+        if (pending >= 0) {
+            k.axpy(pendingDelta, x, pending, r, 0, n);
+        }
+        return wMax == 0 ? 0 : dwMax / wMax;
+    }
+
+    /**
      * Anderson acceleration of the primal iterates (as in skglm): from the last ANDERSON + 1 epochs' coefficients,
      * the affine combination that best cancels their differences; kept only if it lowers the objective.
      */
-    private void anderson(LassoProblem pb, double[] w, int[] set, double[][] hist, double l1, double l2, double[] v) {
+    private void anderson(LassoProblem pb, double[] w, int[] set, int m, double[][] hist, double l1, double l2,
+                          double[] v) {
         int kk = ANDERSON;
-        int m = set.length;
         double[][] a = new double[kk][kk + 1];
         double scale = 0;
         for (int i = 0; i < kk; i++) {
@@ -366,21 +436,22 @@ final class CdEngine {
         }
     }
 
-    private double restrictedGap(LassoProblem pb, double[] w, int[] set, double l1, double l2, double[] v,
+    private double restrictedGap(LassoProblem pb, double[] w, int[] set, int m, double l1, double l2, double[] v,
                                  MemorySegment r) {
         double rn2 = ws.k.sumSquares(r, 0, pb.n);
-        return restrictedGapWithDual(pb, w, set, l1, l2, v, r, rn2);
+        return restrictedGapWithDual(pb, w, set, m, l1, l2, v, r, rn2);
     }
 
     /** The gap of the problem restricted to {@code set}, with the dual point built from residual {@code rho}. */
-    private double restrictedGapWithDual(LassoProblem pb, double[] w, int[] set, double l1, double l2, double[] v,
-                                         MemorySegment rho, double rn2) {
+    private double restrictedGapWithDual(LassoProblem pb, double[] w, int[] set, int m, double l1, double l2,
+                                         double[] v, MemorySegment rho, double rn2) {
         L1Kernels k = ws.k;
         int n = pb.n;
         double dn = 0;
         double omega = 0;
         double wn2 = 0;
-        for (int j : set) {
+        for (int q = 0; q < m; q++) {
+            int j = set[q];
             double a = k.dot(pb.x, (long) j * n, rho, 0, n) - l2 * w[j];
             a = pb.positive ? a : Math.abs(a);
             if (v[j] > 0) {
