@@ -16,7 +16,6 @@ final class CdEngine {
     private static final int CHECK_EVERY = 5;
     private static final int ANDERSON = 5;
     private static final int MAX_SETTLE = 500;
-    private static final boolean DEBUG = System.getenv("JLM_LASSO_DEBUG") != null;
 
     private final Workspace ws;
     private final SolverOptions opt;
@@ -81,12 +80,7 @@ final class CdEngine {
             if (!opt.screening()) {
                 innerTol = 0.5 * tolAbs;
             }
-            int done = inner(pb, w, set, l1, l2, v, innerTol, opt.maxIter() - epochs);
-            if (DEBUG) {
-                System.err.printf("  outer %d strong=%b set=%d gap=%.2e innerTol=%.2e epochs=%d%n", outer, strong, set.length,
-                        gap / pb.yNorm2, innerTol / pb.yNorm2, done);
-            }
-            epochs += done;
+            epochs += inner(pb, w, set, l1, l2, v, innerTol, opt.maxIter() - epochs);
         }
         st.c = c;
         st.prevL1 = l1;
