@@ -69,13 +69,13 @@ public class LassoBench {
     @Param({"1", "2"})
     public int threads;
 
-    private BenchProblems.Problem data;
+    BenchProblems.Problem data;
     private Tensor columns;
     private Tensor target;
-    private LassoProblem pb;
-    private LassoSolver solver;
-    private MutableDataset<Regressor> tribuoData;
-    private DataFrame smileData;
+    LassoProblem pb;
+    LassoSolver solver;
+    MutableDataset<Regressor> tribuoData;
+    DataFrame smileData;
     private double[][] last;
 
     @Setup(Level.Trial)
@@ -128,6 +128,16 @@ public class LassoBench {
         return names;
     }
 
+    /** Coefficients of one peer fit at {@code alpha} (impl tribuo or smile). */
+    double[] peerFit(double alpha) {
+        if (impl.equals("tribuo")) {
+            ElasticNetCDTrainer t = new ElasticNetCDTrainer(alpha, 1.0, TOL, 1_000_000, false, 1L);
+            return tribuoCoef((SparseLinearModel) t.train(tribuoData), data.p());
+        }
+        LinearModel m = LASSO.fit(Formula.lhs("y"), smileData, 2 * data.n() * alpha, TOL, 1000);
+        return m.coefficients().clone();
+    }
+
     @Benchmark
     public double[][] path() {
         double[] alphas = data.alphas();
@@ -139,17 +149,9 @@ public class LassoBench {
                     coef[a] = path.solutions().get(a).coef();
                 }
             }
-            case "tribuo" -> {
-                for (int a = 0; a < alphas.length; a++) {
-                    ElasticNetCDTrainer t = new ElasticNetCDTrainer(alphas[a], 1.0, TOL, 1_000_000, false, 1L);
-                    SparseLinearModel m = (SparseLinearModel) t.train(tribuoData);
-                    coef[a] = tribuoCoef(m, data.p());
-                }
-            }
             default -> {
                 for (int a = 0; a < alphas.length; a++) {
-                    LinearModel m = LASSO.fit(Formula.lhs("y"), smileData, 2 * data.n() * alphas[a], TOL, 1000);
-                    coef[a] = m.coefficients().clone();
+                    coef[a] = peerFit(alphas[a]);
                 }
             }
         }

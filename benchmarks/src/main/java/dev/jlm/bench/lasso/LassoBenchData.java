@@ -20,6 +20,10 @@ import java.util.Locale;
  *   java -cp benchmarks.jar dev.jlm.bench.lasso.LassoBenchData time DIR PROBLEM THREADS REPEATS [TOL]
  *       solves the path REPEATS times after 3 warm-up runs, writes DIR/PROBLEM_jlm_coef.npy and prints one
  *       JSON line: best and median seconds, the largest relative duality gap, nnz at the end of the path
+ *   java -cp benchmarks.jar dev.jlm.bench.lasso.LassoBenchData peer PROBLEM IMPL INDEX...
+ *       one fit of a Java peer (tribuo or smile) at each given alpha index (0 = alphaMax, 19 = 1%), after a
+ *       warm-up fit at index 1; prints seconds and the relative duality gap of each (peers that take
+ *       minutes per path are measured alpha by alpha this way)
  * </pre>
  * Wall time is measured around {@link LassoSolver#path} only, the same way the script times scikit-learn
  * and glmnet (the data already in memory).
@@ -68,7 +72,34 @@ public final class LassoBenchData {
             }
             return;
         }
-        System.err.println("usage: LassoBenchData write DIR | time DIR PROBLEM THREADS REPEATS [TOL]");
+        if (args.length >= 4 && args[0].equals("peer")) {
+            LassoBench b = new LassoBench();
+            b.problem = args[1];
+            b.impl = args[2];
+            b.threads = 1;
+            b.setup();
+            try {
+                double[] alphas = b.data.alphas();
+                b.peerFit(alphas[1]);
+                for (int q = 3; q < args.length; q++) {
+                    int a = Integer.parseInt(args[q]);
+                    long t0 = System.nanoTime();
+                    double[] coef = b.peerFit(alphas[a]);
+                    double secs = (System.nanoTime() - t0) / 1e9;
+                    int nnz = 0;
+                    for (double c : coef) {
+                        nnz += c != 0 ? 1 : 0;
+                    }
+                    System.out.println(String.format(Locale.ROOT,
+                            "{\"problem\":\"%s\",\"impl\":\"%s\",\"alpha_index\":%d,\"seconds\":%.3f,\"rel_gap\":%.3e,\"nnz\":%d}",
+                            b.problem, b.impl, a, secs, b.solver.relativeGap(b.pb, alphas[a], coef), nnz));
+                }
+            } finally {
+                b.tearDown();
+            }
+            return;
+        }
+        System.err.println("usage: LassoBenchData write DIR | time DIR PROBLEM THREADS REPEATS [TOL] | peer PROBLEM IMPL INDEX...");
         System.exit(2);
     }
 }

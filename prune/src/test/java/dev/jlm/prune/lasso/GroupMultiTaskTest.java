@@ -52,6 +52,19 @@ class GroupMultiTaskTest {
         }
     }
 
+    /**
+     * Diabetes features are centered with equal norms, so each pair's Gram matrix is [[a, b], [b, a]]: its
+     * eigenvectors are (1, 1) and (1, -1), the trap for a power iteration started at (1, 1). A block step
+     * with an underestimated Lipschitz constant diverges; this must converge and be certified.
+     */
+    @org.junit.jupiter.api.Test
+    void groupLassoWithSymmetricBlocks() {
+        try (Npy.NpyArray x = Fixtures.read("diabetes_X"); Npy.NpyArray y = Fixtures.read("diabetes_y");
+             LassoProblem pb = Fixtures.builder(x, y).fitIntercept(true).groups(new int[] {0, 0, 1, 1, 2, 2, 3, 3, 4, 4}).build()) {
+            compare(pb, 8, 0.005);
+        }
+    }
+
     @ParameterizedTest(name = "seed {0}")
     @ValueSource(ints = {1, 2})
     void multiTask(int seed) {
