@@ -310,9 +310,8 @@ final class CdEngine {
                 anderson(pb, w, act, m, hist, l1, l2, v);
                 nh = 0;
             }
-            // The restricted gap costs about half a sweep: take it when the sweep barely moved the coefficients
-            // (scikit-learn's trigger) and at least every CHECK_EVERY sweeps.
-            if (change <= 1e-3 || e % CHECK_EVERY == 0) {
+            // The restricted gap costs about a sweep: every CHECK_EVERY sweeps, or when nothing moved.
+            if (change == 0 || e % CHECK_EVERY == 0) {
                 if (restrictedGap(pb, w, act, m, l1, l2, v, ws.r) <= tol) {
                     break;
                 }
