@@ -8,14 +8,14 @@ final class Format {
     }
 
     static String bytes(long b) {
-        if (b < 1000) {
+        if (b < 1024) {
             return b + " B";
         }
-        String[] units = {"kB", "MB", "GB", "TB"};
+        String[] units = {"KiB", "MiB", "GiB", "TiB"};
         double v = b;
         int u = -1;
-        while (v >= 1000 && u < units.length - 1) {
-            v /= 1000;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
             u++;
         }
         return String.format(Locale.ROOT, "%.1f %s", v, units[u]);

@@ -91,9 +91,9 @@ final class InspectCommand implements Callable<Integer> {
     static Map<String, Object> toMap(ModelSummary s) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("model", s.name());
-        m.put("file_bytes", s.fileBytes());
-        m.put("total_bytes", s.totalBytes());
-        m.put("ir_version", s.irVersion());
+        m.put("fileBytes", s.fileBytes());
+        m.put("totalBytes", s.totalBytes());
+        m.put("irVersion", s.irVersion());
         m.put("producer", s.producer());
         m.put("opsets", s.opsets());
         m.put("inputs", s.inputs().stream().map(InspectCommand::value).toList());
@@ -103,8 +103,8 @@ final class InspectCommand implements Callable<Integer> {
         m.put("parameters", s.parameters());
         Map<String, Object> types = new LinkedHashMap<>();
         s.byType().forEach((k, t) -> types.put(k, Map.of("tensors", t.tensors(), "elements", t.elements(), "bytes", t.bytes())));
-        m.put("by_type", types);
-        m.put("external_tensors", s.externalTensors());
+        m.put("byType", types);
+        m.put("externalTensors", s.externalTensors());
         m.put("weights", s.weights().stream().map(u -> {
             Map<String, Object> e = new LinkedHashMap<>();
             e.put("op", u.opType());

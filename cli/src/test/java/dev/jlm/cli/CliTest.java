@@ -45,7 +45,7 @@ class CliTest {
         assertTrue(o.get("parameters").getAsLong() > 20_000_000L);
         assertTrue(o.getAsJsonObject("operators").has("MatMulInteger") || o.getAsJsonObject("operators").has("DynamicQuantizeLinear"),
                 "the int8 sibling uses integer matmuls: " + o.getAsJsonObject("operators"));
-        assertTrue(o.getAsJsonObject("by_type").has("I8") || o.getAsJsonObject("by_type").has("U8"));
+        assertTrue(o.getAsJsonObject("byType").has("I8") || o.getAsJsonObject("byType").has("U8"));
     }
 
     @Test
