@@ -147,7 +147,7 @@ class ModelQuantizerTest {
                     try (OnnxModel q = OnnxModel.load(out)) {
                         GraphProto g = q.graph();
                         assertEquals("GatherBlockQuantized", node(g, "embed").getOpType());
-                        deq.put("table", f32("table", dequantGather(q, node(g, "embed"), 50, 40), 50, 40));
+                        deq.put("table", f32("table", dequantGather(q, node(g, "embed"), 6600, 40), 6600, 40));
                         NodeProto mm1 = node(g, "mm1");
                         assertEquals("MatMulNBits", mm1.getOpType());
                         assertEquals("com.microsoft", mm1.getDomain());
@@ -274,6 +274,23 @@ class ModelQuantizerTest {
             assertTrue(r.notes().stream().anyMatch(s -> s.contains("no quantizable weight")), r.notes().toString());
         }
         assertFalse(Files.exists(dir.resolve("again.onnx")));
+    }
+
+    @Test
+    void smallEmbeddingTablesStayInFloat(@TempDir Path dir) throws Exception {
+        ModelProto m = TestGraphs.mixed(8, 13);
+        GraphProto.Builder g = m.getGraph().toBuilder();
+        for (int k = 0; k < g.getInitializerCount(); k++) {
+            if (g.getInitializer(k).getName().equals("table")) {
+                g.setInitializer(k, TestGraphs.floats("table", new java.util.Random(1), 0.5, 50, 40));
+            }
+        }
+        Path in = write(dir, "small.onnx", m.toBuilder().setGraph(g).build());
+        try (OnnxModel model = OnnxModel.load(in)) {
+            QuantizeReport r = ModelQuantizer.quantize(model, dir.resolve("small-w4.onnx"), QuantizeOptions.w4(), null);
+            assertTrue(r.skipped().stream().anyMatch(s -> s.weight().equals("table") && s.reason().contains("small embedding")), r.skipped().toString());
+        }
+        TestGraphs.run(dir.resolve("small-w4.onnx"), TestGraphs.mixedInputs(1));
     }
 
     @Test

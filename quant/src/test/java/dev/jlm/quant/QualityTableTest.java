@@ -42,6 +42,11 @@ class QualityTableTest {
                 {Method.MSE, 8, 32, false, false},
                 {Method.MSE, 8, 32, false, true},
                 {Method.MSE, 8, 128, true, false},
+                {Method.GPTQ, 4, 32, false, true},
+                {Method.GPTQ, 4, 32, true, true},
+                {Method.GPTQ, 4, 64, false, true},
+                {Method.GPTQ, 4, 128, false, true},
+                {Method.GPTQ, 8, 32, false, true},
         };
         int i = 0;
         for (Object[] r : rows) {
@@ -55,7 +60,10 @@ class QualityTableTest {
                 continue;
             }
             QuantConfig cfg = new QuantConfig(bits, block, sym, m, QuantConfig.DEFAULT_AUTO_SLACK);
-            QuantizeOptions o = QuantizeOptions.w4().withWeights(cfg).withEmbeddings(emb);
+            QuantizeOptions o = m == Method.GPTQ
+                    ? QuantizeOptions.w4().withWeights(cfg.withMethod(Method.MSE)).withMethod(Method.GPTQ,
+                    Calibration.of(TestModels.sentences(), TestModels.miniLmTokenizer())).withEmbeddings(emb)
+                    : QuantizeOptions.w4().withWeights(cfg).withEmbeddings(emb);
             String ex = System.getProperty("jlm.table.exclude");
             if (ex != null) {
                 o = o.withExclude(java.util.regex.Pattern.compile(ex));

@@ -83,7 +83,8 @@ final class TestGraphs {
     }
 
     /**
-     * Every case the rewrite handles: an embedding Gather (hidden 40, not a multiple of the block), a weight shared
+     * Every case the rewrite handles: an embedding Gather (hidden 40, not a multiple of the block; 1 MB, so it is
+     * not one of the small tables kept in float), a weight shared
      * by two MatMuls, Gemm with transB=1 and a [N] bias, Gemm with a [1, N] bias, Gemm with a [M, N] C (needs an
      * Add), and a weight that a Transpose also reads (must stay float).
      */
@@ -92,7 +93,7 @@ final class TestGraphs {
         GraphProto.Builder g = GraphProto.newBuilder().setName("mixed")
                 .addInput(value("x", 1, 2, 3, 40)).addInput(value("ids", 7, 2, 3))
                 .addOutput(value("y", 1, 6, 19)).addOutput(value("t", 1, 19, 20))
-                .addInitializer(floats("table", rnd, 0.5, 50, 40))
+                .addInitializer(floats("table", rnd, 0.5, 6600, 40))
                 .addInitializer(floats("W1", rnd, 0.2, 40, 24))
                 .addInitializer(longs("shape", 6, 24))
                 .addInitializer(floats("W2", rnd, 0.2, 17, 24))
