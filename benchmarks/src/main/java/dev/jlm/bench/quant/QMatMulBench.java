@@ -1,0 +1,175 @@
+package dev.jlm.bench.quant;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.jlm.core.DType;
+import dev.jlm.core.Tensor;
+import dev.jlm.simd.quant.QMatMul;
+import dev.jlm.simd.quant.QuantizedMatrix;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.lang.foreign.ValueLayout;
+import java.nio.FloatBuffer;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * 4-bit block-quantized matmul {@code Y[M, N] = A[M, K] x dequant(B)^T}, B in the MatMulNBits layout (block 32,
+ * asymmetric, F32 scales): jlm's Vector API kernel, its scalar reference, and ONNX Runtime's MatMulNBits on
+ * the same bytes with accuracy_level 0 ({@code ort}, fp32 compute) and 4 ({@code ort4}, int8 activations).
+ * For M = 1 the figure to compare with memory bandwidth is {@code bytes(B) / time}.
+ *
+ * <p>Run: {@code java -jar benchmarks/target/benchmarks.jar QMatMulBench -p shape=4096x4096 -p m=1}
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+public class QMatMulBench {
+    @Param({"jlm", "scalar", "ort", "ort4"})
+    public String impl;
+
+    /** K x N. */
+    @Param({"4096x4096", "4096x11008"})
+    public String shape;
+
+    @Param({"1", "128"})
+    public int m;
+
+    @Param({"1", "2"})
+    public int threads;
+
+    private QuantizedMatrix b;
+    private Tensor a;
+    private Tensor y;
+    private QMatMul kernel;
+    private OrtSession session;
+    private OnnxTensor input;
+    private Map<String, OnnxTensor> inputs;
+
+    @Setup(Level.Trial)
+    public void setup() throws OrtException {
+        String[] kn = shape.split("x");
+        long k = Long.parseLong(kn[0]);
+        long n = Long.parseLong(kn[1]);
+        SplittableRandom rnd = new SplittableRandom(42);
+        b = QuantizedMatrix.allocate(4, 32, n, k, DType.F32, true);
+        var data = b.data().segment();
+        for (long i = 0; i < data.byteSize(); i++) {
+            data.set(ValueLayout.JAVA_BYTE, i, (byte) rnd.nextInt(256));
+        }
+        for (long r = 0; r < n; r++) {
+            for (int blk = 0; blk < b.kBlocks(); blk++) {
+                b.setScale(r, blk, (float) (rnd.nextDouble() * 0.02 - 0.01));
+                b.setZeroPoint(r, blk, rnd.nextInt(16));
+            }
+        }
+        a = Tensor.allocate(DType.F32, m, k);
+        float[] av = new float[(int) (m * k)];
+        for (int i = 0; i < av.length; i++) {
+            av[i] = (float) rnd.nextDouble(-1, 1);
+            a.segment().setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, av[i]);
+        }
+        y = Tensor.allocate(DType.F32, m, n);
+        switch (impl) {
+            case "jlm" -> kernel = QMatMul.vector();
+            case "scalar" -> kernel = QMatMul.scalar();
+            case "ort", "ort4" -> {
+                OrtEnvironment env = OrtEnvironment.getEnvironment();
+                OrtSession.SessionOptions o = new OrtSession.SessionOptions();
+                o.setIntraOpNumThreads(threads);
+                o.setInterOpNumThreads(1);
+                session = env.createSession(model(b, m, impl.equals("ort4") ? 4 : 0).toByteArray(), o);
+                input = OnnxTensor.createTensor(env, FloatBuffer.wrap(av), new long[]{m, k});
+                inputs = Map.of("A", input);
+            }
+            default -> throw new IllegalArgumentException("impl " + impl);
+        }
+    }
+
+    static ModelProto model(QuantizedMatrix q, long m, int accuracyLevel) {
+        NodeProto node = NodeProto.newBuilder().setOpType("MatMulNBits").setDomain("com.microsoft")
+                .addInput("A").addInput("B").addInput("scales").addInput("zp").addOutput("Y")
+                .addAttribute(attr("K", q.k())).addAttribute(attr("N", q.n())).addAttribute(attr("bits", 4))
+                .addAttribute(attr("block_size", q.blockSize())).addAttribute(attr("accuracy_level", accuracyLevel)).build();
+        GraphProto g = GraphProto.newBuilder().setName("qmm").addNode(node)
+                .addInput(value("A", m, q.k())).addOutput(value("Y", m, q.n()))
+                .addInitializer(init("B", q.data(), q.n(), q.kBlocks(), q.blobBytes()))
+                .addInitializer(init("scales", q.scales(), q.n(), q.kBlocks()))
+                .addInitializer(init("zp", q.zeroPoints(), q.n(), q.zeroPointBytesPerRow())).build();
+        return ModelProto.newBuilder().setIrVersion(9)
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(21))
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1)).setGraph(g).build();
+    }
+
+    private static AttributeProto attr(String name, long v) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT).setI(v).build();
+    }
+
+    private static TensorProto init(String name, Tensor t, long... dims) {
+        TensorProto.Builder b = TensorProto.newBuilder().setName(name).setDataType(t.dtype().onnxCode())
+                .setRawData(UnsafeByteOperations.unsafeWrap(t.segment().asByteBuffer()));
+        for (long d : dims) {
+            b.addDims(d);
+        }
+        return b.build();
+    }
+
+    private static ValueInfoProto value(String name, long... dims) {
+        TensorShapeProto.Builder s = TensorShapeProto.newBuilder();
+        for (long d : dims) {
+            s.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d));
+        }
+        return ValueInfoProto.newBuilder().setName(name)
+                .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder().setElemType(1).setShape(s))).build();
+    }
+
+    @Benchmark
+    public Object multiply() throws OrtException {
+        if (session != null) {
+            try (OrtSession.Result r = session.run(inputs)) {
+                return ((OnnxTensor) r.get(0)).getFloatBuffer().get(0);
+            }
+        }
+        kernel.multiply(a, b, null, y, threads);
+        return y;
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() throws OrtException {
+        if (session != null) {
+            input.close();
+            session.close();
+        }
+        a.close();
+        y.close();
+        b.close();
+    }
+}

@@ -1,0 +1,262 @@
+package dev.jlm.quant;
+
+import dev.jlm.core.DType;
+import dev.jlm.core.JlmException;
+import dev.jlm.core.Tensor;
+import dev.jlm.simd.quant.BlockKernel;
+import dev.jlm.simd.quant.QuantizedMatrix;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.util.stream.IntStream;
+
+/**
+ * GPTQ (Frantar et al., 2022) in the MatMulNBits layout: the input dimensions k of {@code W[K, N]} are quantized
+ * in order; the error of row k, divided by the diagonal of the upper Cholesky factor U of {@code H^-1}, is spread
+ * onto the rows not yet quantized through row k of U. {@code H = X^T X} of the layer's calibration inputs,
+ * damped by {@code damp * mean(diag(H))}. Block-wise compatible: when k starts a block, each output's scale and
+ * zero point are chosen (by the MSE search, on the weights as the feedback has left them) for the whole block.
+ *
+ * <p>Memory: the weight as a float {@code [K, N]} copy, H and its factor as doubles {@code [K, K]}; nothing of the
+ * calibration activations. Time: {@code K^3} for the factorization and {@code K^2 N} for the feedback.
+ */
+public final class Gptq {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    private Gptq() {
+    }
+
+    /**
+     * Quantizes {@code weight} with the Hessian {@code h} of its inputs.
+     *
+     * @param weight         F32/F16/BF16 {@code [K, N]}, or {@code [N, K]} with {@code rowsAreOutputs}
+     * @param h              row-major {@code K x K}, symmetric ({@code X^T X}; any positive multiple)
+     * @param cfg            bits, block (a fixed size; auto is taken as 32), symmetry
+     * @param damp           relative damping, typically 0.01
+     * @return the quantized weight, with its error measured on the weights (like the other methods)
+     */
+    public static BlockQuantizer.Result quantize(Tensor weight, boolean rowsAreOutputs, float[] h, QuantConfig cfg,
+                                                 DType scaleType, double damp, String name) {
+        if (weight.rank() != 2) {
+            throw new JlmException.InvalidArgument(name + ": GPTQ needs a 2-D weight, not " + weight);
+        }
+        BlockQuantizer.requireFinite(weight, name);
+        int n = (int) (rowsAreOutputs ? weight.dim(0) : weight.dim(1));
+        int k = (int) (rowsAreOutputs ? weight.dim(1) : weight.dim(0));
+        if (h.length != (long) k * k) {
+            throw new JlmException.InvalidArgument(name + ": Hessian holds " + h.length + " values, not " + k + " x " + k);
+        }
+        int block = cfg.blockSize() == QuantConfig.AUTO_BLOCK ? 32 : cfg.blockSize();
+        float[] w = new float[k * n];
+        float[] orig = new float[k * n];
+        for (int r = 0; r < k; r++) {
+            for (int c = 0; c < n; c++) {
+                long i = rowsAreOutputs ? (long) c * k + r : (long) r * n + c;
+                orig[r * n + c] = BlockQuantizer.read(weight.segment(), weight.dtype(), i);
+            }
+        }
+        System.arraycopy(orig, 0, w, 0, w.length);
+        double[] u = inverseCholeskyUpper(h, k, damp, w, n, name);
+
+        QuantizedMatrix q = QuantizedMatrix.allocate(cfg.bits(), block, n, k, scaleType, !cfg.symmetric());
+        try {
+            int max = q.maxCode();
+            QuantConfig search = cfg.method() == Method.RTN ? cfg : cfg.withMethod(Method.MSE);
+            float[] scales = new float[n];
+            int[] zps = new int[n];
+            byte[] codes = new byte[k * n];
+            float[] err = new float[n];
+            for (int r = 0; r < k; r++) {
+                if (r % block == 0) {
+                    int len = Math.min(block, k - r);
+                    int r0 = r;
+                    IntStream.range(0, n).parallel().forEach(c -> {
+                        float[] col = new float[len];
+                        for (int j = 0; j < len; j++) {
+                            col[j] = w[(r0 + j) * n + c];
+                        }
+                        float[] s = new float[1];
+                        int[] z = new int[1];
+                        BlockQuantizer.quantizeBlock(BlockKernel.get(), col, 0, len, search, scaleType, new byte[len], s, z);
+                        scales[c] = s[0];
+                        zps[c] = z[0];
+                        q.setScale(c, r0 / block, s[0]);
+                        if (q.hasZeroPoints()) {
+                            q.setZeroPoint(c, r0 / block, z[0]);
+                        }
+                    });
+                }
+                double d = u[r * k + r];
+                int base = r * n;
+                for (int c = 0; c < n; c++) {
+                    float x = w[base + c];
+                    int code = code(x, scales[c], zps[c], max);
+                    codes[base + c] = (byte) code;
+                    float deq = (code - zps[c]) * scales[c];
+                    err[c] = (float) ((x - deq) / d);
+                }
+                // Spread the error onto the rows not yet quantized: W[j, :] -= U[r, j] * err.
+                int rr = r;
+                int rows = k - r - 1;
+                if (rows > 0) {
+                    int chunks = Math.max(1, Math.min(rows, Runtime.getRuntime().availableProcessors() * 4));
+                    IntStream.range(0, chunks).parallel().forEach(ch -> {
+                        int from = rr + 1 + (int) ((long) rows * ch / chunks);
+                        int to = rr + 1 + (int) ((long) rows * (ch + 1) / chunks);
+                        for (int j = from; j < to; j++) {
+                            axpy(-(float) u[rr * k + j], err, w, j * n, n);
+                        }
+                    });
+                }
+            }
+            // Codes into the MatMulNBits layout, padding with the zero point.
+            int kp = q.kBlocks() * block;
+            byte[] row = new byte[kp];
+            double sse = 0;
+            double norm = 0;
+            for (int c = 0; c < n; c++) {
+                for (int r = 0; r < kp; r++) {
+                    row[r] = r < k ? codes[r * n + c] : (byte) q.zeroPoint(c, q.kBlocks() - 1);
+                }
+                for (int blk = 0; blk < q.kBlocks(); blk++) {
+                    q.setBlockCodes(c, blk, row, blk * block);
+                }
+                for (int r = 0; r < k; r++) {
+                    double e = orig[r * n + c] - (double) q.dequantize(c, r);
+                    sse += e * e;
+                    norm += (double) orig[r * n + c] * orig[r * n + c];
+                }
+            }
+            return new BlockQuantizer.Result(q, sse, norm);
+        } catch (RuntimeException | Error e) {
+            q.close();
+            throw e;
+        }
+    }
+
+    /** The code of one weight, exactly as {@link BlockKernel} computes it. */
+    private static int code(float x, float s, int zp, int max) {
+        if (s == 0f) {
+            return zp;
+        }
+        float t = Math.max(0f, Math.min(max, x / s + zp));
+        return (int) Math.rint(t);
+    }
+
+    private static void axpy(float a, float[] x, float[] y, int yOff, int n) {
+        int i = 0;
+        int bound = S.loopBound(n);
+        FloatVector av = FloatVector.broadcast(S, a);
+        for (; i < bound; i += S.length()) {
+            FloatVector.fromArray(S, x, i).fma(av, FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) {
+            y[yOff + i] += a * x[i];
+        }
+    }
+
+    /**
+     * The upper Cholesky factor U of {@code (H + lambda I)^-1} ({@code H^-1 = U^T U}), row-major in doubles.
+     * Inputs that never fire ({@code H[i][i] = 0}) get a unit diagonal and their weights set to zero. When H is
+     * not positive definite, the damping grows tenfold, up to three times.
+     */
+    static double[] inverseCholeskyUpper(float[] hf, int k, double damp, float[] w, int n, String name) {
+        double[] h = new double[k * k];
+        double mean = 0;
+        for (int i = 0; i < k; i++) {
+            for (int j = 0; j < k; j++) {
+                // symmetrize: callers may fill one triangle only if they mirror it; be robust to rounding
+                h[i * k + j] = 0.5 * ((double) hf[i * k + j] + hf[j * k + i]);
+            }
+            if (h[i * k + i] <= 0) {
+                h[i * k + i] = 1;
+                java.util.Arrays.fill(w, i * n, (i + 1) * n, 0f);
+            }
+            mean += h[i * k + i];
+        }
+        mean /= k;
+        for (int attempt = 0; attempt < 4; attempt++) {
+            double lambda = damp * Math.pow(10, attempt) * mean;
+            double[] a = h.clone();
+            for (int i = 0; i < k; i++) {
+                a[i * k + i] += lambda;
+            }
+            if (!cholesky(a, k)) {
+                continue;
+            }
+            double[] inv = inverseFromCholesky(a, k);
+            if (!cholesky(inv, k)) {
+                continue;
+            }
+            // inv now holds L with H^-1 = L L^T; U = L^T
+            double[] up = new double[k * k];
+            for (int i = 0; i < k; i++) {
+                for (int j = 0; j <= i; j++) {
+                    up[j * k + i] = inv[i * k + j];
+                }
+            }
+            return up;
+        }
+        throw new JlmException.InvalidArgument(name + ": the calibration Hessian is not positive definite even with damping; "
+                + "use more calibration data or --method mse");
+    }
+
+    /** In-place lower Cholesky factor (upper triangle left as garbage is cleared); false if not positive definite. */
+    static boolean cholesky(double[] a, int k) {
+        for (int j = 0; j < k; j++) {
+            double d = a[j * k + j];
+            for (int p = 0; p < j; p++) {
+                d -= a[j * k + p] * a[j * k + p];
+            }
+            if (!(d > 0)) {
+                return false;
+            }
+            double ljj = Math.sqrt(d);
+            a[j * k + j] = ljj;
+            int jj = j;
+            IntStream.range(j + 1, k).parallel().forEach(i -> {
+                double s = a[i * k + jj];
+                int ri = i * k;
+                int rj = jj * k;
+                for (int p = 0; p < jj; p++) {
+                    s -= a[ri + p] * a[rj + p];
+                }
+                a[ri + jj] = s / ljj;
+            });
+        }
+        for (int i = 0; i < k; i++) {
+            for (int j = i + 1; j < k; j++) {
+                a[i * k + j] = 0;
+            }
+        }
+        return true;
+    }
+
+    /** {@code (L L^T)^-1} from the lower factor L, as a full symmetric matrix. */
+    static double[] inverseFromCholesky(double[] l, int k) {
+        // Linv: lower triangular inverse, column by column (forward substitution).
+        double[] li = new double[k * k];
+        IntStream.range(0, k).parallel().forEach(c -> {
+            for (int i = c; i < k; i++) {
+                double s = i == c ? 1 : 0;
+                for (int p = c; p < i; p++) {
+                    s -= l[i * k + p] * li[p * k + c];
+                }
+                li[i * k + c] = s / l[i * k + i];
+            }
+        });
+        // H^-1 = Linv^T Linv
+        double[] out = new double[k * k];
+        IntStream.range(0, k).parallel().forEach(i -> {
+            for (int j = i; j < k; j++) {
+                double s = 0;
+                for (int p = j; p < k; p++) {
+                    s += li[p * k + i] * li[p * k + j];
+                }
+                out[i * k + j] = s;
+                out[j * k + i] = s;
+            }
+        });
+        return out;
+    }
+}

@@ -1,0 +1,410 @@
+package dev.jlm.simd.quant;
+
+import dev.jlm.core.Simd;
+import dev.jlm.core.Tensor;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Vector API implementation of {@link QMatMul}.
+ *
+ * <p>Codes are read a chunk of 16 (or 8) bytes at a time and widened to float lanes; a 4-bit chunk gives one
+ * vector of the low nibbles (even k) and one of the high nibbles (odd k). Instead of interleaving those, each
+ * call first copies A once into a scratch array in the same order (per group of 2 x chunk values: the even k,
+ * then the odd k), zero-padded to whole blocks. The zero point is taken out of the inner loop with
+ * {@code sum((q - zp) s a) = s (sum(q a) - zp sum(a))}, the block sums of A computed once per call.
+ *
+ * <ul>
+ *   <li>M = 1 (decode): one pass over each row's bytes, fused dequantization, one reduction per row.</li>
+ *   <li>M &gt; 1 (prefill): tiles of 2L rows are dequantized into a per-thread scratch (never the whole
+ *       matrix), transposed, and multiplied with every row of A by outer products (see {@link #gemm}).</li>
+ * </ul>
+ * On CPUs whose vectors hold fewer than 8 floats the scalar reference runs instead.
+ */
+final class VectorQMatMul implements QMatMul {
+    static final VectorQMatMul INSTANCE = new VectorQMatMul();
+
+    private static final VectorSpecies<Float> F = Simd.FLOAT;
+    private static final VectorSpecies<Float> F16L = FloatVector.SPECIES_512;
+    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
+    private static final VectorSpecies<Integer> I16L = IntVector.SPECIES_512;
+    private static final VectorSpecies<Float> F8L = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private VectorQMatMul() {
+    }
+
+    @Override
+    public void multiply(Tensor a, QuantizedMatrix b, Tensor bias, Tensor y, int threads) {
+        long mm = QMatMul.checkShapes(a, b, bias, y, threads);
+        if (F.length() < 8) {
+            ScalarQMatMul.INSTANCE.multiply(a, b, bias, y, threads);
+            return;
+        }
+        if (mm > Integer.MAX_VALUE || (long) b.kBlocks() * b.blockSize() * mm > Integer.MAX_VALUE - 16) {
+            ScalarQMatMul.INSTANCE.multiply(a, b, bias, y, threads);
+            return;
+        }
+        int m = (int) mm;
+        boolean wide = F.length() >= 16 && b.blobBytes() >= 16;
+        int chunk = wide ? 16 : 8;
+        int kp = b.kBlocks() * b.blockSize();
+        float[] ap = arrange(a.segment(), m, (int) b.k(), kp, b.bits(), chunk);
+        float[] asum = blockSums(ap, m, kp, b.blockSize());
+        MemorySegment ys = y.segment();
+        float[] bv = bias == null ? null : bias.toFloatArray();
+        if (m == 1) {
+            boolean pairs = wide && b.bits() == 4;
+            NParallel.run(b.n(), threads, 2, (from, to) -> {
+                long r = from;
+                if (pairs) {
+                    float[] two = new float[2];
+                    for (; r + 2 <= to; r += 2) {
+                        rowPair16(b, r, ap, asum, two);
+                        ys.set(F32, 4 * r, two[0] + (bv == null ? 0f : bv[(int) r]));
+                        ys.set(F32, 4 * (r + 1), two[1] + (bv == null ? 0f : bv[(int) r + 1]));
+                    }
+                }
+                for (; r < to; r++) {
+                    float v = wide ? rowDot16(b, r, ap, asum) : rowDot8(b, r, ap, asum);
+                    ys.set(F32, 4 * r, v + (bv == null ? 0f : bv[(int) r]));
+                }
+            });
+        } else {
+            NParallel.run(b.n(), threads, GEMM_N, (from, to) -> gemm(b, from, to, ap, m, kp, wide, bv, ys));
+        }
+    }
+
+    /**
+     * A copy of A as [M, kp], zero-padded; for 4 bits each group of 2 x chunk values is split into its even
+     * and odd positions, matching the low and high nibbles of a chunk of codes.
+     */
+    private static float[] arrange(MemorySegment as, int m, int k, int kp, int bits, int chunk) {
+        float[] out = new float[m * kp];
+        float[] row = new float[kp];
+        int group = 2 * chunk;
+        for (int i = 0; i < m; i++) {
+            MemorySegment.copy(as, F32, 4L * i * k, row, 0, k);
+            java.util.Arrays.fill(row, k, kp, 0f);
+            int base = i * kp;
+            if (bits == 8) {
+                System.arraycopy(row, 0, out, base, kp);
+                continue;
+            }
+            for (int g = 0; g < kp; g += group) {
+                for (int j = 0; j < chunk; j++) {
+                    out[base + g + j] = row[g + 2 * j];
+                    out[base + g + chunk + j] = row[g + 2 * j + 1];
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Sums of A per row and block (the order inside a block does not matter for a sum). */
+    private static float[] blockSums(float[] ap, int m, int kp, int block) {
+        int kb = kp / block;
+        float[] out = new float[m * kb];
+        for (int i = 0; i < m; i++) {
+            for (int blk = 0; blk < kb; blk++) {
+                int off = i * kp + blk * block;
+                FloatVector acc = FloatVector.zero(F);
+                for (int j = 0; j < block; j += F.length()) {
+                    acc = acc.add(FloatVector.fromArray(F, ap, off + j));
+                }
+                out[i * kb + blk] = acc.reduceLanes(VectorOperators.ADD);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Two 4-bit rows at once: the loads of A are shared and the four FMA chains (low and high nibbles of each row)
+     * are independent, so the FMA latency overlaps. F32 scales and packed zero points are read straight from
+     * their segments (this loop runs once per 32 weights, so its bookkeeping counts).
+     */
+    private static void rowPair16(QuantizedMatrix b, long r, float[] ap, float[] asum, float[] out) {
+        MemorySegment d = b.data().segment();
+        boolean f32 = b.scaleType() == dev.jlm.core.DType.F32;
+        MemorySegment ss = b.scales().segment();
+        MemorySegment zs = b.hasZeroPoints() ? b.zeroPoints().segment() : null;
+        int kBlocks = b.kBlocks();
+        int blob = b.blobBytes();
+        int block = b.blockSize();
+        long rowBytes = (long) kBlocks * blob;
+        long off0 = r * rowBytes;
+        long off1 = off0 + rowBytes;
+        long sOff0 = r * kBlocks;
+        long sOff1 = sOff0 + kBlocks;
+        long zOff0 = r * b.zeroPointBytesPerRow();
+        long zOff1 = zOff0 + b.zeroPointBytesPerRow();
+        FloatVector acc0 = FloatVector.zero(F16L);
+        FloatVector acc1 = FloatVector.zero(F16L);
+        float corr0 = 0f;
+        float corr1 = 0f;
+        for (int blk = 0; blk < kBlocks; blk++) {
+            float s0 = f32 ? ss.get(F32, 4 * (sOff0 + blk)) : b.scale(r, blk);
+            float s1 = f32 ? ss.get(F32, 4 * (sOff1 + blk)) : b.scale(r + 1, blk);
+            int z0 = 8;
+            int z1 = 8;
+            if (zs != null) {
+                int shift = (blk & 1) << 2;
+                z0 = (zs.get(ValueLayout.JAVA_BYTE, zOff0 + (blk >> 1)) >> shift) & 0xf;
+                z1 = (zs.get(ValueLayout.JAVA_BYTE, zOff1 + (blk >> 1)) >> shift) & 0xf;
+            }
+            long o = (long) blk * blob;
+            int kb = blk * block;
+            FloatVector l0 = FloatVector.zero(F16L);
+            FloatVector h0 = FloatVector.zero(F16L);
+            FloatVector l1 = FloatVector.zero(F16L);
+            FloatVector h1 = FloatVector.zero(F16L);
+            for (int c = 0; c < blob; c += 16) {
+                int ai = kb + 2 * c;
+                FloatVector aLo = FloatVector.fromArray(F16L, ap, ai);
+                FloatVector aHi = FloatVector.fromArray(F16L, ap, ai + 16);
+                // Widen bytes to int lanes first: x86 has no byte shift, but int shifts and masks are one instruction.
+                IntVector i0 = (IntVector) ByteVector.fromMemorySegment(B16, d, off0 + o + c, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2I, I16L, 0);
+                IntVector i1 = (IntVector) ByteVector.fromMemorySegment(B16, d, off1 + o + c, ByteOrder.LITTLE_ENDIAN)
+                        .convertShape(VectorOperators.B2I, I16L, 0);
+                l0 = ((FloatVector) i0.and(0x0f).convert(VectorOperators.I2F, 0)).fma(aLo, l0);
+                h0 = ((FloatVector) i0.lanewise(VectorOperators.LSHR, 4).and(0x0f).convert(VectorOperators.I2F, 0)).fma(aHi, h0);
+                l1 = ((FloatVector) i1.and(0x0f).convert(VectorOperators.I2F, 0)).fma(aLo, l1);
+                h1 = ((FloatVector) i1.lanewise(VectorOperators.LSHR, 4).and(0x0f).convert(VectorOperators.I2F, 0)).fma(aHi, h1);
+            }
+            acc0 = l0.add(h0).fma(FloatVector.broadcast(F16L, s0), acc0);
+            acc1 = l1.add(h1).fma(FloatVector.broadcast(F16L, s1), acc1);
+            float as = asum[blk];
+            corr0 += s0 * z0 * as;
+            corr1 += s1 * z1 * as;
+        }
+        out[0] = acc0.reduceLanes(VectorOperators.ADD) - corr0;
+        out[1] = acc1.reduceLanes(VectorOperators.ADD) - corr1;
+    }
+
+    private static float rowDot16(QuantizedMatrix b, long r, float[] ap, float[] asum) {
+        MemorySegment d = b.data().segment();
+        int blob = b.blobBytes();
+        int block = b.blockSize();
+        long rowOff = r * b.kBlocks() * blob;
+        FloatVector acc = FloatVector.zero(F16L);
+        float corr = 0f;
+        boolean four = b.bits() == 4;
+        for (int blk = 0; blk < b.kBlocks(); blk++) {
+            float s = b.scale(r, blk);
+            int zp = b.zeroPoint(r, blk);
+            long off = rowOff + (long) blk * blob;
+            int kb = blk * block;
+            FloatVector bacc = FloatVector.zero(F16L);
+            if (four) {
+                for (int c = 0; c < blob; c += 16) {
+                    ByteVector v = ByteVector.fromMemorySegment(B16, d, off + c, ByteOrder.LITTLE_ENDIAN);
+                    FloatVector lo = (FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F16L, 0);
+                    FloatVector hi = (FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f)
+                            .convertShape(VectorOperators.B2F, F16L, 0);
+                    int ai = kb + 2 * c;
+                    bacc = lo.fma(FloatVector.fromArray(F16L, ap, ai), bacc);
+                    bacc = hi.fma(FloatVector.fromArray(F16L, ap, ai + 16), bacc);
+                }
+                corr += s * zp * asum[blk];
+            } else {
+                // code ^ 0x80 read as a signed byte is code - 128, so the zero point becomes zp - 128.
+                for (int c = 0; c < blob; c += 16) {
+                    ByteVector v = ByteVector.fromMemorySegment(B16, d, off + c, ByteOrder.LITTLE_ENDIAN);
+                    FloatVector q = (FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80)
+                            .convertShape(VectorOperators.B2F, F16L, 0);
+                    bacc = q.fma(FloatVector.fromArray(F16L, ap, kb + c), bacc);
+                }
+                corr += s * (zp - 128) * asum[blk];
+            }
+            acc = bacc.fma(FloatVector.broadcast(bacc.species(), s), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - corr;
+    }
+
+    private static float rowDot8(QuantizedMatrix b, long r, float[] ap, float[] asum) {
+        MemorySegment d = b.data().segment();
+        int blob = b.blobBytes();
+        int block = b.blockSize();
+        long rowOff = r * b.kBlocks() * blob;
+        FloatVector acc = FloatVector.zero(F8L);
+        float corr = 0f;
+        boolean four = b.bits() == 4;
+        for (int blk = 0; blk < b.kBlocks(); blk++) {
+            float s = b.scale(r, blk);
+            int zp = b.zeroPoint(r, blk);
+            long off = rowOff + (long) blk * blob;
+            int kb = blk * block;
+            FloatVector bacc = FloatVector.zero(F8L);
+            if (four) {
+                for (int c = 0; c < blob; c += 8) {
+                    ByteVector v = ByteVector.fromMemorySegment(B8, d, off + c, ByteOrder.LITTLE_ENDIAN);
+                    FloatVector lo = (FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0);
+                    FloatVector hi = (FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f)
+                            .convertShape(VectorOperators.B2F, F8L, 0);
+                    int ai = kb + 2 * c;
+                    bacc = lo.fma(FloatVector.fromArray(F8L, ap, ai), bacc);
+                    bacc = hi.fma(FloatVector.fromArray(F8L, ap, ai + 8), bacc);
+                }
+                corr += s * zp * asum[blk];
+            } else {
+                for (int c = 0; c < blob; c += 8) {
+                    ByteVector v = ByteVector.fromMemorySegment(B8, d, off + c, ByteOrder.LITTLE_ENDIAN);
+                    FloatVector q = (FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80)
+                            .convertShape(VectorOperators.B2F, F8L, 0);
+                    bacc = q.fma(FloatVector.fromArray(F8L, ap, kb + c), bacc);
+                }
+                corr += s * (zp - 128) * asum[blk];
+            }
+            acc = bacc.fma(FloatVector.broadcast(bacc.species(), s), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - corr;
+    }
+
+    /** Dequantizes row {@code r} into {@code w[off .. off + kp)} in the arranged order of A. */
+    private static void decodeRow(QuantizedMatrix b, long r, float[] w, int off, boolean wide) {
+        MemorySegment d = b.data().segment();
+        int blob = b.blobBytes();
+        int block = b.blockSize();
+        long rowOff = r * b.kBlocks() * blob;
+        boolean four = b.bits() == 4;
+        for (int blk = 0; blk < b.kBlocks(); blk++) {
+            float s = b.scale(r, blk);
+            float zp = four ? b.zeroPoint(r, blk) : b.zeroPoint(r, blk) - 128;
+            long src = rowOff + (long) blk * blob;
+            int dst = off + blk * block;
+            if (wide) {
+                for (int c = 0; c < blob; c += 16) {
+                    ByteVector v = ByteVector.fromMemorySegment(B16, d, src + c, ByteOrder.LITTLE_ENDIAN);
+                    if (four) {
+                        ((FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F16L, 0))
+                                .sub(zp).mul(s).intoArray(w, dst + 2 * c);
+                        ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).convertShape(VectorOperators.B2F, F16L, 0))
+                                .sub(zp).mul(s).intoArray(w, dst + 2 * c + 16);
+                    } else {
+                        ((FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F16L, 0))
+                                .sub(zp).mul(s).intoArray(w, dst + c);
+                    }
+                }
+            } else {
+                for (int c = 0; c < blob; c += 8) {
+                    ByteVector v = ByteVector.fromMemorySegment(B8, d, src + c, ByteOrder.LITTLE_ENDIAN);
+                    if (four) {
+                        ((FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0))
+                                .sub(zp).mul(s).intoArray(w, dst + 2 * c);
+                        ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0))
+                                .sub(zp).mul(s).intoArray(w, dst + 2 * c + 8);
+                    } else {
+                        ((FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F8L, 0))
+                                .sub(zp).mul(s).intoArray(w, dst + c);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Prefill: tiles of 2L weight rows (L float lanes) are dequantized and transposed into {@code wt[k][2L]} (per thread, in
+     * cache), then each group of 4 rows of A is multiplied by outer products: per k, 4 broadcasts of A and two
+     * vector loads of the tile feed 8 accumulators of L outputs, with no reductions.
+     */
+    private static void gemm(QuantizedMatrix b, long from, long to, float[] ap, int m, int kp, boolean wide,
+                             float[] bias, MemorySegment ys) {
+        float[] rowBuf = new float[kp];
+        float[] wt = new float[kp * GEMM_N];
+        float[] out = new float[4 * GEMM_N];
+        long n = b.n();
+        for (long r0 = from; r0 < to; r0 += GEMM_N) {
+            int rows = (int) Math.min(GEMM_N, to - r0);
+            java.util.Arrays.fill(wt, 0f);
+            for (int t = 0; t < rows; t++) {
+                decodeRow(b, r0 + t, rowBuf, 0, wide);
+                for (int j = 0; j < kp; j++) {
+                    wt[j * GEMM_N + t] = rowBuf[j];
+                }
+            }
+            int i = 0;
+            for (; i + 4 <= m; i += 4) {
+                micro4(ap, i * kp, kp, wt, out);
+                store(out, 4, i, r0, rows, n, bias, ys);
+            }
+            for (; i < m; i++) {
+                micro1(ap, i * kp, wt, kp, out);
+                store(out, 1, i, r0, rows, n, bias, ys);
+            }
+        }
+    }
+
+    private static final VectorSpecies<Float> G = F;
+    private static final int L = G.length();
+    /** Weight rows per tile: two vectors of outputs. */
+    private static final int GEMM_N = 2 * L;
+
+    /** out[4][2L] = A rows i..i+3 (at {@code a0}, stride kp) times the tile. */
+    private static void micro4(float[] ap, int a0, int kp, float[] wt, float[] out) {
+        FloatVector c00 = FloatVector.zero(G);
+        FloatVector c01 = FloatVector.zero(G);
+        FloatVector c10 = FloatVector.zero(G);
+        FloatVector c11 = FloatVector.zero(G);
+        FloatVector c20 = FloatVector.zero(G);
+        FloatVector c21 = FloatVector.zero(G);
+        FloatVector c30 = FloatVector.zero(G);
+        FloatVector c31 = FloatVector.zero(G);
+        int a1 = a0 + kp;
+        int a2 = a1 + kp;
+        int a3 = a2 + kp;
+        for (int j = 0; j < kp; j++) {
+            FloatVector w0 = FloatVector.fromArray(G, wt, j * GEMM_N);
+            FloatVector w1 = FloatVector.fromArray(G, wt, j * GEMM_N + L);
+            FloatVector x0 = FloatVector.broadcast(G, ap[a0 + j]);
+            FloatVector x1 = FloatVector.broadcast(G, ap[a1 + j]);
+            FloatVector x2 = FloatVector.broadcast(G, ap[a2 + j]);
+            FloatVector x3 = FloatVector.broadcast(G, ap[a3 + j]);
+            c00 = w0.fma(x0, c00);
+            c01 = w1.fma(x0, c01);
+            c10 = w0.fma(x1, c10);
+            c11 = w1.fma(x1, c11);
+            c20 = w0.fma(x2, c20);
+            c21 = w1.fma(x2, c21);
+            c30 = w0.fma(x3, c30);
+            c31 = w1.fma(x3, c31);
+        }
+        c00.intoArray(out, 0);
+        c01.intoArray(out, L);
+        c10.intoArray(out, 2 * L);
+        c11.intoArray(out, 3 * L);
+        c20.intoArray(out, 4 * L);
+        c21.intoArray(out, 5 * L);
+        c30.intoArray(out, 6 * L);
+        c31.intoArray(out, 7 * L);
+    }
+
+    private static void micro1(float[] ap, int a0, float[] wt, int kp, float[] out) {
+        FloatVector c0 = FloatVector.zero(G);
+        FloatVector c1 = FloatVector.zero(G);
+        for (int j = 0; j < kp; j++) {
+            FloatVector x = FloatVector.broadcast(G, ap[a0 + j]);
+            c0 = FloatVector.fromArray(G, wt, j * GEMM_N).fma(x, c0);
+            c1 = FloatVector.fromArray(G, wt, j * GEMM_N + L).fma(x, c1);
+        }
+        c0.intoArray(out, 0);
+        c1.intoArray(out, L);
+    }
+
+    private static void store(float[] out, int count, int i0, long r0, int rows, long n, float[] bias, MemorySegment ys) {
+        for (int i = 0; i < count; i++) {
+            long base = 4 * ((i0 + i) * n + r0);
+            for (int t = 0; t < rows; t++) {
+                ys.set(F32, base + 4L * t, out[i * GEMM_N + t] + (bias == null ? 0f : bias[(int) (r0 + t)]));
+            }
+        }
+    }
+}

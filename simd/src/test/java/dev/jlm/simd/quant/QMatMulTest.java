@@ -1,0 +1,100 @@
+package dev.jlm.simd.quant;
+
+import dev.jlm.core.DType;
+import dev.jlm.core.JlmException;
+import dev.jlm.core.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Both kernels against dequantize-then-multiply in double precision. Bound: |y - ref| <= 1e-5 * sum_k |a_k| (|q_k| + zp) |s|
+ * (float accumulation; the kernels take the zero point out of the sum, so the bound scales with the codes, not
+ * with the dequantized weights).
+ */
+class QMatMulTest {
+    private static final double REL = 1e-5;
+
+    static void check(QMatMul kernel, Random rnd, int bits, int block, long m, long n, long k, boolean asym,
+                      DType scaleType, boolean withBias, int threads) {
+        try (QuantizedMatrix q = QTesting.random(rnd, bits, block, n, k, scaleType, asym);
+             Tensor a = QTesting.randomF32(rnd, m, k);
+             Tensor bias = withBias ? QTesting.randomF32(rnd, n) : null;
+             Tensor y = QTesting.nan(m, n)) {
+            kernel.multiply(a, q, bias, y, threads);
+            double[][] ref = QTesting.reference(a, q, bias);
+            float[] got = y.toFloatArray();
+            for (int i = 0; i < got.length; i++) {
+                double tol = REL * ref[1][i] + 1e-30;
+                if (!(Math.abs(got[i] - ref[0][i]) <= tol)) {
+                    fail(kernel.getClass().getSimpleName() + " " + bits + "-bit block " + block + " M=" + m + " N=" + n + " K=" + k
+                            + (asym ? " asym" : " sym") + " " + scaleType + " threads " + threads + ": y[" + i + "] = " + got[i]
+                            + " but reference " + ref[0][i] + " (tolerance " + tol + ")");
+                }
+            }
+        }
+    }
+
+    @Test
+    void oddShapesAllBlocksBothWidths() {
+        Random rnd = new Random(42);
+        long[] ks = {1, 15, 16, 17, 97, 128, 300};
+        long[] ns = {1, 3, 17, 37};
+        long[] ms = {1, 2, 5};
+        int[] blocks = {16, 32, 64, 128};
+        for (QMatMul kernel : new QMatMul[]{QMatMul.scalar(), QMatMul.vector()}) {
+            for (int bits : new int[]{4, 8}) {
+                for (int block : blocks) {
+                    for (long k : ks) {
+                        long n = ns[rnd.nextInt(ns.length)];
+                        long m = ms[rnd.nextInt(ms.length)];
+                        boolean asym = rnd.nextBoolean();
+                        check(kernel, rnd, bits, block, m, n, k, asym, DType.F32, rnd.nextBoolean(), 1 + rnd.nextInt(3));
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void gemvAndGemmOnLargerShapesWithThreads() {
+        Random rnd = new Random(7);
+        for (int bits : new int[]{4, 8}) {
+            for (boolean asym : new boolean[]{false, true}) {
+                check(QMatMul.vector(), rnd, bits, 32, 1, 131, 1000, asym, DType.F32, true, 3);
+                check(QMatMul.vector(), rnd, bits, 64, 33, 70, 2050, asym, DType.F32, false, 2);
+                check(QMatMul.vector(), rnd, bits, 16, 4, 19, 1100, asym, DType.F32, true, 1);
+            }
+        }
+    }
+
+    @Test
+    void halfPrecisionScales() {
+        Random rnd = new Random(9);
+        for (DType t : new DType[]{DType.F16, DType.BF16}) {
+            for (QMatMul kernel : new QMatMul[]{QMatMul.scalar(), QMatMul.vector()}) {
+                check(kernel, rnd, 4, 32, 3, 9, 77, true, t, true, 2);
+                check(kernel, rnd, 8, 16, 1, 9, 77, false, t, false, 1);
+            }
+        }
+    }
+
+    @Test
+    void badShapesAreRefused() {
+        try (QuantizedMatrix q = QuantizedMatrix.allocate(4, 16, 5, 20, DType.F32, false);
+             Tensor a = Tensor.allocate(DType.F32, 2, 21);
+             Tensor a2 = Tensor.allocate(DType.F32, 2, 20);
+             Tensor y = Tensor.allocate(DType.F32, 2, 4);
+             Tensor y2 = Tensor.allocate(DType.F32, 2, 5)) {
+            for (QMatMul kernel : new QMatMul[]{QMatMul.scalar(), QMatMul.vector()}) {
+                assertThrows(JlmException.InvalidArgument.class, () -> kernel.multiply(a, q, null, y2, 1));
+                assertThrows(JlmException.InvalidArgument.class, () -> kernel.multiply(a2, q, null, y, 1));
+                assertThrows(JlmException.InvalidArgument.class, () -> kernel.multiply(a2, q, null, y2, 0));
+                assertThrows(JlmException.InvalidArgument.class, () -> kernel.multiply(a2, q, a2, y2, 1));
+            }
+        }
+    }
+}
