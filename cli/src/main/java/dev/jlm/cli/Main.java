@@ -15,7 +15,7 @@ import java.util.Arrays;
         mixinStandardHelpOptions = true,
         versionProvider = BuildInfo.class,
         description = "Run, inspect and compress transformer models in ONNX format.",
-        subcommands = {InspectCommand.class, EvalCommand.class, QuantizeCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {InspectCommand.class, EvalCommand.class, QuantizeCommand.class, LassoCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     /** Exit code of a failed command. */
     public static final int FAILURE = 1;
