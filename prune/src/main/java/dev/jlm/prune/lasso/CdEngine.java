@@ -76,7 +76,7 @@ final class CdEngine {
                 }
                 prevSize = set.length;
             }
-            double innerTol = strong ? 0.5 * tolAbs : Math.max(0.3 * gap, 0.5 * tolAbs);
+            double innerTol = strong ? 0.8 * tolAbs : Math.max(0.3 * gap, 0.8 * tolAbs);
             if (!opt.screening()) {
                 innerTol = 0.5 * tolAbs;
             }

@@ -84,7 +84,7 @@ class LassoPathTest {
              LassoSolver fast = new LassoSolver(SolverOptions.defaults().withTol(1e-9).withThreads(2));
              LassoSolver plain = new LassoSolver(SolverOptions.defaults().withTol(1e-9).withScreening(false))) {
             assertTrue(pb.x32 != null, "the float32 shadow should exist at this size");
-            double[] alphas = LassoSolver.alphaGrid(pb, 4, 0.05);
+            double[] alphas = LassoSolver.alphaGrid(pb, 4, 0.02);
             LassoPath a = fast.path(pb, alphas);
             LassoPath b = plain.path(pb, alphas);
             for (int k = 0; k < alphas.length; k++) {

@@ -140,25 +140,28 @@ final class VectorL1Kernels implements L1Kernels {
         }
     }
 
-    private static final VectorSpecies<Float> FS = S.withLanes(float.class).withShape(
-            jdk.incubator.vector.VectorShape.forBitSize(S.vectorBitSize() / 2));
+    /** Floats in one full-width vector: twice the double lanes; each half widens to one double vector. */
+    private static final VectorSpecies<Float> FS = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
 
     @Override
     public void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                               MemorySegment out, long outOff) {
         int j = from;
-        // Two columns at a time; each float chunk (half a double vector wide) widens to one double vector.
-        for (; j + 2 <= to; j += 2) {
+        boolean wide = FS.length() == 2 * L;
+        // Two columns at a time; one float vector load gives two double vectors (parts 0 and 1).
+        for (; wide && j + 2 <= to; j += 2) {
             long c0 = j * ld, c1 = c0 + ld;
             DoubleVector s0 = DoubleVector.zero(S), s1 = s0, t0 = s0, t1 = s0;
             int i = 0;
             for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
                 DoubleVector ra = load(r, rOff + i);
                 DoubleVector rb = load(r, rOff + i + L);
-                s0 = widen(x, c0 + i).fma(ra, s0);
-                t0 = widen(x, c0 + i + L).fma(rb, t0);
-                s1 = widen(x, c1 + i).fma(ra, s1);
-                t1 = widen(x, c1 + i + L).fma(rb, t1);
+                jdk.incubator.vector.FloatVector f0 = jdk.incubator.vector.FloatVector.fromMemorySegment(FS, x, (c0 + i) * 4, LE);
+                jdk.incubator.vector.FloatVector f1 = jdk.incubator.vector.FloatVector.fromMemorySegment(FS, x, (c1 + i) * 4, LE);
+                s0 = ((DoubleVector) f0.convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 0)).fma(ra, s0);
+                t0 = ((DoubleVector) f0.convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 1)).fma(rb, t0);
+                s1 = ((DoubleVector) f1.convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 0)).fma(ra, s1);
+                t1 = ((DoubleVector) f1.convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 1)).fma(rb, t1);
             }
             double d0 = sum(s0.add(t0)), d1 = sum(s1.add(t1));
             for (; i < n; i++) {
@@ -177,12 +180,6 @@ final class VectorL1Kernels implements L1Kernels {
             }
             out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
         }
-    }
-
-    /** L floats at float index {@code elem}, widened to doubles. */
-    private static DoubleVector widen(MemorySegment m, long elem) {
-        return (DoubleVector) jdk.incubator.vector.FloatVector.fromMemorySegment(FS, m, elem * 4, LE)
-                .convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 0);
     }
 
     @Override
