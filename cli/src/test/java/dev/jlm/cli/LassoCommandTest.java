@@ -26,7 +26,7 @@ class LassoCommandTest {
         assertEquals(0, r.code(), r.err());
         JsonObject o = JsonParser.parseString(r.out()).getAsJsonObject();
         assertEquals(8, o.getAsJsonArray("alphas").size());
-        o.getAsJsonArray("relative_gaps").forEach(g -> assertTrue(g.getAsDouble() <= 1e-10, "gap " + g));
+        o.getAsJsonArray("relativeGaps").forEach(g -> assertTrue(g.getAsDouble() <= 1e-10, "gap " + g));
         // 8 alphas x 10 features of float64 after the .npy header
         assertTrue(Files.size(out) >= 8 * 10 * 8);
     }

@@ -4,6 +4,12 @@ import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Simd;
 import dev.jlm.core.Tensor;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -149,58 +155,46 @@ public final class LassoRun {
         }
     }
 
-    /** The JSON summary; numbers in Java's shortest round-trip form, non-finite ones as null. */
+    /** The JSON summary (camelCase keys, one array entry per alpha); non-finite numbers are written as null. */
     static String json(LassoProblem pb, LassoPath path, Options o) {
         List<Solution> s = path.solutions();
-        StringBuilder b = new StringBuilder(256 + 96 * s.size());
-        b.append('{');
-        field(b, "samples", pb.samples()).append(',');
-        field(b, "features", pb.features()).append(',');
-        field(b, "tasks", pb.tasks()).append(',');
-        b.append("\"kind\":\"").append(pb.kind().name().toLowerCase(Locale.ROOT)).append("\",");
-        field(b, "l1_ratio", pb.l1Ratio()).append(',');
-        b.append("\"fit_intercept\":").append(pb.fitIntercept()).append(',');
-        field(b, "tol", o.solver().tol()).append(',');
-        b.append("\"simd\":\"").append(Simd.describe()).append("\",");
-        field(b, "threads", o.solver().threads()).append(',');
-        b.append("\"algorithm\":").append(array(s, x -> '"' + x.algorithm() + '"')).append(',');
-        b.append("\"alphas\":").append(array(s, x -> num(x.alpha()))).append(',');
-        b.append("\"nnz\":").append(array(s, x -> Integer.toString(x.nnz()))).append(',');
-        b.append("\"relative_gaps\":").append(array(s, x -> num(x.relativeGap()))).append(',');
-        b.append("\"duality_gaps\":").append(array(s, x -> num(x.dualityGap()))).append(',');
-        b.append("\"objectives\":").append(array(s, x -> num(x.objective()))).append(',');
-        b.append("\"iterations\":").append(array(s, x -> Integer.toString(x.iterations()))).append(',');
-        b.append("\"seconds\":").append(array(s, x -> num(x.seconds()))).append(',');
-        b.append("\"converged\":").append(array(s, x -> Boolean.toString(x.converged()))).append(',');
-        b.append("\"intercepts\":").append(array(s, x -> {
-            double[] ic = x.intercept();
-            StringBuilder a = new StringBuilder("[");
-            for (int i = 0; i < ic.length; i++) {
-                a.append(i > 0 ? "," : "").append(num(ic[i]));
+        JsonObject j = new JsonObject();
+        j.addProperty("samples", pb.samples());
+        j.addProperty("features", pb.features());
+        j.addProperty("tasks", pb.tasks());
+        j.addProperty("kind", pb.kind().name().toLowerCase(Locale.ROOT));
+        j.add("l1Ratio", num(pb.l1Ratio()));
+        j.addProperty("fitIntercept", pb.fitIntercept());
+        j.add("tol", num(o.solver().tol()));
+        j.addProperty("simd", Simd.describe());
+        j.addProperty("threads", o.solver().threads());
+        j.add("algorithm", array(s, x -> new JsonPrimitive(x.algorithm())));
+        j.add("alphas", array(s, x -> num(x.alpha())));
+        j.add("nnz", array(s, x -> new JsonPrimitive(x.nnz())));
+        j.add("relativeGaps", array(s, x -> num(x.relativeGap())));
+        j.add("dualityGaps", array(s, x -> num(x.dualityGap())));
+        j.add("objectives", array(s, x -> num(x.objective())));
+        j.add("iterations", array(s, x -> new JsonPrimitive(x.iterations())));
+        j.add("seconds", array(s, x -> num(x.seconds())));
+        j.add("converged", array(s, x -> new JsonPrimitive(x.converged())));
+        j.add("intercepts", array(s, x -> {
+            JsonArray a = new JsonArray();
+            for (double v : x.intercept()) {
+                a.add(num(v));
             }
-            return a.append(']').toString();
-        })).append(',');
-        field(b, "total_seconds", path.seconds());
-        return b.append('}').toString();
+            return a;
+        }));
+        j.add("totalSeconds", num(path.seconds()));
+        return new GsonBuilder().serializeNulls().create().toJson(j);
     }
 
-    private static StringBuilder field(StringBuilder b, String name, double v) {
-        return b.append('"').append(name).append("\":").append(num(v));
+    private static JsonElement num(double v) {
+        return Double.isFinite(v) ? new JsonPrimitive(v) : JsonNull.INSTANCE;
     }
 
-    private static StringBuilder field(StringBuilder b, String name, int v) {
-        return b.append('"').append(name).append("\":").append(v);
-    }
-
-    private static String num(double v) {
-        return Double.isFinite(v) ? Double.toString(v) : "null";
-    }
-
-    private static String array(List<Solution> s, java.util.function.Function<Solution, String> f) {
-        StringBuilder a = new StringBuilder("[");
-        for (int i = 0; i < s.size(); i++) {
-            a.append(i > 0 ? "," : "").append(f.apply(s.get(i)));
-        }
-        return a.append(']').toString();
+    private static JsonArray array(List<Solution> s, java.util.function.Function<Solution, JsonElement> f) {
+        JsonArray a = new JsonArray();
+        s.forEach(x -> a.add(f.apply(x)));
+        return a;
     }
 }
