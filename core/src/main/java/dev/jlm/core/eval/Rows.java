@@ -191,4 +191,33 @@ final class Rows implements AutoCloseable {
             ownedCopy.close();
         }
     }
+
+    /** Receives the rows of a reference and a candidate and which rows count (null: all). */
+    @FunctionalInterface
+    interface PairSink {
+        void accept(Rows reference, Rows candidate, boolean[] mask);
+    }
+
+    /** Checks that two tensors have the same shape, then hands their rows and the mask's selection to {@code sink}. */
+    static void pair(Tensor reference, Tensor candidate, Tensor mask, String what, PairSink sink) {
+        long[] sa = reference.shape();
+        long[] sb = candidate.shape();
+        if (!Arrays.equals(sa, sb)) {
+            throw new JlmException.InvalidArgument(what + ": shapes differ, " + Arrays.toString(sa) + " vs "
+                    + Arrays.toString(sb));
+        }
+        try (Rows a = of(reference, what + " (reference)"); Rows b = of(candidate, what + " (candidate)")) {
+            sink.accept(a, b, mask(mask, sa, a.count(), what));
+        }
+    }
+
+    /** The same for rows of {@code rowLength} values in two arrays of equal length. */
+    static void pair(float[] reference, float[] candidate, int rowLength, long[] rowMask, String what, PairSink sink) {
+        if (reference.length != candidate.length) {
+            throw new JlmException.InvalidArgument(what + ": lengths differ, " + reference.length + " vs " + candidate.length);
+        }
+        Rows a = of(reference, rowLength, what + " (reference)");
+        Rows b = of(candidate, rowLength, what + " (candidate)");
+        sink.accept(a, b, mask(rowMask, a.count(), what));
+    }
 }

@@ -52,16 +52,7 @@ public final class TensorMetrics {
      * a null mask takes every row.
      */
     public TensorMetrics add(Tensor reference, Tensor candidate, Tensor mask) {
-        String what = "output " + name;
-        long[] sa = reference.shape();
-        long[] sb = candidate.shape();
-        if (!Arrays.equals(sa, sb)) {
-            throw new JlmException.InvalidArgument(what + ": shapes differ, " + Arrays.toString(sa)
-                    + " vs " + Arrays.toString(sb));
-        }
-        try (Rows a = Rows.of(reference, what + " (reference)"); Rows b = Rows.of(candidate, what + " (candidate)")) {
-            accumulate(a, b, Rows.mask(mask, sa, a.count(), what));
-        }
+        Rows.pair(reference, candidate, mask, "output " + name, this::accumulate);
         return this;
     }
 
@@ -72,14 +63,7 @@ public final class TensorMetrics {
 
     /** Adds the rows whose {@code rowMask} entry is not zero; a null mask takes every row. */
     public TensorMetrics add(float[] reference, float[] candidate, int rowLength, long[] rowMask) {
-        String what = "output " + name;
-        if (reference.length != candidate.length) {
-            throw new JlmException.InvalidArgument(what + ": lengths differ, " + reference.length
-                    + " vs " + candidate.length);
-        }
-        Rows a = Rows.of(reference, rowLength, what + " (reference)");
-        Rows b = Rows.of(candidate, rowLength, what + " (candidate)");
-        accumulate(a, b, Rows.mask(rowMask, a.count(), what));
+        Rows.pair(reference, candidate, rowLength, rowMask, "output " + name, this::accumulate);
         return this;
     }
 

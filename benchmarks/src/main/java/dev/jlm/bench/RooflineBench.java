@@ -1,0 +1,100 @@
+package dev.jlm.bench;
+
+import dev.jlm.core.Simd;
+import dev.jlm.simd.RowExecutor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.concurrent.TimeUnit;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Memory bandwidth measured in the same run as the kernels, so that every kernel can be quoted as a fraction of
+ * it: STREAM-style {@link #copy} ({@code a = b}) and {@link #triad} ({@code a = b + s * c}) over off-heap F32
+ * arrays much larger than the last-level cache, with the Vector API loads and plain stores the kernels use,
+ * split over {@code threads} threads by the kernels' own {@link RowExecutor}. The report counts bytes read plus
+ * bytes written (2 x size for copy, 3 x size for triad), the same way it counts kernel traffic.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsPrepend = {Bench.ADD_VECTOR, Bench.NATIVE})
+public class RooflineBench {
+    private static final VectorSpecies<Float> F = Simd.FLOAT;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final long BLOCK = 1 << 16;   // floats per piece of work
+
+    @Param({"1", "2"})
+    public int threads;
+
+    /** Size of each array in MiB. */
+    @Param({"256"})
+    public int sizeMiB;
+
+    private Arena arena;
+    private MemorySegment a;
+    private MemorySegment b;
+    private MemorySegment c;
+    private long floats;
+
+    @Setup(Level.Trial)
+    public void setup() {
+        arena = Arena.ofShared();
+        long bytes = (long) sizeMiB << 20;
+        floats = bytes / 4;
+        a = arena.allocate(bytes, 64);
+        b = arena.allocate(bytes, 64);
+        c = arena.allocate(bytes, 64);
+        for (long i = 0; i < floats; i++) {   // touch every page; values are irrelevant but finite
+            a.setAtIndex(F32, i, 0f);
+            b.setAtIndex(F32, i, i & 1023);
+            c.setAtIndex(F32, i, 1f);
+        }
+    }
+
+    @Benchmark
+    public void copy() {
+        long blocks = floats / BLOCK;
+        RowExecutor.run(threads, blocks, (from, to) -> {
+            long end = to * BLOCK * 4;
+            for (long o = from * BLOCK * 4; o < end; o += F.vectorByteSize()) {
+                FloatVector.fromMemorySegment(F, b, o, ByteOrder.LITTLE_ENDIAN).intoMemorySegment(a, o, ByteOrder.LITTLE_ENDIAN);
+            }
+        });
+    }
+
+    @Benchmark
+    public void triad() {
+        long blocks = floats / BLOCK;
+        RowExecutor.run(threads, blocks, (from, to) -> {
+            long end = to * BLOCK * 4;
+            for (long o = from * BLOCK * 4; o < end; o += F.vectorByteSize()) {
+                FloatVector bv = FloatVector.fromMemorySegment(F, b, o, ByteOrder.LITTLE_ENDIAN);
+                FloatVector cv = FloatVector.fromMemorySegment(F, c, o, ByteOrder.LITTLE_ENDIAN);
+                cv.fma(FloatVector.broadcast(F, 3f), bv).intoMemorySegment(a, o, ByteOrder.LITTLE_ENDIAN);
+            }
+        });
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        arena.close();
+    }
+}

@@ -1,0 +1,105 @@
+package dev.jlm.bench.lasso;
+
+import dev.jlm.core.Simd;
+import dev.jlm.core.Tensor;
+import dev.jlm.prune.lasso.LassoPath;
+import dev.jlm.prune.lasso.LassoProblem;
+import dev.jlm.prune.lasso.LassoSolver;
+import dev.jlm.prune.lasso.Npy;
+import dev.jlm.prune.lasso.SolverOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * The jlm side of {@code benchmarks/scripts/lasso/compare.py}:
+ * <pre>
+ *   java -cp benchmarks.jar dev.jlm.bench.lasso.LassoBenchData write DIR
+ *       writes both problems as .npy (X by columns as [p, n], y, the 20 alphas)
+ *   java -cp benchmarks.jar dev.jlm.bench.lasso.LassoBenchData time DIR PROBLEM THREADS REPEATS [TOL]
+ *       solves the path REPEATS times after 3 warm-up runs, writes DIR/PROBLEM_jlm_coef.npy and prints one
+ *       JSON line: best and median seconds, the largest relative duality gap, nnz at the end of the path
+ *   java -cp benchmarks.jar dev.jlm.bench.lasso.LassoBenchData peer PROBLEM IMPL INDEX...
+ *       one fit of a Java peer (tribuo or smile) at each given alpha index (0 = alphaMax, 19 = 1%), after a
+ *       warm-up fit at index 1; prints seconds and the relative duality gap of each (peers that take
+ *       minutes per path are measured alpha by alpha this way)
+ * </pre>
+ * Wall time is measured around {@link LassoSolver#path} only, the same way the script times scikit-learn
+ * and glmnet (the data already in memory).
+ */
+public final class LassoBenchData {
+    private LassoBenchData() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length >= 2 && args[0].equals("write")) {
+            Path dir = Path.of(args[1]);
+            Files.createDirectories(dir);
+            for (String name : new String[] {"toeplitz", "independent"}) {
+                BenchProblems.write(BenchProblems.get(name), dir);
+            }
+            System.out.println("wrote the problems to " + dir);
+            return;
+        }
+        if (args.length >= 5 && args[0].equals("time")) {
+            Path dir = Path.of(args[1]);
+            String name = args[2];
+            int threads = Integer.parseInt(args[3]);
+            int repeats = Integer.parseInt(args[4]);
+            double tol = args.length > 5 ? Double.parseDouble(args[5]) : 1e-8;
+            BenchProblems.Problem pr = BenchProblems.get(name);
+            try (Tensor x = pr.columns(); Tensor y = pr.target();
+                 LassoProblem pb = BenchProblems.problem(x, y);
+                 LassoSolver solver = new LassoSolver(SolverOptions.defaults().withTol(tol).withThreads(threads))) {
+                LassoPath path = null;
+                for (int w = 0; w < 3; w++) {
+                    path = solver.path(pb, pr.alphas());
+                }
+                double[] secs = new double[repeats];
+                for (int r = 0; r < repeats; r++) {
+                    long t0 = System.nanoTime();
+                    path = solver.path(pb, pr.alphas());
+                    secs[r] = (System.nanoTime() - t0) / 1e9;
+                }
+                Arrays.sort(secs);
+                Npy.writeF64(dir.resolve(name + "_jlm_coef.npy"), path.coefMatrix(), pr.alphas().length, pr.p());
+                System.out.println(String.format(Locale.ROOT,
+                        "{\"problem\":\"%s\",\"threads\":%d,\"best_s\":%.6f,\"median_s\":%.6f,\"max_rel_gap\":%.3e,"
+                                + "\"nnz_last\":%d,\"epochs\":%d,\"tol\":%.1e,\"simd\":\"%s\"}",
+                        name, threads, secs[0], secs[repeats / 2], path.maxRelativeGap(),
+                        path.solutions().getLast().nnz(), path.iterations(), tol, Simd.describe()));
+            }
+            return;
+        }
+        if (args.length >= 4 && args[0].equals("peer")) {
+            LassoBench b = new LassoBench();
+            b.problem = args[1];
+            b.impl = args[2];
+            b.threads = 1;
+            b.setup();
+            try {
+                double[] alphas = b.data.alphas();
+                b.peerFit(alphas[1]);
+                for (int q = 3; q < args.length; q++) {
+                    int a = Integer.parseInt(args[q]);
+                    long t0 = System.nanoTime();
+                    double[] coef = b.peerFit(alphas[a]);
+                    double secs = (System.nanoTime() - t0) / 1e9;
+                    int nnz = 0;
+                    for (double c : coef) {
+                        nnz += c != 0 ? 1 : 0;
+                    }
+                    System.out.println(String.format(Locale.ROOT,
+                            "{\"problem\":\"%s\",\"impl\":\"%s\",\"alpha_index\":%d,\"seconds\":%.3f,\"rel_gap\":%.3e,\"nnz\":%d}",
+                            b.problem, b.impl, a, secs, b.solver.relativeGap(b.pb, alphas[a], coef), nnz));
+                }
+            } finally {
+                b.tearDown();
+            }
+            return;
+        }
+        System.err.println("usage: LassoBenchData write DIR | time DIR PROBLEM THREADS REPEATS [TOL] | peer PROBLEM IMPL INDEX...");
+        System.exit(2);
+    }
+}

@@ -1,0 +1,53 @@
+package dev.jlm.bench.report;
+
+/**
+ * Bytes each benchmark operation must move at the least: every input element read once and every output
+ * element written once (F32, 4 bytes), small vectors (gamma, beta, RoPE table rows) included. Write-allocate
+ * traffic is not counted, for the kernels as for the roofline, so the two compare like with like.
+ */
+final class Traffic {
+    private Traffic() {
+    }
+
+    /** Bytes per operation, or NaN when the benchmark is unknown here. */
+    static double bytes(Result r) {
+        long[] s = r.param("shape") == null ? new long[0] : shape(r.param("shape"));
+        double elems = 1;
+        for (long d : s) {
+            elems *= d;
+        }
+        double cols = s.length == 0 ? 0 : s[s.length - 1];
+        return switch (r.benchClass() + "." + r.method()) {
+            case "RmsNormBench.rmsNorm" -> 8 * elems + 4 * cols;
+            case "RmsNormBench.rmsNormResidual" -> 16 * elems + 4 * cols;
+            case "LayerNormBench.layerNorm" -> 8 * elems + 8 * cols;
+            case "LayerNormBench.layerNormResidual" -> 16 * elems + 8 * cols;
+            case "SoftmaxBench.softmax" -> 8 * elems;
+            // x in, out; cos and sin rows of headDim/2 for each of the seq positions
+            case "RopeBench.rope" -> 8 * elems + 4.0 * s[0] * s[2];
+            case "ActivationBench.activation" -> "swiglu".equals(r.param("op")) ? 12 * elems : 8 * elems;
+            case "RooflineBench.copy" -> 2.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
+            case "RooflineBench.triad" -> 3.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
+            default -> Double.NaN;
+        };
+    }
+
+    /** The width the targets speak of: the elements of one row (all dimensions but the first). */
+    static long width(String shape) {
+        long[] s = shape(shape);
+        long w = 1;
+        for (int i = 1; i < s.length; i++) {
+            w *= s[i];
+        }
+        return s.length == 1 ? s[0] : w;
+    }
+
+    static long[] shape(String s) {
+        String[] parts = s.split("x");
+        long[] d = new long[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            d[i] = Long.parseLong(parts[i].trim());
+        }
+        return d;
+    }
+}

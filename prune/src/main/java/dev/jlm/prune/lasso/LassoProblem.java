@@ -1,0 +1,439 @@
+package dev.jlm.prune.lasso;
+
+import dev.jlm.core.DType;
+import dev.jlm.core.JlmException;
+import dev.jlm.core.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.TreeMap;
+
+/**
+ * A sparse regression problem in scikit-learn's scaling, ready for {@link LassoSolver}:
+ *
+ * <pre>
+ *   (1 / (2n)) ||Y - X W - 1 b^T||_F^2 + alpha * (l1Ratio * Omega(W) + (1 - l1Ratio) / 2 * ||W||_F^2)
+ * </pre>
+ *
+ * with {@code Omega} one of: the (optionally weighted) L1 norm {@code sum_j v_j |w_j|} (Lasso, elastic net,
+ * optionally non-negative); the group norm {@code sum_g sqrt(|g|) ||w_g||_2} over disjoint groups (group
+ * Lasso); the L2,1 norm {@code sum_j ||W_j||_2} of the rows of W when Y has several columns (multi-task
+ * Lasso). The intercept {@code b} is unpenalized and present only with {@link Builder#fitIntercept}.
+ *
+ * <p>X is an F64 or F32 {@link Tensor}, either {@code [n, p]} row-major ({@link #builder(Tensor, Tensor)}) or
+ * given by its columns as a {@code [p, n]} tensor ({@link #builderColumns(Tensor, Tensor)}, the layout the
+ * solvers use; an F64 one without intercept is used in place, without a copy, and must then stay open as
+ * long as this problem). Everything else is copied into memory this problem owns, in float64; close the
+ * problem to free it. A built problem is immutable and may be solved from several threads at once.
+ */
+public final class LassoProblem implements AutoCloseable {
+    static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Which penalty {@code Omega} the problem has. */
+    public enum Kind {
+        /** Lasso / elastic net with the (optionally weighted, optionally non-negative) L1 norm. */
+        LASSO,
+        /** Group Lasso over disjoint groups. */
+        GROUP,
+        /** Multi-task Lasso: L2,1 norm over the rows of a {@code [p, T]} coefficient matrix. */
+        MULTI_TASK
+    }
+
+    final Kind kind;
+    final int n;
+    final int p;
+    final int tasks;
+    final Arena arena;
+    /** X column-major (column j at j * n), centered when fitIntercept. */
+    final MemorySegment x;
+    /** Y column-major (task t at t * n), centered when fitIntercept. */
+    final MemorySegment y;
+    final double[] colNorm2;
+    /**
+     * For a large Lasso X (more than {@link #SHADOW_MIN} elements): a float32 copy, column-major, and per column
+     * {@code ||x_j - fl32(x_j)||_2 + 2^-50 n ||fl32(x_j)||_2}, which bounds the error of a product with it.
+     */
+    final MemorySegment x32;
+    final double[] x32Error;
+    final double[] xMean;
+    final double[] yMean;
+    final double yNorm2;
+    final double l1Ratio;
+    final boolean fitIntercept;
+    final boolean positive;
+    /** Penalty weight per feature (LASSO) or per group (GROUP); null means all 1 (LASSO) or sqrt(|g|). */
+    final double[] weights;
+    /** GROUP only: the features of each group, and each group's penalty weight. */
+    final int[][] groups;
+    final double[] groupWeights;
+    final int[] groupIds;
+
+    /** X larger than this (elements; 32 MB in float64, past most last-level caches) gets a float32 shadow. */
+    static final long SHADOW_MIN = 1L << 22;
+
+    private LassoProblem(Builder b, Arena arena, MemorySegment x, MemorySegment y, int n, int p, int tasks,
+                         double[] colNorm2, double[] xMean, double[] yMean, double yNorm2, int[][] groups,
+                         double[] groupWeights) {
+        if (b.groups == null && tasks == 1 && (long) n * p >= SHADOW_MIN) {
+            x32 = arena.allocate(4L * n * p, 64);
+            x32Error = new double[p];
+            for (int j = 0; j < p; j++) {
+                double err = 0;
+                double nrm = 0;
+                for (int i = 0; i < n; i++) {
+                    long at = (long) j * n + i;
+                    double v = x.getAtIndex(F64, at);
+                    float f = (float) v;
+                    x32.setAtIndex(LassoSolver.F32, at, f);
+                    err += (v - f) * (v - f);
+                    nrm += (double) f * f;
+                }
+                // Rounding of each partial sum in double adds at most n * 2^-53 * sum |x_i r_i|.
+                x32Error[j] = Math.sqrt(err) * (1 + 1e-12) + 0x1p-50 * n * Math.sqrt(nrm);
+            }
+        } else {
+            x32 = null;
+            x32Error = null;
+        }
+        this.kind = b.groups != null ? Kind.GROUP : (tasks > 1 ? Kind.MULTI_TASK : Kind.LASSO);
+        this.arena = arena;
+        this.x = x;
+        this.y = y;
+        this.n = n;
+        this.p = p;
+        this.tasks = tasks;
+        this.colNorm2 = colNorm2;
+        this.xMean = xMean;
+        this.yMean = yMean;
+        this.yNorm2 = yNorm2;
+        this.l1Ratio = b.l1Ratio;
+        this.fitIntercept = b.fitIntercept;
+        this.positive = b.positive;
+        this.weights = b.weights == null ? null : b.weights.clone();
+        this.groups = groups;
+        this.groupWeights = groupWeights;
+        this.groupIds = b.groups == null ? null : b.groups.clone();
+    }
+
+    /** A builder for X as a row-major {@code [n, p]} tensor and y as {@code [n]} or {@code [n, T]}. */
+    public static Builder builder(Tensor x, Tensor y) {
+        return new Builder(x, y, false);
+    }
+
+    /** A builder for X given by its columns: a {@code [p, n]} tensor whose row j is column j of X. */
+    public static Builder builderColumns(Tensor xColumns, Tensor y) {
+        return new Builder(xColumns, y, true);
+    }
+
+    /** Rows (samples). */
+    public int samples() {
+        return n;
+    }
+
+    /** Columns (features). */
+    public int features() {
+        return p;
+    }
+
+    /** Columns of Y (1 unless multi-task). */
+    public int tasks() {
+        return tasks;
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+
+    public double l1Ratio() {
+        return l1Ratio;
+    }
+
+    public boolean fitIntercept() {
+        return fitIntercept;
+    }
+
+    public boolean positive() {
+        return positive;
+    }
+
+    /**
+     * The smallest alpha at which all coefficients are zero: {@code max_j |x_j^T y| / (n l1Ratio v_j)} (on the
+     * centered data with an intercept; the norm of each group or row for group and multi-task problems).
+     */
+    public double alphaMax() {
+        double[] c = new double[p * tasks];
+        for (int t = 0; t < tasks; t++) {
+            for (int j = 0; j < p; j++) {
+                double s = 0;
+                for (int i = 0; i < n; i++) {
+                    s += x.getAtIndex(F64, (long) j * n + i) * y.getAtIndex(F64, (long) t * n + i);
+                }
+                c[j * tasks + t] = s;
+            }
+        }
+        return Duality.dualNorm(this, c) / (n * l1Ratio);
+    }
+
+    /** Frees the memory this problem owns. Idempotent. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
+    /** Builder of a {@link LassoProblem}; not thread-safe. */
+    public static final class Builder {
+        private final Tensor xIn;
+        private final Tensor yIn;
+        private final boolean columns;
+        private boolean fitIntercept;
+        private double l1Ratio = 1.0;
+        private double[] weights;
+        private int[] groups;
+        private boolean positive;
+
+        private Builder(Tensor x, Tensor y, boolean columns) {
+            this.xIn = x;
+            this.yIn = y;
+            this.columns = columns;
+        }
+
+        /** Fits an unpenalized intercept (centers X and y, as scikit-learn does). Default false. */
+        public Builder fitIntercept(boolean v) {
+            this.fitIntercept = v;
+            return this;
+        }
+
+        /** The elastic-net mixing, in (0, 1]; 1 (the default) is the Lasso. */
+        public Builder l1Ratio(double v) {
+            if (!(v > 0 && v <= 1)) {
+                throw new JlmException.InvalidArgument("l1Ratio must be in (0, 1], not " + v);
+            }
+            this.l1Ratio = v;
+            return this;
+        }
+
+        /** Per-feature penalty weights {@code v_j >= 0} (weighted Lasso; 0 leaves a feature unpenalized). */
+        public Builder penaltyWeights(double[] v) {
+            this.weights = v == null ? null : v.clone();
+            return this;
+        }
+
+        /** Group id ({@code >= 0}) of every feature: makes this a group Lasso. */
+        public Builder groups(int[] g) {
+            this.groups = g == null ? null : g.clone();
+            return this;
+        }
+
+        /** Constrains the coefficients to be non-negative (Lasso and elastic net only). */
+        public Builder positive(boolean v) {
+            this.positive = v;
+            return this;
+        }
+
+        /** Checks everything and copies the data. */
+        public LassoProblem build() {
+            if (xIn.rank() != 2) {
+                throw new JlmException.InvalidArgument("X must be 2-D, got " + xIn);
+            }
+            if (xIn.dtype() != DType.F32 && xIn.dtype() != DType.F64) {
+                throw new JlmException.InvalidArgument("X must be float32 or float64, got " + xIn.dtype());
+            }
+            if (yIn.dtype() != DType.F32 && yIn.dtype() != DType.F64) {
+                throw new JlmException.InvalidArgument("y must be float32 or float64, got " + yIn.dtype());
+            }
+            long nl = columns ? xIn.dim(1) : xIn.dim(0);
+            long pl = columns ? xIn.dim(0) : xIn.dim(1);
+            if (nl < 1 || pl < 1) {
+                throw new JlmException.InvalidArgument("X is empty: " + nl + " samples, " + pl + " features");
+            }
+            if (nl > Integer.MAX_VALUE - 64 || pl > Integer.MAX_VALUE - 64) {
+                throw new JlmException.InvalidArgument("X is too large: " + nl + " x " + pl);
+            }
+            int n = (int) nl;
+            int p = (int) pl;
+            int tasks;
+            if (yIn.rank() == 1) {
+                tasks = 1;
+            } else if (yIn.rank() == 2) {
+                tasks = (int) yIn.dim(1);
+            } else {
+                throw new JlmException.InvalidArgument("y must be 1-D or 2-D, got " + yIn);
+            }
+            if (yIn.dim(0) != n) {
+                throw new JlmException.InvalidArgument("y has " + yIn.dim(0) + " rows but X has " + n + " samples");
+            }
+            if (tasks < 1) {
+                throw new JlmException.InvalidArgument("y has no columns");
+            }
+            if (weights != null) {
+                if (weights.length != p) {
+                    throw new JlmException.InvalidArgument("penalty weights: " + weights.length + " values for " + p + " features");
+                }
+                for (double w : weights) {
+                    if (!(w >= 0) || Double.isInfinite(w)) {
+                        throw new JlmException.InvalidArgument("penalty weights must be finite and >= 0, got " + w);
+                    }
+                }
+                if (groups != null || tasks > 1) {
+                    throw new JlmException.Unsupported("penalty weights are supported for the (single-task) Lasso only");
+                }
+            }
+            if (positive && (groups != null || tasks > 1)) {
+                throw new JlmException.Unsupported("positive is supported for the (single-task) Lasso only");
+            }
+            if (groups != null && tasks > 1) {
+                throw new JlmException.Unsupported("group Lasso with several tasks is not supported");
+            }
+            int[][] groupList = null;
+            double[] groupWeights = null;
+            if (groups != null) {
+                if (groups.length != p) {
+                    throw new JlmException.InvalidArgument("groups: " + groups.length + " ids for " + p + " features");
+                }
+                TreeMap<Integer, List<Integer>> byId = new TreeMap<>();
+                for (int j = 0; j < p; j++) {
+                    if (groups[j] < 0) {
+                        throw new JlmException.InvalidArgument("groups: negative id " + groups[j] + " for feature " + j);
+                    }
+                    byId.computeIfAbsent(groups[j], k -> new ArrayList<>()).add(j);
+                }
+                groupList = new int[byId.size()][];
+                groupWeights = new double[byId.size()];
+                int g = 0;
+                for (List<Integer> members : byId.values()) {
+                    groupList[g] = members.stream().mapToInt(Integer::intValue).toArray();
+                    groupWeights[g] = Math.sqrt(members.size());
+                    g++;
+                }
+            }
+
+            Arena arena = Arena.ofShared();
+            try {
+                MemorySegment xs;
+                boolean inPlace = columns && xIn.dtype() == DType.F64 && xIn.isContiguous() && !fitIntercept;
+                if (inPlace) {
+                    xs = xIn.segment();
+                } else {
+                    xs = arena.allocate(8L * n * p, 64);
+                    copyColumns(xIn, columns, n, p, xs);
+                }
+                MemorySegment ys = arena.allocate(8L * n * tasks, 64);
+                for (int i = 0; i < n; i++) {
+                    for (int t = 0; t < tasks; t++) {
+                        double v = yIn.rank() == 1 ? yIn.getDouble(i) : yIn.getDouble(i, t);
+                        if (!Double.isFinite(v)) {
+                            throw new JlmException.InvalidArgument("y has a non-finite value " + v + " at row " + i);
+                        }
+                        ys.setAtIndex(F64, (long) t * n + i, v);
+                    }
+                }
+                double[] xMean = null;
+                double[] yMean = new double[tasks];
+                if (fitIntercept) {
+                    xMean = new double[p];
+                    for (int j = 0; j < p; j++) {
+                        xMean[j] = center(xs, (long) j * n, n);
+                    }
+                    for (int t = 0; t < tasks; t++) {
+                        yMean[t] = center(ys, (long) t * n, n);
+                    }
+                }
+                double[] norms = new double[p];
+                for (int j = 0; j < p; j++) {
+                    double s = 0;
+                    long base = (long) j * n;
+                    for (int i = 0; i < n; i++) {
+                        double v = xs.getAtIndex(F64, base + i);
+                        s += v * v;
+                    }
+                    if (!Double.isFinite(s)) {
+                        throw new JlmException.InvalidArgument("X has a non-finite value in column " + j);
+                    }
+                    norms[j] = s;
+                }
+                double yn = 0;
+                for (long i = 0; i < (long) n * tasks; i++) {
+                    double v = ys.getAtIndex(F64, i);
+                    yn += v * v;
+                }
+                return new LassoProblem(this, arena, xs, ys, n, p, tasks, norms, xMean, yMean, yn, groupList, groupWeights);
+            } catch (RuntimeException | Error e) {
+                arena.close();
+                throw e;
+            }
+        }
+
+        private static double center(MemorySegment m, long base, int n) {
+            double s = 0;
+            for (int i = 0; i < n; i++) {
+                s += m.getAtIndex(F64, base + i);
+            }
+            double mean = s / n;
+            for (int i = 0; i < n; i++) {
+                m.setAtIndex(F64, base + i, m.getAtIndex(F64, base + i) - mean);
+            }
+            return mean;
+        }
+
+        private static void copyColumns(Tensor t, boolean columns, int n, int p, MemorySegment out) {
+            boolean f64 = t.dtype() == DType.F64;
+            if (columns && t.isContiguous()) {
+                MemorySegment src = t.segment();
+                for (long k = 0; k < (long) n * p; k++) {
+                    double v = f64 ? src.getAtIndex(F64, k) : src.getAtIndex(LassoSolver.F32, k);
+                    if (!Double.isFinite(v)) {
+                        throw new JlmException.InvalidArgument("X has a non-finite value " + v + " at sample " + (k % n)
+                                + ", feature " + (k / n));
+                    }
+                    out.setAtIndex(F64, k, v);
+                }
+                return;
+            }
+            if (!columns && t.isContiguous()) {
+                // Transpose in tiles so that both sides stay in cache.
+                MemorySegment src = t.segment();
+                final int tile = 64;
+                for (int i0 = 0; i0 < n; i0 += tile) {
+                    for (int j0 = 0; j0 < p; j0 += tile) {
+                        for (int i = i0; i < Math.min(n, i0 + tile); i++) {
+                            for (int j = j0; j < Math.min(p, j0 + tile); j++) {
+                                long k = (long) i * p + j;
+                                double v = f64 ? src.getAtIndex(F64, k) : src.getAtIndex(LassoSolver.F32, k);
+                                if (!Double.isFinite(v)) {
+                                    throw new JlmException.InvalidArgument("X has a non-finite value " + v + " at sample "
+                                            + i + ", feature " + j);
+                                }
+                                out.setAtIndex(F64, (long) j * n + i, v);
+                            }
+                        }
+                    }
+                }
+                return;
+            }
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < p; j++) {
+                    double v = columns ? t.getDouble(j, i) : t.getDouble(i, j);
+                    if (!Double.isFinite(v)) {
+                        throw new JlmException.InvalidArgument("X has a non-finite value " + v + " at sample " + i
+                                + ", feature " + j);
+                    }
+                    out.setAtIndex(F64, (long) j * n + i, v);
+                }
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "LassoProblem[" + kind + " n=" + n + " p=" + p + (tasks > 1 ? " tasks=" + tasks : "")
+                + (groups != null ? " groups=" + groups.length : "") + " l1Ratio=" + l1Ratio
+                + (fitIntercept ? " intercept" : "") + (positive ? " positive" : "")
+                + (weights != null ? " weights=" + Arrays.stream(weights).filter(w -> w != 1).count() + "!=1" : "") + "]";
+    }
+}

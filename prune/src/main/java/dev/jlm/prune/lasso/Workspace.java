@@ -1,0 +1,219 @@
+package dev.jlm.prune.lasso;
+
+import dev.jlm.simd.l1.L1Kernels;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.Future;
+
+/**
+ * Buffers and threads of one {@link LassoSolver}: the residuals, the {@code X^T R} output, snapshots for
+ * dual extrapolation. Grown on demand, reused across solves, freed on close. Confined to one solver.
+ */
+final class Workspace implements AutoCloseable {
+    static final int SNAPSHOTS = 5;
+
+    final L1Kernels k = L1Kernels.get();
+    final ForkJoinPool pool;
+    final int threads;
+    private Arena arena = Arena.ofShared();
+    private long nCap = -1;
+    private long pCap = -1;
+    /** Residuals, column-major [n, T]. */
+    MemorySegment r;
+    /** X^T R, [T, p] (task-major, as the column products write it). */
+    MemorySegment xtr;
+    /** Snapshots of the residual for extrapolation, and one extra n-vector. */
+    MemorySegment snaps;
+    MemorySegment tmp;
+    /** A p*T buffer for FISTA and prox steps. */
+    MemorySegment pbuf;
+
+    Workspace(int threads) {
+        this.threads = threads;
+        this.pool = threads > 1 ? new ForkJoinPool(threads) : null;
+    }
+
+    void ensure(LassoProblem pb) {
+        long nT = (long) pb.n * pb.tasks;
+        long pT = (long) pb.p * pb.tasks;
+        if (nT <= nCap && pT <= pCap) {
+            return;
+        }
+        arena.close();
+        arena = Arena.ofShared();
+        nCap = Math.max(nT, nCap);
+        pCap = Math.max(pT, pCap);
+        r = arena.allocate(8 * nCap, 64);
+        tmp = arena.allocate(8 * nCap, 64);
+        snaps = arena.allocate(8 * nCap * SNAPSHOTS, 64);
+        xtr = arena.allocate(8 * pCap, 64);
+        pbuf = arena.allocate(8 * pCap, 64);
+    }
+
+    /** R = Y - X W for W row-major [p, T]. */
+    void residual(LassoProblem pb, double[] w, MemorySegment out) {
+        int n = pb.n;
+        MemorySegment.copy(pb.y, 0, out, 0, 8L * n * pb.tasks);
+        for (int j = 0; j < pb.p; j++) {
+            for (int t = 0; t < pb.tasks; t++) {
+                double v = w[j * pb.tasks + t];
+                if (v != 0) {
+                    k.axpy(-v, pb.x, (long) j * n, out, (long) t * n, n);
+                }
+            }
+        }
+    }
+
+    /** c[j * T + t] = x_j . R_t for all features, split across the threads. */
+    void xtr(LassoProblem pb, MemorySegment res, double[] c) {
+        int n = pb.n;
+        int p = pb.p;
+        for (int t = 0; t < pb.tasks; t++) {
+            long rOff = (long) t * n;
+            long oOff = (long) t * p;
+            if (pool == null || p < 64) {
+                k.columnDots(pb.x, n, n, 0, p, res, rOff, xtr, oOff);
+            } else {
+                int chunks = threads;
+                List<Future<?>> fs = new ArrayList<>(chunks);
+                for (int q = 0; q < chunks; q++) {
+                    int from = (int) ((long) p * q / chunks);
+                    int to = (int) ((long) p * (q + 1) / chunks);
+                    fs.add(pool.submit(() -> k.columnDots(pb.x, n, n, from, to, res, rOff, xtr, oOff + from)));
+                }
+                join(fs);
+            }
+            for (int j = 0; j < p; j++) {
+                c[j * pb.tasks + t] = xtr.getAtIndex(LassoProblem.F64, oOff + j);
+            }
+        }
+    }
+
+    /** out[j] = fl32(x_j) . R (single task) for all features, split across the threads. */
+    void xtr32(LassoProblem pb, MemorySegment res, double[] c) {
+        int n = pb.n;
+        int p = pb.p;
+        if (pool == null) {
+            k.columnDotsF32(pb.x32, n, n, 0, p, res, 0, xtr, 0);
+        } else {
+            List<Future<?>> fs = new ArrayList<>(threads);
+            for (int q = 0; q < threads; q++) {
+                int from = (int) ((long) p * q / threads);
+                int to = (int) ((long) p * (q + 1) / threads);
+                fs.add(pool.submit(() -> k.columnDotsF32(pb.x32, n, n, from, to, res, 0, xtr, from)));
+            }
+            join(fs);
+        }
+        for (int j = 0; j < p; j++) {
+            c[j] = xtr.getAtIndex(LassoProblem.F64, j);
+        }
+    }
+
+    static void join(List<Future<?>> fs) {
+        try {
+            for (Future<?> f : fs) {
+                f.get();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+        }
+    }
+
+    @Override
+    public void close() {
+        if (pool != null) {
+            pool.shutdownNow();
+        }
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
+    /**
+     * Dual extrapolation (Anderson-like, as in celer): from residuals r_0..r_K taken at successive checks,
+     * the combination sum c_i r_{i+1} with c solving (U^T U) z = 1, c = z / sum z, U_i = r_{i+1} - r_i.
+     * Writes it into {@code out} and returns true, or false when the system is too ill-conditioned.
+     */
+    boolean extrapolate(int n, int newest, MemorySegment out) {
+        int m = SNAPSHOTS - 1;
+        // Snapshot ring: slot (newest - i) mod SNAPSHOTS is the i-th most recent.
+        long[] off = new long[SNAPSHOTS];
+        for (int i = 0; i < SNAPSHOTS; i++) {
+            off[i] = (long) Math.floorMod(newest - (SNAPSHOTS - 1 - i), SNAPSHOTS) * n; // oldest first
+        }
+        double[][] a = new double[m][m + 1];
+        // U_i . U_l = (r_{i+1} - r_i) . (r_{l+1} - r_l), expanded into products of snapshots.
+        double[][] g = new double[SNAPSHOTS][SNAPSHOTS];
+        for (int i = 0; i < SNAPSHOTS; i++) {
+            for (int l = i; l < SNAPSHOTS; l++) {
+                g[i][l] = g[l][i] = k.dot(snaps, off[i], snaps, off[l], n);
+            }
+        }
+        double scale = 0;
+        for (int i = 0; i < m; i++) {
+            for (int l = 0; l < m; l++) {
+                a[i][l] = g[i + 1][l + 1] - g[i + 1][l] - g[i][l + 1] + g[i][l];
+            }
+            a[i][m] = 1;
+            scale = Math.max(scale, a[i][i]);
+        }
+        if (!(scale > 0)) {
+            return false;
+        }
+        double[] z = solve(a, m, scale * 1e-13);
+        if (z == null) {
+            return false;
+        }
+        double sum = 0;
+        for (double v : z) {
+            sum += v;
+        }
+        if (sum == 0 || !Double.isFinite(sum)) {
+            return false;
+        }
+        out.fill((byte) 0);
+        for (int i = 0; i < m; i++) {
+            k.axpy(z[i] / sum, snaps, off[i + 1], out, 0, n);
+        }
+        return true;
+    }
+
+    static double[] solve(double[][] a, int m, double tiny) {
+        for (int col = 0; col < m; col++) {
+            int piv = col;
+            for (int r = col + 1; r < m; r++) {
+                if (Math.abs(a[r][col]) > Math.abs(a[piv][col])) {
+                    piv = r;
+                }
+            }
+            if (Math.abs(a[piv][col]) <= tiny) {
+                return null;
+            }
+            double[] t = a[col];
+            a[col] = a[piv];
+            a[piv] = t;
+            for (int r = col + 1; r < m; r++) {
+                double f = a[r][col] / a[col][col];
+                for (int c = col; c <= m; c++) {
+                    a[r][c] -= f * a[col][c];
+                }
+            }
+        }
+        double[] z = new double[m];
+        for (int r = m - 1; r >= 0; r--) {
+            double s = a[r][m];
+            for (int c = r + 1; c < m; c++) {
+                s -= a[r][c] * z[c];
+            }
+            z[r] = s / a[r][r];
+        }
+        return z;
+    }
+}

@@ -1,0 +1,106 @@
+package dev.jlm.simd.internal;
+
+import dev.jlm.core.DType;
+import dev.jlm.core.Simd;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Loads of F32, F16 and BF16 elements as floats, one element or one vector of {@link Simd#FLOAT} lanes at a time,
+ * so kernels read 16-bit inputs where they lie, without a staging copy. Offsets are in elements.
+ */
+public final class Lanes {
+    /** The float species of every kernel. */
+    public static final VectorSpecies<Float> F = Simd.FLOAT;
+    /** Ints with as many lanes as {@link #F}. */
+    public static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED.withShape(F.vectorShape());
+    /** Shorts with as many lanes as {@link #F} (half the bits). */
+    public static final VectorSpecies<Short> S =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+
+    /** Little-endian F32, any alignment: what {@code Tensor} memory holds. */
+    public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** Little-endian 16-bit, any alignment. */
+    public static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    // For sum(): lane i pairs with lane i ^ k. Constants (not an array) so that the JIT sees each shuffle.
+    private static final VectorShuffle<Float> FOLD8 = fold(8);
+    private static final VectorShuffle<Float> FOLD4 = fold(4);
+    private static final VectorShuffle<Float> FOLD2 = fold(2);
+    private static final VectorShuffle<Float> FOLD1 = fold(1);
+
+    private Lanes() {
+    }
+
+    private static VectorShuffle<Float> fold(int k) {
+        return VectorShuffle.fromOp(F, i -> k < F.length() ? i ^ k : i);
+    }
+
+    /**
+     * The sum of the lanes, always added in the same tree order. {@code reduceLanes(ADD)} may add in any order and
+     * does differ between interpreted and compiled code, which would make the same call give different bits
+     * before and after the JIT; this keeps every kernel's output a function of its input alone.
+     */
+    public static float sum(FloatVector v) {
+        int l = F.length();   // a constant: the untaken steps fold away
+        if (l > 8) {
+            v = v.add(v.rearrange(FOLD8));
+        }
+        if (l > 4) {
+            v = v.add(v.rearrange(FOLD4));
+        }
+        if (l > 2) {
+            v = v.add(v.rearrange(FOLD2));
+        }
+        if (l > 1) {
+            v = v.add(v.rearrange(FOLD1));
+        }
+        return v.lane(0);
+    }
+
+    /** One element as a float. */
+    public static float get(DType t, MemorySegment seg, long index) {
+        return switch (t) {
+            case F32 -> seg.get(F32, index * 4);
+            case BF16 -> Float.intBitsToFloat((seg.get(I16, index * 2) & 0xffff) << 16);
+            case F16 -> Float.float16ToFloat(seg.get(I16, index * 2));
+            default -> throw new IllegalArgumentException("not a float input type: " + t);
+        };
+    }
+
+    /** {@code F.length()} elements from {@code index} on, as floats. */
+    public static FloatVector load(DType t, MemorySegment seg, long index) {
+        if (t == DType.F32) {
+            return FloatVector.fromMemorySegment(F, seg, index * 4, LE);
+        }
+        ShortVector s = ShortVector.fromMemorySegment(S, seg, index * 2, LE);
+        IntVector h = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
+        if (t == DType.BF16) {
+            return h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        }
+        return halfToFloat(h);
+    }
+
+    /**
+     * IEEE half bits (in the low 16 bits of each lane, any high bits) to floats: the magnitude bits shifted into
+     * float position and scaled by 2^112 give every normal and subnormal half exactly; infinities and NaNs keep
+     * their payload with the exponent set to all ones.
+     */
+    static FloatVector halfToFloat(IntVector h) {
+        IntVector em = h.and(0x7fff);
+        IntVector shifted = em.lanewise(VectorOperators.LSHL, 13);
+        IntVector bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+        bits = bits.blend(shifted.or(0x7f800000), em.compare(VectorOperators.GE, 0x7c00));
+        IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+        return bits.or(sign).reinterpretAsFloats();
+    }
+}

@@ -1,0 +1,149 @@
+package dev.jlm.simd.internal;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Vector versions of exp and of the erfc-based GELU, written with fused multiply-adds only (no library call
+ * per lane), and their scalar twins used by the scalar kernels. NaN in gives NaN out; overflow gives infinity,
+ * underflow zero, like {@link Math#exp}.
+ */
+public final class VMath {
+    private static final float LOG2E = 1.44269504088896341f;
+    // ln 2 split in two so that n * LN2_HI is exact for the n that occur (Cody and Waite).
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    // 1.5 * 2^23: adding it rounds to the nearest integer and leaves that integer in the low mantissa bits.
+    private static final float ROUND = 12582912f;
+    private static final int ROUND_BITS = Float.floatToRawIntBits(ROUND);
+    // Beyond these exp is infinity or zero in float; clamping keeps the exponent arithmetic in range.
+    private static final float EXP_HI = 89f;
+    private static final float EXP_LO = -104f;
+    // |x| <= 86: n = round(x / ln 2) within [-125, 125], so y * 2^n is a normal float (y in [0.7, 1.42]).
+    private static final float FAST_RANGE = 86f;
+    // Cubic fit of (e^r - 1 - r) / r^2 on [-ln2/2, ln2/2] minimizing the relative error of e^r (Lawson's
+    // iteration on Chebyshev points): below 1.1e-7 before rounding, one multiply-add fewer per degree than a
+    // Taylor series of the same accuracy would need.
+    private static final float Q0 = 0.499992311000824f;
+    private static final float Q1 = 0.16667114198207855f;
+    private static final float Q2 = 0.041890114545822144f;
+    private static final float Q3 = 0.008312525227665901f;
+
+    // erfc(z) ~ t * exp(-z^2 + R(t)), t = 1 / (1 + z/2), z >= 0, relative error below 1.2e-7 for every z
+    // (Chebyshev fit, Press et al., Numerical Recipes, 6.2).
+    private static final float E0 = -1.26551223f;
+    private static final float E1 = 1.00002368f;
+    private static final float E2 = 0.37409196f;
+    private static final float E3 = 0.09678418f;
+    private static final float E4 = -0.18628806f;
+    private static final float E5 = 0.27886807f;
+    private static final float E6 = -1.13520398f;
+    private static final float E7 = 1.48851587f;
+    private static final float E8 = -0.82215223f;
+    private static final float E9 = 0.17087277f;
+    private static final double[] ERFC = {E0, E1, E2, E3, E4, E5, E6, E7, E8, E9};
+    private static final float INV_SQRT2 = 0.70710678118654752f;
+    private static final float SQRT_2_OVER_PI = 0.79788456080286536f;
+    private static final float GELU_C = 0.044715f;
+
+    private VMath() {
+    }
+
+    /** e^x lane-wise, within 2 ulp of the exact value over the normal range. */
+    public static FloatVector exp(FloatVector x) {
+        // Inside [-86, 86] 2^n can be added straight into the exponent bits of the polynomial's result and stays
+        // a normal float; NaN, infinities and the rest of the range go the long way (rare in practice: masked
+        // scores in softmax, far tails of activations).
+        if (!x.abs().compare(VectorOperators.LE, FAST_RANGE).allTrue()) {
+            return expAnyRange(x);
+        }
+        FloatVector t = x.fma(LOG2E, ROUND);
+        FloatVector n = t.sub(ROUND);
+        FloatVector r = n.fma(FloatVector.broadcast(Lanes.F, -LN2_HI), x);
+        r = n.fma(FloatVector.broadcast(Lanes.F, -LN2_LO), r);
+        FloatVector p = fma(fma(r.fma(Q3, Q2), r, Q1), r, Q0);
+        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        // The low bits of t hold n (ROUND's own low bits are zero), so t << 23 is n in exponent position.
+        IntVector scale = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
+        return y.reinterpretAsInts().add(scale).reinterpretAsFloats();
+    }
+
+    /** e^x for any input: clamped, and 2^n applied as two factors so that it never leaves the float range. */
+    static FloatVector expAnyRange(FloatVector x) {
+        // Comparisons with NaN are false, so NaN lanes pass the clamps and come out NaN.
+        x = x.blend(EXP_HI, x.compare(VectorOperators.GT, EXP_HI));
+        x = x.blend(EXP_LO, x.compare(VectorOperators.LT, EXP_LO));
+        FloatVector t = x.fma(LOG2E, ROUND);
+        FloatVector n = t.sub(ROUND);
+        IntVector ni = t.reinterpretAsInts().sub(ROUND_BITS);
+        FloatVector r = n.fma(FloatVector.broadcast(Lanes.F, -LN2_HI), x);
+        r = n.fma(FloatVector.broadcast(Lanes.F, -LN2_LO), r);
+        FloatVector p = fma(fma(r.fma(Q3, Q2), r, Q1), r, Q0);
+        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        IntVector h = ni.lanewise(VectorOperators.ASHR, 1);
+        FloatVector s1 = h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector s2 = ni.sub(h).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return y.mul(s1).mul(s2);
+    }
+
+    /** x * sigmoid(x) = x / (1 + e^-x). */
+    public static FloatVector silu(FloatVector x) {
+        return x.div(exp(x.neg()).add(1f));
+    }
+
+    /**
+     * GELU, tanh form: 0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), computed as x / (1 + e^(-2u)),
+     * the same function without the cancellation of 1 + tanh(u) for negative x.
+     */
+    public static FloatVector geluTanh(FloatVector x) {
+        FloatVector x2 = x.mul(x);
+        FloatVector u = x2.fma(GELU_C, 1f).mul(x).mul(-2f * SQRT_2_OVER_PI);
+        return x.div(exp(u).add(1f));
+    }
+
+    /** GELU, erf form: 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2), accurate relative to the result. */
+    public static FloatVector geluErf(FloatVector x) {
+        FloatVector z = x.abs().mul(INV_SQRT2);
+        FloatVector t = z.fma(0.5f, 1f);
+        t = FloatVector.broadcast(Lanes.F, 1f).div(t);
+        FloatVector r = t.fma(E9, E8);
+        r = fma(fma(fma(fma(fma(fma(fma(fma(r, t, E7), t, E6), t, E5), t, E4), t, E3), t, E2), t, E1), t, E0);
+        FloatVector e = t.mul(exp(z.mul(z).neg().add(r)));   // erfc(|x| / sqrt 2)
+        FloatVector c = e.neg().add(2f).blend(e, x.compare(VectorOperators.LT, 0f));   // erfc(-x / sqrt 2)
+        return x.mul(0.5f).mul(c);
+    }
+
+    /** a * b + c with c broadcast. */
+    private static FloatVector fma(FloatVector a, FloatVector b, float c) {
+        return a.fma(b, FloatVector.broadcast(Lanes.F, c));
+    }
+
+    // ---- scalar twins (used by the scalar kernels, in double where that costs nothing) -----------------
+
+    /** Scalar GELU, erf form, in double with the same erfc fit. */
+    public static float geluErf(float xf) {
+        double x = xf;
+        double z = Math.abs(x) * 0.70710678118654752;
+        double t = 1.0 / (1.0 + 0.5 * z);
+        double r = ERFC[9];
+        for (int i = 8; i >= 0; i--) {
+            r = r * t + ERFC[i];
+        }
+        double e = t * Math.exp(-z * z + r);
+        return (float) (0.5 * x * (x < 0 ? e : 2.0 - e));
+    }
+
+    /** Scalar GELU, tanh form, in double. */
+    public static float geluTanh(float xf) {
+        double x = xf;
+        double u = 0.79788456080286536 * (x + 0.044715 * x * x * x);
+        return (float) (x / (1.0 + Math.exp(-2.0 * u)));
+    }
+
+    /** Scalar SiLU in double. */
+    public static float silu(float xf) {
+        double x = xf;
+        return (float) (x / (1.0 + Math.exp(-x)));
+    }
+}

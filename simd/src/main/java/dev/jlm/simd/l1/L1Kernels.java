@@ -1,0 +1,85 @@
+package dev.jlm.simd.l1;
+
+import dev.jlm.core.Simd;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The hot loops of the L1 (Lasso) proximal solvers on little-endian F64 vectors in off-heap memory:
+ * dot products, axpy, column products {@code X^T r} of a column-major matrix, soft-thresholding and
+ * the group soft-threshold.
+ *
+ * <p>Offsets and lengths count elements (doubles), not bytes. Implementations are stateless and may be
+ * used from many threads at once; a caller writing the same memory from several threads synchronizes
+ * itself. {@link #get()} returns the Vector API implementation or the scalar reference, chosen once at
+ * start-up by {@link Simd#useVector()}.
+ */
+public interface L1Kernels {
+
+    /** The implementation chosen at start-up ({@code -Djlm.simd=scalar|vector|auto}). */
+    static L1Kernels get() {
+        return Simd.useVector() ? VectorL1Kernels.INSTANCE : ScalarL1Kernels.INSTANCE;
+    }
+
+    /** The scalar reference implementation. */
+    static L1Kernels scalar() {
+        return ScalarL1Kernels.INSTANCE;
+    }
+
+    /** The Vector API implementation. */
+    static L1Kernels vector() {
+        return VectorL1Kernels.INSTANCE;
+    }
+
+    /** {@code sign(x) * max(|x| - t, 0)}; {@code t >= 0}. */
+    static double softThreshold(double x, double t) {
+        return x > t ? x - t : (x < -t ? x + t : 0.0);
+    }
+
+    /** {@code sum_i a[aOff + i] * b[bOff + i]} for {@code i < n}. */
+    double dot(MemorySegment a, long aOff, MemorySegment b, long bOff, int n);
+
+    /** {@code y[yOff + i] += alpha * x[xOff + i]} for {@code i < n}. */
+    void axpy(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, int n);
+
+    /**
+     * The fused step of coordinate descent: {@code y += alpha * x}, then returns {@code z . y} with the updated
+     * {@code y}, in one pass over {@code y} (the previous coordinate's residual update and the next
+     * coordinate's gradient).
+     */
+    double axpyDot(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, MemorySegment z, long zOff, int n);
+
+    /** {@code sum_i a[off + i]^2}. */
+    double sumSquares(MemorySegment a, long off, int n);
+
+    /**
+     * Column products of a column-major matrix: {@code out[outOff + j - from] = x_j . r} for
+     * {@code from <= j < to}, where column {@code j} holds {@code n} elements starting at {@code j * ld}
+     * in {@code x}, and {@code r} holds {@code n} elements starting at {@code rOff}.
+     */
+    void columnDots(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                    MemorySegment out, long outOff);
+
+    /**
+     * {@link #columnDots} on a float32 copy of the matrix ({@code x} holds floats, column j at {@code j * ld}
+     * floats), with {@code r} and the products in double: half the memory traffic of the float64 product, for
+     * screening passes whose error is bounded by the caller.
+     */
+    void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                       MemorySegment out, long outOff);
+
+    /**
+     * Soft-threshold of a vector with one threshold per element scaled by {@code t}:
+     * {@code out[i] = S(in[i], t * w[i])}, or with {@code w == null} the threshold {@code t} for all.
+     * With {@code positive}, negative results are clipped to 0 (the prox of the non-negative Lasso).
+     * {@code in} and {@code out} may be the same memory at the same offset.
+     */
+    void softThreshold(MemorySegment in, long inOff, MemorySegment out, long outOff, int n, double t,
+                       MemorySegment w, long wOff, boolean positive);
+
+    /**
+     * The group soft-threshold (prox of {@code t * ||v||_2}) in place: {@code v *= max(0, 1 - t / ||v||)}.
+     *
+     * @return the Euclidean norm of {@code v} after the operation
+     */
+    double groupSoftThreshold(MemorySegment v, long off, int n, double t);
+}

@@ -1,0 +1,90 @@
+package dev.jlm.simd.l1;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/** Scalar reference of {@link L1Kernels}: plain loops, one accumulator, the order of the definitions. */
+final class ScalarL1Kernels implements L1Kernels {
+    static final ScalarL1Kernels INSTANCE = new ScalarL1Kernels();
+    static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private ScalarL1Kernels() {
+    }
+
+    @Override
+    public double dot(MemorySegment a, long aOff, MemorySegment b, long bOff, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            s += a.getAtIndex(F64, aOff + i) * b.getAtIndex(F64, bOff + i);
+        }
+        return s;
+    }
+
+    @Override
+    public void axpy(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, int n) {
+        for (int i = 0; i < n; i++) {
+            y.setAtIndex(F64, yOff + i, y.getAtIndex(F64, yOff + i) + alpha * x.getAtIndex(F64, xOff + i));
+        }
+    }
+
+    @Override
+    public double axpyDot(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, MemorySegment z, long zOff,
+                          int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            double v = y.getAtIndex(F64, yOff + i) + alpha * x.getAtIndex(F64, xOff + i);
+            y.setAtIndex(F64, yOff + i, v);
+            s += z.getAtIndex(F64, zOff + i) * v;
+        }
+        return s;
+    }
+
+    @Override
+    public double sumSquares(MemorySegment a, long off, int n) {
+        return dot(a, off, a, off, n);
+    }
+
+    @Override
+    public void columnDots(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                           MemorySegment out, long outOff) {
+        for (int j = from; j < to; j++) {
+            out.setAtIndex(F64, outOff + j - from, dot(x, j * ld, r, rOff, n));
+        }
+    }
+
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    @Override
+    public void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                              MemorySegment out, long outOff) {
+        for (int j = from; j < to; j++) {
+            double s = 0;
+            long c = j * ld;
+            for (int i = 0; i < n; i++) {
+                s += (double) x.getAtIndex(F32, c + i) * r.getAtIndex(F64, rOff + i);
+            }
+            out.setAtIndex(F64, outOff + j - from, s);
+        }
+    }
+
+    @Override
+    public void softThreshold(MemorySegment in, long inOff, MemorySegment out, long outOff, int n, double t,
+                              MemorySegment w, long wOff, boolean positive) {
+        for (int i = 0; i < n; i++) {
+            double thr = w == null ? t : t * w.getAtIndex(F64, wOff + i);
+            double v = L1Kernels.softThreshold(in.getAtIndex(F64, inOff + i), thr);
+            out.setAtIndex(F64, outOff + i, positive && v < 0 ? 0.0 : v);
+        }
+    }
+
+    @Override
+    public double groupSoftThreshold(MemorySegment v, long off, int n, double t) {
+        double norm = Math.sqrt(sumSquares(v, off, n));
+        double scale = norm > t ? 1.0 - t / norm : 0.0;
+        for (int i = 0; i < n; i++) {
+            v.setAtIndex(F64, off + i, v.getAtIndex(F64, off + i) * scale);
+        }
+        return norm * scale;
+    }
+}

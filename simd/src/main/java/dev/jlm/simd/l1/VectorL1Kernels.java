@@ -1,0 +1,222 @@
+package dev.jlm.simd.l1;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API implementation of {@link L1Kernels}: the widest double species of the CPU, several
+ * independent accumulators so that the FMA latency is hidden, scalar tails.
+ */
+final class VectorL1Kernels implements L1Kernels {
+    static final VectorL1Kernels INSTANCE = new VectorL1Kernels();
+    private static final VectorSpecies<Double> S = DoubleVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    private VectorL1Kernels() {
+    }
+
+    /**
+     * Sum of the lanes in lane order. reduceLanes(ADD) leaves the order open, and the JIT-compiled and the
+     * interpreted forms may differ in the last bit; a fixed order keeps results reproducible run to run.
+     */
+    private static double sum(DoubleVector v) {
+        double s = 0;
+        for (int l = 0; l < L; l++) {
+            s += v.lane(l);
+        }
+        return s;
+    }
+
+    private static DoubleVector load(MemorySegment m, long elem) {
+        return DoubleVector.fromMemorySegment(S, m, elem * 8, LE);
+    }
+
+    @Override
+    public double dot(MemorySegment a, long aOff, MemorySegment b, long bOff, int n) {
+        DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+        int i = 0;
+        for (int bound = n - 4 * L; i <= bound; i += 4 * L) {
+            s0 = load(a, aOff + i).fma(load(b, bOff + i), s0);
+            s1 = load(a, aOff + i + L).fma(load(b, bOff + i + L), s1);
+            s2 = load(a, aOff + i + 2 * L).fma(load(b, bOff + i + 2 * L), s2);
+            s3 = load(a, aOff + i + 3 * L).fma(load(b, bOff + i + 3 * L), s3);
+        }
+        for (int bound = n - L; i <= bound; i += L) {
+            s0 = load(a, aOff + i).fma(load(b, bOff + i), s0);
+        }
+        double s = sum(s0.add(s1).add(s2.add(s3)));
+        for (; i < n; i++) {
+            s += a.getAtIndex(ScalarL1Kernels.F64, aOff + i) * b.getAtIndex(ScalarL1Kernels.F64, bOff + i);
+        }
+        return s;
+    }
+
+    @Override
+    public void axpy(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, int n) {
+        DoubleVector va = DoubleVector.broadcast(S, alpha);
+        int i = 0;
+        for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+            load(x, xOff + i).fma(va, load(y, yOff + i)).intoMemorySegment(y, (yOff + i) * 8, LE);
+            load(x, xOff + i + L).fma(va, load(y, yOff + i + L)).intoMemorySegment(y, (yOff + i + L) * 8, LE);
+        }
+        for (int bound = n - L; i <= bound; i += L) {
+            load(x, xOff + i).fma(va, load(y, yOff + i)).intoMemorySegment(y, (yOff + i) * 8, LE);
+        }
+        for (; i < n; i++) {
+            y.setAtIndex(ScalarL1Kernels.F64, yOff + i,
+                    y.getAtIndex(ScalarL1Kernels.F64, yOff + i) + alpha * x.getAtIndex(ScalarL1Kernels.F64, xOff + i));
+        }
+    }
+
+    @Override
+    public double axpyDot(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, MemorySegment z, long zOff,
+                          int n) {
+        DoubleVector va = DoubleVector.broadcast(S, alpha);
+        DoubleVector s0 = DoubleVector.zero(S), s1 = s0;
+        int i = 0;
+        for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+            DoubleVector y0 = load(x, xOff + i).fma(va, load(y, yOff + i));
+            DoubleVector y1 = load(x, xOff + i + L).fma(va, load(y, yOff + i + L));
+            y0.intoMemorySegment(y, (yOff + i) * 8, LE);
+            y1.intoMemorySegment(y, (yOff + i + L) * 8, LE);
+            s0 = load(z, zOff + i).fma(y0, s0);
+            s1 = load(z, zOff + i + L).fma(y1, s1);
+        }
+        for (int bound = n - L; i <= bound; i += L) {
+            DoubleVector y0 = load(x, xOff + i).fma(va, load(y, yOff + i));
+            y0.intoMemorySegment(y, (yOff + i) * 8, LE);
+            s0 = load(z, zOff + i).fma(y0, s0);
+        }
+        double s = sum(s0.add(s1));
+        for (; i < n; i++) {
+            double v = y.getAtIndex(ScalarL1Kernels.F64, yOff + i) + alpha * x.getAtIndex(ScalarL1Kernels.F64, xOff + i);
+            y.setAtIndex(ScalarL1Kernels.F64, yOff + i, v);
+            s += z.getAtIndex(ScalarL1Kernels.F64, zOff + i) * v;
+        }
+        return s;
+    }
+
+    @Override
+    public double sumSquares(MemorySegment a, long off, int n) {
+        return dot(a, off, a, off, n);
+    }
+
+    @Override
+    public void columnDots(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                           MemorySegment out, long outOff) {
+        int j = from;
+        // Four columns at a time: each chunk of r is loaded once for four products.
+        for (; j + 4 <= to; j += 4) {
+            long c0 = j * ld, c1 = c0 + ld, c2 = c1 + ld, c3 = c2 + ld;
+            DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            int i = 0;
+            for (int bound = n - L; i <= bound; i += L) {
+                DoubleVector rv = load(r, rOff + i);
+                s0 = load(x, c0 + i).fma(rv, s0);
+                s1 = load(x, c1 + i).fma(rv, s1);
+                s2 = load(x, c2 + i).fma(rv, s2);
+                s3 = load(x, c3 + i).fma(rv, s3);
+            }
+            double d0 = sum(s0), d1 = sum(s1);
+            double d2 = sum(s2), d3 = sum(s3);
+            for (; i < n; i++) {
+                double rv = r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+                d0 += x.getAtIndex(ScalarL1Kernels.F64, c0 + i) * rv;
+                d1 += x.getAtIndex(ScalarL1Kernels.F64, c1 + i) * rv;
+                d2 += x.getAtIndex(ScalarL1Kernels.F64, c2 + i) * rv;
+                d3 += x.getAtIndex(ScalarL1Kernels.F64, c3 + i) * rv;
+            }
+            long o = outOff + j - from;
+            out.setAtIndex(ScalarL1Kernels.F64, o, d0);
+            out.setAtIndex(ScalarL1Kernels.F64, o + 1, d1);
+            out.setAtIndex(ScalarL1Kernels.F64, o + 2, d2);
+            out.setAtIndex(ScalarL1Kernels.F64, o + 3, d3);
+        }
+        for (; j < to; j++) {
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, dot(x, j * ld, r, rOff, n));
+        }
+    }
+
+    private static final VectorSpecies<Float> FS = S.withLanes(float.class).withShape(
+            jdk.incubator.vector.VectorShape.forBitSize(S.vectorBitSize() / 2));
+
+    @Override
+    public void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                              MemorySegment out, long outOff) {
+        int j = from;
+        // Two columns at a time; each float chunk (half a double vector wide) widens to one double vector.
+        for (; j + 2 <= to; j += 2) {
+            long c0 = j * ld, c1 = c0 + ld;
+            DoubleVector s0 = DoubleVector.zero(S), s1 = s0, t0 = s0, t1 = s0;
+            int i = 0;
+            for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+                DoubleVector ra = load(r, rOff + i);
+                DoubleVector rb = load(r, rOff + i + L);
+                s0 = widen(x, c0 + i).fma(ra, s0);
+                t0 = widen(x, c0 + i + L).fma(rb, t0);
+                s1 = widen(x, c1 + i).fma(ra, s1);
+                t1 = widen(x, c1 + i + L).fma(rb, t1);
+            }
+            double d0 = sum(s0.add(t0)), d1 = sum(s1.add(t1));
+            for (; i < n; i++) {
+                double rv = r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+                d0 += (double) x.getAtIndex(ScalarL1Kernels.F32, c0 + i) * rv;
+                d1 += (double) x.getAtIndex(ScalarL1Kernels.F32, c1 + i) * rv;
+            }
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j + 1 - from, d1);
+        }
+        for (; j < to; j++) {
+            long c0 = j * ld;
+            double d0 = 0;
+            for (int i = 0; i < n; i++) {
+                d0 += (double) x.getAtIndex(ScalarL1Kernels.F32, c0 + i) * r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+            }
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
+        }
+    }
+
+    /** L floats at float index {@code elem}, widened to doubles. */
+    private static DoubleVector widen(MemorySegment m, long elem) {
+        return (DoubleVector) jdk.incubator.vector.FloatVector.fromMemorySegment(FS, m, elem * 4, LE)
+                .convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 0);
+    }
+
+    @Override
+    public void softThreshold(MemorySegment in, long inOff, MemorySegment out, long outOff, int n, double t,
+                              MemorySegment w, long wOff, boolean positive) {
+        DoubleVector vt = DoubleVector.broadcast(S, t);
+        DoubleVector zero = DoubleVector.zero(S);
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            DoubleVector v = load(in, inOff + i);
+            DoubleVector thr = w == null ? vt : load(w, wOff + i).mul(vt);
+            // S(v, thr) = v - clamp(v, -thr, thr); the non-negative prox is max(v - thr, 0).
+            DoubleVector res = positive ? v.sub(thr).max(zero) : v.sub(v.min(thr).max(thr.neg()));
+            res.intoMemorySegment(out, (outOff + i) * 8, LE);
+        }
+        for (; i < n; i++) {
+            double thr = w == null ? t : t * w.getAtIndex(ScalarL1Kernels.F64, wOff + i);
+            double v = L1Kernels.softThreshold(in.getAtIndex(ScalarL1Kernels.F64, inOff + i), thr);
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + i, positive && v < 0 ? 0.0 : v);
+        }
+    }
+
+    @Override
+    public double groupSoftThreshold(MemorySegment v, long off, int n, double t) {
+        double norm = Math.sqrt(sumSquares(v, off, n));
+        double scale = norm > t ? 1.0 - t / norm : 0.0;
+        DoubleVector vs = DoubleVector.broadcast(S, scale);
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            load(v, off + i).mul(vs).intoMemorySegment(v, (off + i) * 8, LE);
+        }
+        for (; i < n; i++) {
+            v.setAtIndex(ScalarL1Kernels.F64, off + i, v.getAtIndex(ScalarL1Kernels.F64, off + i) * scale);
+        }
+        return norm * scale;
+    }
+}

@@ -1,0 +1,291 @@
+package dev.jlm.simd.norm;
+
+import static dev.jlm.simd.internal.Lanes.F;
+import static dev.jlm.simd.internal.Lanes.F32;
+import static dev.jlm.simd.internal.Lanes.LE;
+
+import dev.jlm.core.DType;
+import dev.jlm.simd.internal.Lanes;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Vector API rows. Reductions run four independent accumulators so that the adds do not wait on each other;
+ * the row is then read again from cache for the output. F32 rows take loops with plain loads; F16/BF16 rows
+ * take the same loops with converting loads. Offsets are element indices.
+ */
+final class VectorNorms {
+    private static final int L = F.length();
+
+    private VectorNorms() {
+    }
+
+    static void rms(DType xt, MemorySegment x, long xi, MemorySegment g, MemorySegment y, long yi, int n, float eps) {
+        float ss = xt == DType.F32 ? sumSquaresF32(x, xi, n) : sumSquares(xt, x, xi, n);
+        float inv = (float) (1.0 / Math.sqrt((double) ss / n + eps));
+        scale(xt, x, xi, g, y, yi, n, inv);
+    }
+
+    static void rmsResidual(DType xt, MemorySegment x, long xi, DType rt, MemorySegment r, long ri, MemorySegment g,
+                            MemorySegment h, long hi, MemorySegment y, long yi, int n, float eps) {
+        float ss = addRows(xt, x, xi, rt, r, ri, h, hi, n, true);
+        float inv = (float) (1.0 / Math.sqrt((double) ss / n + eps));
+        scale(DType.F32, h, hi, g, y, yi, n, inv);
+    }
+
+    static void layer(DType xt, MemorySegment x, long xi, MemorySegment g, MemorySegment b, MemorySegment y, long yi,
+                      int n, float eps) {
+        float sum = xt == DType.F32 ? sumF32(x, xi, n) : sum(xt, x, xi, n);
+        finishLayer(xt, x, xi, g, b, y, yi, n, eps, sum);
+    }
+
+    static void layerResidual(DType xt, MemorySegment x, long xi, DType rt, MemorySegment r, long ri, MemorySegment g,
+                              MemorySegment b, MemorySegment h, long hi, MemorySegment y, long yi, int n, float eps) {
+        float sum = addRows(xt, x, xi, rt, r, ri, h, hi, n, false);
+        finishLayer(DType.F32, h, hi, g, b, y, yi, n, eps, sum);
+    }
+
+    /**
+     * Variance from the values centred on the first mean estimate, with the classic correction: the float sum
+     * may miss the mean by a few ulps of the row's magnitude, so the centred values' own mean {@code c} is added
+     * back and {@code c^2} taken off the variance (Chan, Golub and LeVeque's corrected two-pass algorithm).
+     */
+    private static void finishLayer(DType xt, MemorySegment x, long xi, MemorySegment g, MemorySegment b,
+                                    MemorySegment y, long yi, int n, float eps, float sum) {
+        float m = (float) ((double) sum / n);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = d0;
+        FloatVector q0 = d0;
+        FloatVector q1 = d0;
+        int i = 0;
+        if (xt == DType.F32) {
+            long xb = xi * 4;
+            for (int up = n - 2 * L; i <= up; i += 2 * L) {
+                FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m);
+                FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE).sub(m);
+                d0 = d0.add(v0);
+                d1 = d1.add(v1);
+                q0 = v0.fma(v0, q0);
+                q1 = v1.fma(v1, q1);
+            }
+        }
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = Lanes.load(xt, x, xi + i).sub(m);
+            d0 = d0.add(v);
+            q0 = v.fma(v, q0);
+        }
+        float sd = Lanes.sum(d0.add(d1));
+        float sq = Lanes.sum(q0.add(q1));
+        for (; i < n; i++) {
+            float v = Lanes.get(xt, x, xi + i) - m;
+            sd += v;
+            sq += v * v;
+        }
+        double c = (double) sd / n;
+        double var = Math.max(0.0, (double) sq / n - c * c);
+        float inv = (float) (1.0 / Math.sqrt(var + eps));
+        // x - m is exact for x near m; subtracting the small correction after keeps the centred value exact to
+        // a rounding, where x - (float) (m + c) would lose the low bits of a large mean.
+        if (xt == DType.F32) {
+            normalizeF32(x, xi, g, b, y, yi, n, m, (float) c, inv);
+        } else {
+            normalize(xt, x, xi, g, b, y, yi, n, m, (float) c, inv);
+        }
+    }
+
+    // ---- F32 loops ----------------------------------------------------------------------------
+
+    private static float sumSquaresF32(MemorySegment x, long xi, int n) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        long base = xi * 4;
+        int i = 0;
+        for (int up = n - 4 * L; i <= up; i += 4 * L) {
+            FloatVector v0 = FloatVector.fromMemorySegment(F, x, base + i * 4L, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, x, base + (i + L) * 4L, LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, x, base + (i + 2 * L) * 4L, LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, x, base + (i + 3 * L) * 4L, LE);
+            a0 = v0.fma(v0, a0);
+            a1 = v1.fma(v1, a1);
+            a2 = v2.fma(v2, a2);
+            a3 = v3.fma(v3, a3);
+        }
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(F, x, base + i * 4L, LE);
+            a0 = v.fma(v, a0);
+        }
+        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
+        for (; i < n; i++) {
+            float v = x.get(F32, base + i * 4L);
+            s += v * v;
+        }
+        return s;
+    }
+
+    private static float sumF32(MemorySegment x, long xi, int n) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        long base = xi * 4;
+        int i = 0;
+        for (int up = n - 4 * L; i <= up; i += 4 * L) {
+            a0 = a0.add(FloatVector.fromMemorySegment(F, x, base + i * 4L, LE));
+            a1 = a1.add(FloatVector.fromMemorySegment(F, x, base + (i + L) * 4L, LE));
+            a2 = a2.add(FloatVector.fromMemorySegment(F, x, base + (i + 2 * L) * 4L, LE));
+            a3 = a3.add(FloatVector.fromMemorySegment(F, x, base + (i + 3 * L) * 4L, LE));
+        }
+        for (int up = n - L; i <= up; i += L) {
+            a0 = a0.add(FloatVector.fromMemorySegment(F, x, base + i * 4L, LE));
+        }
+        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
+        for (; i < n; i++) {
+            s += x.get(F32, base + i * 4L);
+        }
+        return s;
+    }
+
+    private static void normalizeF32(MemorySegment x, long xi, MemorySegment g, MemorySegment b, MemorySegment y,
+                                     long yi, int n, float m, float c, float inv) {
+        long xb = xi * 4;
+        long yb = yi * 4;
+        int i = 0;
+        if (b != null) {
+            for (int up = n - L; i <= up; i += L) {
+                FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m).sub(c).mul(inv);
+                FloatVector gv = FloatVector.fromMemorySegment(F, g, i * 4L, LE);
+                FloatVector bv = FloatVector.fromMemorySegment(F, b, i * 4L, LE);
+                v.fma(gv, bv).intoMemorySegment(y, yb + i * 4L, LE);
+            }
+        } else {
+            for (int up = n - L; i <= up; i += L) {
+                FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m).sub(c).mul(inv);
+                v.mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE)).intoMemorySegment(y, yb + i * 4L, LE);
+            }
+        }
+        for (; i < n; i++) {
+            float v = (x.get(F32, xb + i * 4L) - m - c) * inv * g.get(F32, i * 4L);
+            y.set(F32, yb + i * 4L, b == null ? v : v + b.get(F32, i * 4L));
+        }
+    }
+
+    // ---- any input dtype (F16/BF16 through converting loads; also the fused sum) -----------------
+
+    private static float sumSquares(DType xt, MemorySegment x, long xi, int n) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        int i = 0;
+        for (int up = n - 2 * L; i <= up; i += 2 * L) {
+            FloatVector v0 = Lanes.load(xt, x, xi + i);
+            FloatVector v1 = Lanes.load(xt, x, xi + i + L);
+            a0 = v0.fma(v0, a0);
+            a1 = v1.fma(v1, a1);
+        }
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = Lanes.load(xt, x, xi + i);
+            a0 = v.fma(v, a0);
+        }
+        float s = Lanes.sum(a0.add(a1));
+        for (; i < n; i++) {
+            float v = Lanes.get(xt, x, xi + i);
+            s += v * v;
+        }
+        return s;
+    }
+
+    private static float sum(DType xt, MemorySegment x, long xi, int n) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        int i = 0;
+        for (int up = n - 2 * L; i <= up; i += 2 * L) {
+            a0 = a0.add(Lanes.load(xt, x, xi + i));
+            a1 = a1.add(Lanes.load(xt, x, xi + i + L));
+        }
+        for (int up = n - L; i <= up; i += L) {
+            a0 = a0.add(Lanes.load(xt, x, xi + i));
+        }
+        float s = Lanes.sum(a0.add(a1));
+        for (; i < n; i++) {
+            s += Lanes.get(xt, x, xi + i);
+        }
+        return s;
+    }
+
+    private static void normalize(DType xt, MemorySegment x, long xi, MemorySegment g, MemorySegment b,
+                                  MemorySegment y, long yi, int n, float m, float c, float inv) {
+        long yb = yi * 4;
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = Lanes.load(xt, x, xi + i).sub(m).sub(c).mul(inv)
+                    .mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE));
+            if (b != null) {
+                v = v.add(FloatVector.fromMemorySegment(F, b, i * 4L, LE));
+            }
+            v.intoMemorySegment(y, yb + i * 4L, LE);
+        }
+        for (; i < n; i++) {
+            float v = (Lanes.get(xt, x, xi + i) - m - c) * inv * g.get(F32, i * 4L);
+            y.set(F32, yb + i * 4L, b == null ? v : v + b.get(F32, i * 4L));
+        }
+    }
+
+    /** y = x * inv * gamma. */
+    private static void scale(DType xt, MemorySegment x, long xi, MemorySegment g, MemorySegment y, long yi, int n,
+                              float inv) {
+        long yb = yi * 4;
+        int i = 0;
+        if (xt == DType.F32) {
+            long xb = xi * 4;
+            for (int up = n - L; i <= up; i += L) {
+                FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).mul(inv);
+                v.mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE)).intoMemorySegment(y, yb + i * 4L, LE);
+            }
+        } else {
+            for (int up = n - L; i <= up; i += L) {
+                FloatVector v = Lanes.load(xt, x, xi + i).mul(inv);
+                v.mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE)).intoMemorySegment(y, yb + i * 4L, LE);
+            }
+        }
+        for (; i < n; i++) {
+            y.set(F32, yb + i * 4L, Lanes.get(xt, x, xi + i) * inv * g.get(F32, i * 4L));
+        }
+    }
+
+    /** h = x + r, stored as F32; returns the sum of h^2 ({@code squares}) or of h. */
+    private static float addRows(DType xt, MemorySegment x, long xi, DType rt, MemorySegment r, long ri,
+                                 MemorySegment h, long hi, int n, boolean squares) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        long hb = hi * 4;
+        int i = 0;
+        if (xt == DType.F32 && rt == DType.F32) {
+            long xb = xi * 4;
+            long rb = ri * 4;
+            for (int up = n - 2 * L; i <= up; i += 2 * L) {
+                FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE)
+                        .add(FloatVector.fromMemorySegment(F, r, rb + i * 4L, LE));
+                FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE)
+                        .add(FloatVector.fromMemorySegment(F, r, rb + (i + L) * 4L, LE));
+                v0.intoMemorySegment(h, hb + i * 4L, LE);
+                v1.intoMemorySegment(h, hb + (i + L) * 4L, LE);
+                a0 = squares ? v0.fma(v0, a0) : a0.add(v0);
+                a1 = squares ? v1.fma(v1, a1) : a1.add(v1);
+            }
+        }
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = Lanes.load(xt, x, xi + i).add(Lanes.load(rt, r, ri + i));
+            v.intoMemorySegment(h, hb + i * 4L, LE);
+            a0 = squares ? v.fma(v, a0) : a0.add(v);
+        }
+        float s = Lanes.sum(a0.add(a1));
+        for (; i < n; i++) {
+            float v = Lanes.get(xt, x, xi + i) + Lanes.get(rt, r, ri + i);
+            h.set(F32, hb + i * 4L, v);
+            s += squares ? v * v : v;
+        }
+        return s;
+    }
+}

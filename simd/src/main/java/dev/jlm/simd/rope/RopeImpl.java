@@ -1,0 +1,286 @@
+package dev.jlm.simd.rope;
+
+import static dev.jlm.simd.internal.Lanes.F;
+import static dev.jlm.simd.internal.Lanes.F32;
+import static dev.jlm.simd.internal.Lanes.LE;
+
+import dev.jlm.core.DType;
+import dev.jlm.core.JlmException;
+import dev.jlm.core.Tensor;
+import dev.jlm.simd.RowExecutor;
+import dev.jlm.simd.internal.Lanes;
+import dev.jlm.simd.internal.Rows;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
+
+/** Both RoPE implementations: checks, splitting over (token, head) rows, scalar and vector rows. */
+final class RopeImpl implements Rope {
+    static final RopeImpl SCALAR = new RopeImpl(false, RowExecutor.cores());
+    static final RopeImpl VECTOR = new RopeImpl(true, RowExecutor.cores());
+    private static final int L = F.length();
+    /** Swaps neighbours: lanes (0 1 2 3 ...) become (1 0 3 2 ...). */
+    private static final VectorShuffle<Float> SWAP_PAIRS = VectorShuffle.fromOp(F, i -> i ^ 1);
+
+    private final boolean vector;
+    private final int threads;
+
+    private RopeImpl(boolean vector, int threads) {
+        this.vector = vector;
+        this.threads = threads;
+    }
+
+    @Override
+    public String kind() {
+        return vector ? "vector" : "scalar";
+    }
+
+    @Override
+    public int threads() {
+        return threads;
+    }
+
+    @Override
+    public Rope withThreads(int threads) {
+        if (threads < 1) {
+            throw new JlmException.InvalidArgument("threads must be at least 1, not " + threads);
+        }
+        return threads == this.threads ? this : new RopeImpl(vector, threads);
+    }
+
+    @Override
+    public String toString() {
+        return "Rope[" + kind() + ", threads=" + threads + "]";
+    }
+
+    @Override
+    public void apply(Tensor x, RopeTable table, Layout layout, long position, Tensor out) {
+        if (x == null || table == null || layout == null || out == null) {
+            throw new JlmException.InvalidArgument((x == null ? "x" : table == null ? "table"
+                    : layout == null ? "layout" : "out") + " must not be null");
+        }
+        Rows.requireFloatInput(x, "x");
+        Rows.requireF32(out, "out");
+        Rows.requireSameShape(x, "x", out, "out");
+        if (x.rank() < 2) {
+            throw new JlmException.InvalidArgument("rope x " + x + " must be [seq, headDim] or [..., seq, heads, headDim]");
+        }
+        int headDim = Rows.cols(x, "x");
+        int rot = table.rotaryDim();
+        if (rot > headDim) {
+            throw new JlmException.InvalidArgument("rope table rotaryDim " + rot + " exceeds the head size " + headDim
+                    + " of x " + x);
+        }
+        long heads = x.rank() >= 3 ? x.dim(-2) : 1;
+        long seq = x.rank() >= 3 ? x.dim(-3) : x.dim(0);
+        if (position < 0 || position + seq > table.maxPositions()) {
+            throw new JlmException.InvalidArgument("rope positions " + position + ".." + (position + seq - 1)
+                    + " are outside the table of " + table.maxPositions() + " positions");
+        }
+        long xs = Rows.rowStride(x, "x");
+        long os = Rows.rowStride(out, "out");
+        Rows.requireNoPartialOverlap(x, "x", xs, out, "out", os);
+        long rows = Rows.rows(x, headDim);
+        if (rows == 0 || headDim == 0) {
+            return;
+        }
+        boolean inter = layout == Layout.INTERLEAVED;
+        MemorySegment c;
+        MemorySegment s;
+        if (vector && inter) {
+            MemorySegment[] p = table.pairs();
+            c = p[0];
+            s = p[1];
+        } else {
+            c = table.cosSegment();
+            s = table.sinSegment();
+        }
+        if (heads > Integer.MAX_VALUE) {
+            throw new JlmException.InvalidArgument("rope x " + x + " has too many heads");
+        }
+        DType xt = x.dtype();
+        MemorySegment xm = x.segment();
+        MemorySegment om = out.segment();
+        boolean v = vector;
+        boolean copyTail = rot < headDim && !Rows.overlaps(x, out);   // in place, the tail is already there
+        int h = (int) heads;
+        // The unit of work is a token: all its heads share one row of the cos/sin table, loaded once per vector.
+        long tokens = rows / heads;
+        int chunks = RowExecutor.chunks(tokens, heads * headDim, threads);
+        if (chunks <= 1) {
+            tokens(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, h, seq, position, 0, tokens);
+        } else {
+            RowExecutor.run(chunks, tokens, (from, to) ->
+                    tokens(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, h, seq, position, from, to));
+        }
+    }
+
+    /** Tokens [from, to) (counting across batches); each has {@code heads} rows of {@code headDim}. */
+    private static void tokens(boolean vector, boolean inter, boolean copyTail, DType xt, MemorySegment x, long xs,
+                               MemorySegment y, long ys, MemorySegment c, MemorySegment s, int rot, int headDim,
+                               int heads, long seq, long position, long from, long to) {
+        long token = from % seq;
+        boolean f32 = xt == DType.F32;
+        int half = rot / 2;
+        for (long t = from; t < to; t++) {
+            long pos = position + token;
+            long x0 = t * heads * xs;
+            long y0 = t * heads * ys;
+            if (vector) {
+                if (inter) {
+                    if (f32) {
+                        vectorInterleavedF32(x, x0, xs, y, y0, ys, heads, c, s, pos * rot, rot);
+                    } else {
+                        vectorInterleaved(xt, x, x0, xs, y, y0, ys, heads, c, s, pos * rot, rot);
+                    }
+                } else if (f32) {
+                    vectorHalfF32(x, x0, xs, y, y0, ys, heads, c, s, pos * half, half);
+                } else {
+                    vectorHalf(xt, x, x0, xs, y, y0, ys, heads, c, s, pos * half, half);
+                }
+            } else {
+                for (int h = 0; h < heads; h++) {
+                    if (inter) {
+                        scalarInterleaved(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, pos * half, half, 0);
+                    } else {
+                        scalarHalf(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, pos * half, half, 0);
+                    }
+                }
+            }
+            if (copyTail) {   // the dimensions past the rotary ones pass through
+                for (int h = 0; h < heads; h++) {
+                    for (int i = rot; i < headDim; i++) {
+                        y.set(F32, (y0 + h * ys + i) * 4, Lanes.get(xt, x, x0 + h * xs + i));
+                    }
+                }
+            }
+            if (++token == seq) {
+                token = 0;
+            }
+        }
+    }
+
+    // ---- scalar reference (ti: first table element of this position) ----------------------------
+
+    /** Pairs [start, half) of one head. */
+    private static void scalarHalf(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
+                                   MemorySegment s, long ti, int half, int start) {
+        for (int i = start; i < half; i++) {
+            float a = Lanes.get(xt, x, xi + i);
+            float b = Lanes.get(xt, x, xi + i + half);
+            float cv = c.get(F32, (ti + i) * 4);
+            float sv = s.get(F32, (ti + i) * 4);
+            y.set(F32, (yi + i) * 4, a * cv - b * sv);
+            y.set(F32, (yi + i + half) * 4, b * cv + a * sv);
+        }
+    }
+
+    /** Pairs [start, half) of one head; c and s are the half tables. */
+    private static void scalarInterleaved(DType xt, MemorySegment x, long xi, MemorySegment y, long yi,
+                                          MemorySegment c, MemorySegment s, long ti, int half, int start) {
+        for (int i = start; i < half; i++) {
+            float a = Lanes.get(xt, x, xi + 2L * i);
+            float b = Lanes.get(xt, x, xi + 2L * i + 1);
+            float cv = c.get(F32, (ti + i) * 4);
+            float sv = s.get(F32, (ti + i) * 4);
+            y.set(F32, (yi + 2L * i) * 4, a * cv - b * sv);
+            y.set(F32, (yi + 2L * i + 1) * 4, b * cv + a * sv);
+        }
+    }
+
+    // ---- Vector API: for each vector of the table row, every head of the token -------------------------
+
+    private static void vectorHalfF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys, int heads,
+                                      MemorySegment c, MemorySegment s, long ti, int half) {
+        int i = 0;
+        for (int up = half - L; i <= up; i += L) {
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+            for (int h = 0; h < heads; h++) {
+                long xi = x0 + h * xs + i;
+                long yi = y0 + h * ys + i;
+                FloatVector a = FloatVector.fromMemorySegment(F, x, xi * 4, LE);
+                FloatVector b = FloatVector.fromMemorySegment(F, x, (xi + half) * 4, LE);
+                a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, yi * 4, LE);
+                b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yi + half) * 4, LE);
+            }
+        }
+        if (i < half) {
+            for (int h = 0; h < heads; h++) {
+                scalarHalf(DType.F32, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, half, i);
+            }
+        }
+    }
+
+    private static void vectorHalf(DType xt, MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
+                                   int heads, MemorySegment c, MemorySegment s, long ti, int half) {
+        int i = 0;
+        for (int up = half - L; i <= up; i += L) {
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+            for (int h = 0; h < heads; h++) {
+                long xi = x0 + h * xs + i;
+                long yi = y0 + h * ys + i;
+                FloatVector a = Lanes.load(xt, x, xi);
+                FloatVector b = Lanes.load(xt, x, xi + half);
+                a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, yi * 4, LE);
+                b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yi + half) * 4, LE);
+            }
+        }
+        if (i < half) {
+            for (int h = 0; h < heads; h++) {
+                scalarHalf(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, half, i);
+            }
+        }
+    }
+
+    /** c and s are the pair tables ({@link RopeTable#pairs()}), ti the first element of this position in them. */
+    private static void vectorInterleavedF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
+                                             int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
+        int i = 0;
+        for (int up = rot - L; i <= up; i += L) {
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+            for (int h = 0; h < heads; h++) {
+                FloatVector v = FloatVector.fromMemorySegment(F, x, (x0 + h * xs + i) * 4, LE);
+                v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (y0 + h * ys + i) * 4, LE);
+            }
+        }
+        if (i < rot) {
+            for (int h = 0; h < heads; h++) {
+                pairTail(DType.F32, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, rot, i);
+            }
+        }
+    }
+
+    private static void vectorInterleaved(DType xt, MemorySegment x, long x0, long xs, MemorySegment y, long y0,
+                                          long ys, int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
+        int i = 0;
+        for (int up = rot - L; i <= up; i += L) {
+            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+            for (int h = 0; h < heads; h++) {
+                FloatVector v = Lanes.load(xt, x, x0 + h * xs + i);
+                v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (y0 + h * ys + i) * 4, LE);
+            }
+        }
+        if (i < rot) {
+            for (int h = 0; h < heads; h++) {
+                pairTail(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, rot, i);
+            }
+        }
+    }
+
+    /** Interleaved pairs from element {@code start} on, with the pair tables. */
+    private static void pairTail(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, MemorySegment c,
+                                 MemorySegment s, long ti, int rot, int start) {
+        for (int i = start; i < rot; i += 2) {
+            float a = Lanes.get(xt, x, xi + i);
+            float b = Lanes.get(xt, x, xi + i + 1);
+            float cv = c.get(F32, (ti + i) * 4);
+            float sn = s.get(F32, (ti + i + 1) * 4);
+            y.set(F32, (yi + i) * 4, a * cv - b * sn);
+            y.set(F32, (yi + i + 1) * 4, b * cv + a * sn);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+package dev.jlm.simd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.Test;
+
+class RowExecutorTest {
+    @Test
+    void smallWorkStaysOnOneThread() {
+        assertEquals(1, RowExecutor.chunks(1, 1 << 24, 8), "one row is never split");
+        assertEquals(1, RowExecutor.chunks(100, 10, 8), "tiny work is never split");
+        assertEquals(1, RowExecutor.chunks(1000, 4096, 1), "a limit of one thread is kept");
+        long t = RowExecutor.threshold();
+        assertEquals(2, RowExecutor.chunks(2, 2 * t, 2));
+        assertEquals(2, RowExecutor.chunks(1000, 1000 * t, 2), "never more than the thread limit");
+        assertEquals(3, RowExecutor.chunks(3, 1000 * t, 16), "never more than the rows");
+    }
+
+    @Test
+    void everyRowRunsExactlyOnce() {
+        for (int chunks : new int[] {1, 2, 3, 7, 64}) {
+            for (int rows : new int[] {1, 2, 5, 64, 1000}) {
+                AtomicIntegerArray seen = new AtomicIntegerArray(rows);
+                RowExecutor.run(chunks, rows, (from, to) -> {
+                    for (long r = from; r < to; r++) {
+                        seen.incrementAndGet((int) r);
+                    }
+                });
+                for (int r = 0; r < rows; r++) {
+                    assertEquals(1, seen.get(r), "row " + r + " of " + rows + " in " + chunks + " pieces");
+                }
+            }
+        }
+    }
+
+    @Test
+    void aFailureIsRethrownAfterEveryPieceFinished() {
+        AtomicInteger finished = new AtomicInteger();
+        IllegalStateException boom = new IllegalStateException("boom");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> RowExecutor.run(4, 4, (from, to) -> {
+            if (from == 2) {
+                throw boom;
+            }
+            finished.incrementAndGet();
+        }));
+        assertEquals("boom", e.getMessage());
+        assertEquals(3, finished.get(), "the other pieces ran to completion before the call returned");
+        IllegalArgumentException own = new IllegalArgumentException("mine");
+        assertSame(own, assertThrows(IllegalArgumentException.class, () -> RowExecutor.run(2, 2, (from, to) -> {
+            if (from == 0) {
+                throw own;
+            }
+        })), "the caller's own exception comes back as it is");
+    }
+
+    @Test
+    void nestedCallsFromInsideAPieceComplete() {
+        AtomicInteger inner = new AtomicInteger();
+        RowExecutor.run(2, 2, (from, to) -> RowExecutor.run(2, 10, (a, b) -> inner.addAndGet((int) (b - a))));
+        assertEquals(20, inner.get());
+    }
+}

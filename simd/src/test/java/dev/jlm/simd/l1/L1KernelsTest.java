@@ -1,0 +1,277 @@
+package dev.jlm.simd.l1;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.math.BigDecimal;
+import java.math.MathContext;
+import java.nio.ByteOrder;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Both implementations against references computed exactly (BigDecimal) or element by element in double.
+ * Bounds: a sum of n products may differ from the exact one by at most n * 2^-52 * sum |a_i b_i| (plus
+ * a tiny absolute slack); element-wise results (axpy with FMA, thresholds) agree within 2 ulp.
+ */
+class L1KernelsTest {
+    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final int[] SIZES = {1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 64, 97, 257, 1000, 1031};
+
+    static Stream<Arguments> cases() {
+        Stream.Builder<Arguments> b = Stream.builder();
+        for (String impl : new String[] {"scalar", "vector"}) {
+            for (int n : SIZES) {
+                b.add(Arguments.of(impl, n));
+            }
+        }
+        return b.build();
+    }
+
+    private static L1Kernels impl(String name) {
+        return name.equals("scalar") ? L1Kernels.scalar() : L1Kernels.vector();
+    }
+
+    private static MemorySegment random(Arena arena, Random rnd, int n, int pad) {
+        MemorySegment m = arena.allocate(8L * (n + pad), 8);
+        for (int i = 0; i < n + pad; i++) {
+            m.setAtIndex(F64, i, rnd.nextGaussian() * Math.exp(rnd.nextGaussian()));
+        }
+        return m;
+    }
+
+    private static MemorySegment poisoned(Arena arena, int n) {
+        MemorySegment m = arena.allocate(8L * n, 8);
+        for (int i = 0; i < n; i++) {
+            m.setAtIndex(F64, i, Double.NaN);
+        }
+        return m;
+    }
+
+    private static double exactDot(MemorySegment a, long ao, MemorySegment b, long bo, int n) {
+        BigDecimal s = BigDecimal.ZERO;
+        for (int i = 0; i < n; i++) {
+            s = s.add(new BigDecimal(a.getAtIndex(F64, ao + i)).multiply(new BigDecimal(b.getAtIndex(F64, bo + i))));
+        }
+        return s.round(MathContext.DECIMAL128).doubleValue();
+    }
+
+    private static double absDot(MemorySegment a, long ao, MemorySegment b, long bo, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            s += Math.abs(a.getAtIndex(F64, ao + i) * b.getAtIndex(F64, bo + i));
+        }
+        return s;
+    }
+
+    private static void assertSum(double expected, double actual, double absSum, int n, String what) {
+        double bound = (n + 2) * 0x1p-52 * absSum + 1e-300;
+        assertTrue(Math.abs(expected - actual) <= bound,
+                what + ": expected " + expected + " got " + actual + " (bound " + bound + ")");
+    }
+
+    private static void assertUlp(double expected, double actual, String what) {
+        assertTrue(!Double.isNaN(actual), what + " is NaN");
+        double bound = 2 * Math.ulp(Math.abs(expected)) + 1e-300;
+        assertTrue(Math.abs(expected - actual) <= bound, what + ": expected " + expected + " got " + actual);
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void dotAndSumSquares(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(31L * n + name.hashCode());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = random(arena, rnd, n, 5);
+            MemorySegment b = random(arena, rnd, n, 5);
+            for (int off : new int[] {0, 3}) { // 3: an unaligned start, as for a column of odd length
+                assertSum(exactDot(a, off, b, 2, n), k.dot(a, off, b, 2, n), absDot(a, off, b, 2, n), n, "dot");
+                assertSum(exactDot(a, off, a, off, n), k.sumSquares(a, off, n), absDot(a, off, a, off, n), n, "sumSquares");
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void axpy(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(7L * n + name.hashCode());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = random(arena, rnd, n, 1);
+            MemorySegment y = random(arena, rnd, n, 2);
+            double alpha = rnd.nextGaussian();
+            double[] expected = new double[n];
+            for (int i = 0; i < n; i++) {
+                expected[i] = Math.fma(alpha, x.getAtIndex(F64, i + 1), y.getAtIndex(F64, i + 2));
+            }
+            double guard = y.getAtIndex(F64, 1);
+            k.axpy(alpha, x, 1, y, 2, n);
+            for (int i = 0; i < n; i++) {
+                // FMA or multiply-then-add: both within 1 ulp of the exact value, so within 2 ulp of each other.
+                double exact = expected[i];
+                double got = y.getAtIndex(F64, i + 2);
+                double slack = 2 * Math.ulp(Math.abs(alpha * x.getAtIndex(F64, i + 1))) + 2 * Math.ulp(exact);
+                assertTrue(Math.abs(exact - got) <= slack, "axpy[" + i + "] expected " + exact + " got " + got);
+            }
+            assertEquals(guard, y.getAtIndex(F64, 1), "axpy wrote before its range");
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void axpyDot(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(5L * n + name.hashCode());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = random(arena, rnd, n, 1);
+            MemorySegment y = random(arena, rnd, n, 2);
+            MemorySegment z = random(arena, rnd, n, 3);
+            double alpha = rnd.nextGaussian();
+            // Reference: the axpy element by element (checked like axpy), then the exact dot with the result.
+            MemorySegment yRef = arena.allocate(8L * (n + 2), 8);
+            MemorySegment.copy(y, 0, yRef, 0, 8L * (n + 2));
+            double got = k.axpyDot(alpha, x, 1, y, 2, z, 3, n);
+            for (int i = 0; i < n; i++) {
+                double exact = Math.fma(alpha, x.getAtIndex(F64, i + 1), yRef.getAtIndex(F64, i + 2));
+                double slack = 2 * Math.ulp(Math.abs(alpha * x.getAtIndex(F64, i + 1))) + 2 * Math.ulp(exact);
+                assertTrue(Math.abs(exact - y.getAtIndex(F64, i + 2)) <= slack, "axpyDot y[" + i + "]");
+            }
+            assertEquals(yRef.getAtIndex(F64, 1), y.getAtIndex(F64, 1), "wrote before its range");
+            assertSum(exactDot(z, 3, y, 2, n), got, absDot(z, 3, y, 2, n), n, "axpyDot dot");
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void columnDots(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(11L * n + name.hashCode());
+        int ld = n + 3; // columns with a gap between them
+        int p = 11;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = random(arena, rnd, ld * p, 0);
+            MemorySegment r = random(arena, rnd, n, 1);
+            for (int[] range : new int[][] {{0, p}, {2, 9}, {5, 6}, {3, 3}}) {
+                int from = range[0], to = range[1];
+                MemorySegment out = poisoned(arena, to - from + 2);
+                k.columnDots(x, ld, n, from, to, r, 1, out, 1);
+                assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
+                assertTrue(Double.isNaN(out.getAtIndex(F64, to - from + 1)), "wrote after the output range");
+                for (int j = from; j < to; j++) {
+                    long c = (long) j * ld;
+                    assertSum(exactDot(x, c, r, 1, n), out.getAtIndex(F64, 1 + j - from), absDot(x, c, r, 1, n), n,
+                            "column " + j);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void columnDotsF32(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(19L * n + name.hashCode());
+        int ld = n + 1;
+        int p = 7;
+        ValueLayout.OfFloat f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate(4L * ld * p, 8);
+            MemorySegment xd = arena.allocate(8L * ld * p, 8);
+            for (int i = 0; i < ld * p; i++) {
+                float v = (float) rnd.nextGaussian();
+                x.setAtIndex(f32, i, v);
+                xd.setAtIndex(F64, i, v); // the exact float values, widened
+            }
+            MemorySegment r = random(arena, rnd, n, 2);
+            MemorySegment out = poisoned(arena, p + 1);
+            k.columnDotsF32(x, ld, n, 1, p, r, 2, out, 1);
+            assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
+            for (int j = 1; j < p; j++) {
+                long c = (long) j * ld;
+                assertSum(exactDot(xd, c, r, 2, n), out.getAtIndex(F64, j), absDot(xd, c, r, 2, n), n, "f32 column " + j);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void softThreshold(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(13L * n + name.hashCode());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment in = random(arena, rnd, n, 0);
+            MemorySegment w = arena.allocate(8L * n, 8);
+            for (int i = 0; i < n; i++) {
+                w.setAtIndex(F64, i, rnd.nextInt(4) == 0 ? 0.0 : rnd.nextDouble() * 2);
+            }
+            double t = 0.7;
+            for (boolean weighted : new boolean[] {false, true}) {
+                for (boolean positive : new boolean[] {false, true}) {
+                    MemorySegment out = poisoned(arena, n);
+                    k.softThreshold(in, 0, out, 0, n, t, weighted ? w : null, 0, positive);
+                    int zeros = 0;
+                    for (int i = 0; i < n; i++) {
+                        double v = in.getAtIndex(F64, i);
+                        double thr = weighted ? t * w.getAtIndex(F64, i) : t;
+                        double e = Math.signum(v) * Math.max(Math.abs(v) - thr, 0);
+                        if (positive) {
+                            e = Math.max(e, 0);
+                        }
+                        zeros += e == 0 ? 1 : 0;
+                        assertUlp(e, out.getAtIndex(F64, i), "softThreshold[" + i + "]");
+                    }
+                    if (n > 100) {
+                        assertTrue(zeros > 0 && zeros < n, "test data should produce both zeros and non-zeros");
+                    }
+                }
+            }
+            // In place.
+            double[] before = new double[n];
+            for (int i = 0; i < n; i++) {
+                before[i] = in.getAtIndex(F64, i);
+            }
+            k.softThreshold(in, 0, in, 0, n, t, null, 0, false);
+            for (int i = 0; i < n; i++) {
+                assertUlp(L1Kernels.softThreshold(before[i], t), in.getAtIndex(F64, i), "in place [" + i + "]");
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void groupSoftThreshold(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(17L * n + name.hashCode());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = random(arena, rnd, n, 1);
+            double norm = Math.sqrt(exactDot(v, 1, v, 1, n));
+            for (double t : new double[] {0.25 * norm, 2 * norm}) {
+                MemorySegment u = arena.allocate(8L * (n + 1), 8);
+                MemorySegment.copy(v, 0, u, 0, 8L * (n + 1));
+                double got = k.groupSoftThreshold(u, 1, n, t);
+                double scale = Math.max(0, 1 - t / norm);
+                assertEquals(norm * scale, got, 1e-13 * norm, "returned norm");
+                for (int i = 0; i < n; i++) {
+                    double e = v.getAtIndex(F64, i + 1) * scale;
+                    assertEquals(e, u.getAtIndex(F64, i + 1), 1e-14 * Math.abs(v.getAtIndex(F64, i + 1)) + 1e-300,
+                            "group[" + i + "]");
+                }
+                assertEquals(v.getAtIndex(F64, 0), u.getAtIndex(F64, 0), "wrote before the group");
+            }
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void scalarSoftThreshold() {
+        assertEquals(1.5, L1Kernels.softThreshold(2.0, 0.5));
+        assertEquals(-1.5, L1Kernels.softThreshold(-2.0, 0.5));
+        assertEquals(0.0, L1Kernels.softThreshold(0.4, 0.5));
+        assertEquals(0.0, L1Kernels.softThreshold(-0.5, 0.5));
+    }
+}
