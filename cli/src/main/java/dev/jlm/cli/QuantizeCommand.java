@@ -49,7 +49,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Option(names = "--block", paramLabel = "16|32|64|128|auto", defaultValue = "32",
             description = "Weights per scale along K (default: ${DEFAULT-VALUE}); auto picks per matrix the largest block "
-                    + "whose error stays within 15% of block 16's.")
+                    + "whose error stays within 25% of block 16's.")
     String block;
 
     @Option(names = "--sym", description = "Symmetric: no zero points (smaller, usually less accurate).")
@@ -87,8 +87,9 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Operators of the output (default: ${DEFAULT-VALUE}); qdq needs a model of opset 21 or later.")
     String format;
 
-    @Option(names = "--accuracy-level", paramLabel = "N", defaultValue = "0",
-            description = "MatMulNBits accuracy_level: 0 unset, 1 fp32, 4 int8 activations (faster, less exact). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--accuracy-level", paramLabel = "N", defaultValue = "4",
+            description = "MatMulNBits accuracy_level: 0 unset, 1 fp32, 4 int8 activations (faster; ONNX Runtime falls back "
+                    + "to fp32 where it has no int8 kernel). Default: ${DEFAULT-VALUE}.")
     int accuracyLevel;
 
     @Option(names = {"-o", "--output"}, paramLabel = "OUT", description = "Output file (default: IN-w4.onnx next to IN).")

@@ -232,29 +232,39 @@ public final class Gptq {
         return true;
     }
 
-    /** {@code (L L^T)^-1} from the lower factor L, as a full symmetric matrix. */
+    /** {@code (L L^T)^-1} from the lower factor L, as a full symmetric matrix; row-wise, so every inner loop is contiguous. */
     static double[] inverseFromCholesky(double[] l, int k) {
-        // Linv: lower triangular inverse, column by column (forward substitution).
+        // Linv row by row: row i = (e_i - sum_{p<i} L[i,p] Linv[p,:]) / L[i,i]
         double[] li = new double[k * k];
-        IntStream.range(0, k).parallel().forEach(c -> {
-            for (int i = c; i < k; i++) {
-                double s = i == c ? 1 : 0;
-                for (int p = c; p < i; p++) {
-                    s -= l[i * k + p] * li[p * k + c];
+        for (int i = 0; i < k; i++) {
+            int ri = i * k;
+            li[ri + i] = 1;
+            for (int p = 0; p < i; p++) {
+                double f = l[ri + p];
+                if (f != 0) {
+                    int rp = p * k;
+                    for (int c = 0; c <= p; c++) {
+                        li[ri + c] -= f * li[rp + c];
+                    }
                 }
-                li[i * k + c] = s / l[i * k + i];
             }
-        });
-        // H^-1 = Linv^T Linv
+            double d = l[ri + i];
+            for (int c = 0; c <= i; c++) {
+                li[ri + c] /= d;
+            }
+        }
+        // H^-1 = Linv^T Linv: row i gathers Linv[p, i] * Linv[p, :] over p >= i.
         double[] out = new double[k * k];
         IntStream.range(0, k).parallel().forEach(i -> {
-            for (int j = i; j < k; j++) {
-                double s = 0;
-                for (int p = j; p < k; p++) {
-                    s += li[p * k + i] * li[p * k + j];
+            int ri = i * k;
+            for (int p = i; p < k; p++) {
+                double f = li[p * k + i];
+                if (f != 0) {
+                    int rp = p * k;
+                    for (int c = 0; c <= p; c++) {
+                        out[ri + c] += f * li[rp + c];
+                    }
                 }
-                out[i * k + j] = s;
-                out[j * k + i] = s;
             }
         });
         return out;

@@ -10,7 +10,7 @@ import dev.jlm.core.JlmException;
  *                  relative error stays within {@code 1 + autoSlack} times the error of block 16
  * @param symmetric true: no zero points (code {@code 2^(bits-1)} is zero); false: a zero point per block
  * @param method    how scales are chosen
- * @param autoSlack the tolerance of {@link #AUTO_BLOCK}, for instance 0.15 for 15% more error than block 16
+ * @param autoSlack the tolerance of {@link #AUTO_BLOCK}, for instance 0.25 for 25% more error than block 16
  */
 public record QuantConfig(int bits, int blockSize, boolean symmetric, Method method, double autoSlack) {
     /** {@code blockSize} value that asks for a per-matrix choice. */
@@ -18,7 +18,7 @@ public record QuantConfig(int bits, int blockSize, boolean symmetric, Method met
     /** The block sizes {@link #AUTO_BLOCK} chooses from, largest first. */
     static final int[] AUTO_CANDIDATES = {128, 64, 32, 16};
     /** The default tolerance of the automatic block choice. */
-    public static final double DEFAULT_AUTO_SLACK = 0.15;
+    public static final double DEFAULT_AUTO_SLACK = 0.25;
 
     public QuantConfig {
         if (bits != 4 && bits != 8) {

@@ -30,14 +30,17 @@ public record QuantizeOptions(QuantConfig weights, boolean embeddings, Pattern e
         }
     }
 
-    /** {@code --w4}: 4 bits, block 32, asymmetric, MSE search, embeddings included, MatMulNBits. */
+    /**
+     * {@code --w4}: 4 bits, block 32, asymmetric, MSE search, embeddings included, MatMulNBits with accuracy level 4
+     * (int8 activations inside ONNX Runtime: on all-MiniLM-L6-v2 as accurate as level 0, and faster).
+     */
     public static QuantizeOptions w4() {
-        return new QuantizeOptions(QuantConfig.w4(), true, null, OutputFormat.MATMULNBITS, 0, SaveOptions.DEFAULTS, null);
+        return new QuantizeOptions(QuantConfig.w4(), true, null, OutputFormat.MATMULNBITS, 4, SaveOptions.DEFAULTS, null);
     }
 
-    /** {@code --w8}: 8 bits, block 32, asymmetric, MSE search, embeddings in float, MatMulNBits. */
+    /** {@code --w8}: 8 bits, block 32, asymmetric, MSE search, embeddings in float, MatMulNBits, accuracy level 4. */
     public static QuantizeOptions w8() {
-        return new QuantizeOptions(QuantConfig.w8(), false, null, OutputFormat.MATMULNBITS, 0, SaveOptions.DEFAULTS, null);
+        return new QuantizeOptions(QuantConfig.w8(), false, null, OutputFormat.MATMULNBITS, 4, SaveOptions.DEFAULTS, null);
     }
 
     public QuantizeOptions withWeights(QuantConfig w) {

@@ -2,7 +2,6 @@ package dev.jlm.simd.quant;
 
 import dev.jlm.core.Simd;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Vector API implementation of {@link BlockKernel}; the tail runs through the scalar reference. */
@@ -36,11 +35,25 @@ final class VectorBlockKernel implements BlockKernel {
                 }
             }
         }
-        double err = acc.reduceLanes(VectorOperators.ADD);
+        double err = ordered(acc);
         if (i < len) {
             err += ScalarBlockKernel.INSTANCE.quantize(x, off + i, len - i, scale, zp, maxCode, codes, codes == null ? 0 : codesOff + i);
         }
         return err;
+    }
+
+    /**
+     * The lanes summed in lane order, in double. {@code reduceLanes} adds in a tree once compiled but in lane order
+     * before, and the quantizer's choices must not depend on when the JIT compiled this method.
+     */
+    private static double ordered(FloatVector v) {
+        float[] lanes = new float[S.length()];
+        v.intoArray(lanes, 0);
+        double sum = 0;
+        for (float f : lanes) {
+            sum += f;
+        }
+        return sum;
     }
 
     @Override
@@ -60,8 +73,8 @@ final class VectorBlockKernel implements BlockKernel {
             num = v.fma(d, num);
             den = d.fma(d, den);
         }
-        double n = num.reduceLanes(VectorOperators.ADD);
-        double dd = den.reduceLanes(VectorOperators.ADD);
+        double n = ordered(num);
+        double dd = ordered(den);
         for (; i < len; i++) {
             int d = ScalarBlockKernel.code(x[off + i], scale, zp, maxCode) - zp;
             n += (double) x[off + i] * d;

@@ -78,6 +78,8 @@ class QMatMulTest {
             for (QMatMul kernel : new QMatMul[]{QMatMul.scalar(), QMatMul.vector()}) {
                 check(kernel, rnd, 4, 32, 3, 9, 77, true, t, true, 2);
                 check(kernel, rnd, 8, 16, 1, 9, 77, false, t, false, 1);
+                check(kernel, rnd, 4, 64, 1, 10, 200, true, t, true, 2);
+                check(kernel, rnd, 4, 32, 1, 7, 96, false, t, false, 1);
             }
         }
     }
