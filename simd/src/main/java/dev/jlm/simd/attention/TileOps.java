@@ -1,0 +1,515 @@
+package dev.jlm.simd.attention;
+
+import static dev.jlm.simd.attention.AttentionImpl.BK;
+import static dev.jlm.simd.internal.Lanes.F;
+import static dev.jlm.simd.internal.Lanes.F32;
+import static dev.jlm.simd.internal.Lanes.LE;
+
+import dev.jlm.core.DType;
+import dev.jlm.simd.attention.AttentionImpl.Job;
+import dev.jlm.simd.attention.AttentionImpl.Scratch;
+import dev.jlm.simd.internal.Lanes;
+import dev.jlm.simd.internal.VMath;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * The arithmetic on one (query tile x key tile): scores, the online softmax update, and weights times values.
+ * Scalar versions use double accumulators. Vector versions: with four or more query rows the key tile is
+ * transposed and the value tile converted to F32 once into scratch, and both products run as a 4-row register
+ * block (eight FMAs per two vector loads and four broadcasts); with fewer rows (decoding) keys and values are read
+ * in place, each key once.
+ */
+final class TileOps {
+    private static final int L = F.length();
+
+    private TileOps() {
+    }
+
+    /** q rows of the tile times scale, as F32, into scratch. */
+    static void loadQuery(Job j, Scratch sc, int rows, long qb) {
+        int d = j.d;
+        float scale = j.scale;
+        for (int r = 0; r < rows; r++) {
+            long qi = qb + r * j.qRow;
+            int off = r * d;
+            int i = 0;
+            if (j.vector) {
+                for (int up = d - L; i <= up; i += L) {
+                    Lanes.load(j.qt, j.qm, qi + i).mul(scale).intoArray(sc.q, off + i);
+                }
+            }
+            for (; i < d; i++) {
+                sc.q[off + i] = Lanes.get(j.qt, j.qm, qi + i) * scale;
+            }
+        }
+    }
+
+    /** s[r][0..n) = q_r . k_(k0 + j), keys starting at element kb. */
+    static void scores(Job j, Scratch sc, int rows, long kb, int n) {
+        if (!j.vector) {
+            scalarScores(j, sc, rows, kb, n);
+        } else if (rows >= 4) {
+            transposeKeys(j, sc, kb, n);
+            int d = j.d;
+            int np = (n + 2 * L - 1) / (2 * L) * (2 * L);
+            int r = 0;
+            for (; r + 4 <= rows; r += 4) {
+                for (int c = 0; c < np; c += 2 * L) {
+                    gemm4x2(sc.q, r * d, d, sc.kt, c, BK, d, sc.s, r * BK + c, BK, false);
+                }
+            }
+            for (; r < rows; r++) {
+                for (int c = 0; c < np; c += 2 * L) {
+                    gemm1x2(sc.q, r * d, sc.kt, c, BK, d, sc.s, r * BK + c, false);
+                }
+            }
+        } else {
+            for (int r = 0; r < rows; r++) {
+                directScores(j, sc.q, r * j.d, kb, n, sc.s, r * BK);
+            }
+        }
+    }
+
+    /** Turns the tile's scores into weights (updating running max and sum) and adds weights x values to o. */
+    static void accumulate(Job j, Scratch sc, int rows, long vb, int n) {
+        int d = j.d;
+        float[] s = sc.s;
+        for (int r = 0; r < rows; r++) {
+            int so = r * BK;
+            switch (j.scoring) {
+                case SOFTMAX -> {
+                    float mt = j.vector ? vectorMax(s, so, n) : scalarMax(s, so, n);
+                    float mOld = sc.m[r];
+                    float mNew = Math.max(mOld, mt);
+                    if (mNew == Float.NEGATIVE_INFINITY) {
+                        // nothing visible in this row yet: weights are zero, state unchanged
+                        java.util.Arrays.fill(s, so, so + n, 0f);
+                        continue;
+                    }
+                    float alpha = (float) Math.exp(mOld - mNew);
+                    float sum = j.vector ? vectorExp(s, so, n, mNew) : scalarExp(s, so, n, mNew);
+                    sc.l[r] = sc.l[r] * alpha + sum;
+                    sc.m[r] = mNew;
+                    if (alpha != 1f) {
+                        scaleRow(j.vector, sc.o, r * d, d, alpha);
+                    }
+                }
+                case SOFTPLUS -> sc.l[r] += j.vector ? vectorSoftplus(s, so, n) : scalarSoftplus(s, so, n);
+                case EXP_L1 -> sc.l[r] += j.vector ? vectorExp(s, so, n, 0f) : scalarExp(s, so, n, 0f);
+            }
+        }
+        if (!j.vector) {
+            scalarValues(j, sc, rows, vb, n);
+        } else if (rows >= 4) {
+            loadValues(j, sc, vb, n);
+            int r = 0;
+            for (; r + 4 <= rows; r += 4) {
+                columns4(sc.s, r * BK, sc.vt, n, sc.o, r * d, d);
+            }
+            for (; r < rows; r++) {
+                columns1(sc.s, r * BK, sc.vt, n, sc.o, r * d, d);
+            }
+        } else {
+            for (int r = 0; r < rows; r++) {
+                directValues(j, sc.s, r * BK, vb, n, sc.o, r * d);
+            }
+        }
+    }
+
+    /** out[oi..] = o[off..off+d) * inv. */
+    static void storeScaled(boolean vector, float[] o, int off, int d, float inv, MemorySegment out, long oi) {
+        int i = 0;
+        if (vector) {
+            for (int up = d - L; i <= up; i += L) {
+                FloatVector.fromArray(F, o, off + i).mul(inv).intoMemorySegment(out, (oi + i) * 4, LE);
+            }
+        }
+        for (; i < d; i++) {
+            out.set(F32, (oi + i) * 4, o[off + i] * inv);
+        }
+    }
+
+    // ---- scalar ---------------------------------------------------------------------------------
+
+    private static void scalarScores(Job j, Scratch sc, int rows, long kb, int n) {
+        int d = j.d;
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < n; c++) {
+                long ki = kb + c * j.kRow;
+                double acc = 0;
+                for (int i = 0; i < d; i++) {
+                    acc += (double) sc.q[r * d + i] * Lanes.get(j.kt, j.km, ki + i);
+                }
+                sc.s[r * BK + c] = (float) acc;
+            }
+        }
+    }
+
+    private static void scalarValues(Job j, Scratch sc, int rows, long vb, int n) {
+        int d = j.d;
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < d; i++) {
+                double acc = sc.o[r * d + i];
+                for (int c = 0; c < n; c++) {
+                    acc += (double) sc.s[r * BK + c] * Lanes.get(j.vt, j.vm, vb + c * j.kRow + i);
+                }
+                sc.o[r * d + i] = (float) acc;
+            }
+        }
+    }
+
+    /** The largest score; NaN is skipped here and shows up through exp in the next step. */
+    private static float scalarMax(float[] s, int off, int n) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            if (s[off + i] > m) {
+                m = s[off + i];
+            }
+        }
+        return m;
+    }
+
+    private static float scalarExp(float[] s, int off, int n, float max) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            float e = (float) Math.exp((double) s[off + i] - max);
+            s[off + i] = e;
+            sum += e;
+        }
+        return (float) sum;
+    }
+
+    private static float scalarSoftplus(float[] s, int off, int n) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            float e = softplus(s[off + i]);
+            s[off + i] = e;
+            sum += e;
+        }
+        return (float) sum;
+    }
+
+    /** log(1 + e^x) without overflow. */
+    static float softplus(float x) {
+        double xd = x;
+        return (float) (Math.max(xd, 0) + Math.log1p(Math.exp(-Math.abs(xd))));
+    }
+
+    // ---- vector: row operations on the score tile ---------------------------------------------------
+
+    private static float vectorMax(float[] s, int off, int n) {
+        FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = FloatVector.fromArray(F, s, off + i);
+            m = m.blend(v, v.compare(VectorOperators.GT, m));
+        }
+        float max = m.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            if (s[off + i] > max) {
+                max = s[off + i];
+            }
+        }
+        return max;
+    }
+
+    private static float vectorExp(float[] s, int off, int n, float max) {
+        FloatVector sum = FloatVector.zero(F);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector e = VMath.exp(FloatVector.fromArray(F, s, off + i).sub(max));
+            e.intoArray(s, off + i);
+            sum = sum.add(e);
+        }
+        float total = Lanes.sum(sum);
+        for (; i < n; i++) {
+            float e = (float) Math.exp(s[off + i] - max);
+            s[off + i] = e;
+            total += e;
+        }
+        return total;
+    }
+
+    private static float vectorSoftplus(float[] s, int off, int n) {
+        FloatVector sum = FloatVector.zero(F);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector x = FloatVector.fromArray(F, s, off + i);
+            FloatVector e = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
+                    .add(x.lanewise(VectorOperators.MAX, 0f));
+            e.intoArray(s, off + i);
+            sum = sum.add(e);
+        }
+        float total = Lanes.sum(sum);
+        for (; i < n; i++) {
+            float e = softplus(s[off + i]);
+            s[off + i] = e;
+            total += e;
+        }
+        return total;
+    }
+
+    private static void scaleRow(boolean vector, float[] o, int off, int d, float a) {
+        int i = 0;
+        if (vector) {
+            for (int up = d - L; i <= up; i += L) {
+                FloatVector.fromArray(F, o, off + i).mul(a).intoArray(o, off + i);
+            }
+        }
+        for (; i < d; i++) {
+            o[off + i] *= a;
+        }
+    }
+
+    // ---- vector: tiles in scratch ---------------------------------------------------------------
+
+    /** kt[i * BK + c] = k[c][i] for the n keys, zero for the padding columns up to a multiple of 2L. */
+    private static void transposeKeys(Job j, Scratch sc, long kb, int n) {
+        int d = j.d;
+        float[] kt = sc.kt;
+        DType t = j.kt;
+        MemorySegment km = j.km;
+        for (int c = 0; c < n; c++) {
+            long ki = kb + c * j.kRow;
+            if (t == DType.F32) {
+                for (int i = 0; i < d; i++) {
+                    kt[i * BK + c] = km.get(F32, (ki + i) * 4);
+                }
+            } else {
+                for (int i = 0; i < d; i++) {
+                    kt[i * BK + c] = Lanes.get(t, km, ki + i);
+                }
+            }
+        }
+        int np = (n + 2 * L - 1) / (2 * L) * (2 * L);
+        if (np > n) {
+            for (int i = 0; i < d; i++) {
+                java.util.Arrays.fill(kt, i * BK + n, i * BK + np, 0f);
+            }
+        }
+    }
+
+    /** vt[c * d + i] = v[c][i] as F32. */
+    private static void loadValues(Job j, Scratch sc, long vb, int n) {
+        int d = j.d;
+        for (int c = 0; c < n; c++) {
+            long vi = vb + c * j.kRow;
+            int off = c * d;
+            int i = 0;
+            for (int up = d - L; i <= up; i += L) {
+                Lanes.load(j.vt, j.vm, vi + i).intoArray(sc.vt, off + i);
+            }
+            for (; i < d; i++) {
+                sc.vt[off + i] = Lanes.get(j.vt, j.vm, vi + i);
+            }
+        }
+    }
+
+    /** o[4 rows][0..d) += s[4 rows][0..n) x vt[n][d]. */
+    private static void columns4(float[] s, int sOff, float[] vt, int n, float[] o, int oOff, int d) {
+        int c = 0;
+        for (; c + 2 * L <= d; c += 2 * L) {
+            gemm4x2(s, sOff, BK, vt, c, d, n, o, oOff + c, d, true);
+        }
+        for (; c + L <= d; c += L) {
+            gemm4x1(s, sOff, BK, vt, c, d, n, o, oOff + c, d);
+        }
+        for (; c < d; c++) {
+            for (int r = 0; r < 4; r++) {
+                float acc = o[oOff + r * d + c];
+                for (int p = 0; p < n; p++) {
+                    acc += s[sOff + r * BK + p] * vt[p * d + c];
+                }
+                o[oOff + r * d + c] = acc;
+            }
+        }
+    }
+
+    private static void columns1(float[] s, int sOff, float[] vt, int n, float[] o, int oOff, int d) {
+        int c = 0;
+        for (; c + 2 * L <= d; c += 2 * L) {
+            gemm1x2(s, sOff, vt, c, d, n, o, oOff + c, true);
+        }
+        for (; c < d; c++) {
+            float acc = o[oOff + c];
+            for (int p = 0; p < n; p++) {
+                acc += s[sOff + p] * vt[p * d + c];
+            }
+            o[oOff + c] = acc;
+        }
+    }
+
+    /**
+     * c[4 rows][2L columns] (+)= a[4 rows][0..kk) x b[0..kk][2L columns]: the register block of both products.
+     * Rows of a are aStride apart, rows of b bStride, rows of c cStride.
+     */
+    private static void gemm4x2(float[] a, int aOff, int aStride, float[] b, int bOff, int bStride, int kk,
+                                float[] c, int cOff, int cStride, boolean acc) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
+        if (acc) {
+            c00 = FloatVector.fromArray(F, c, cOff);
+            c01 = FloatVector.fromArray(F, c, cOff + L);
+            c10 = FloatVector.fromArray(F, c, cOff + cStride);
+            c11 = FloatVector.fromArray(F, c, cOff + cStride + L);
+            c20 = FloatVector.fromArray(F, c, cOff + 2 * cStride);
+            c21 = FloatVector.fromArray(F, c, cOff + 2 * cStride + L);
+            c30 = FloatVector.fromArray(F, c, cOff + 3 * cStride);
+            c31 = FloatVector.fromArray(F, c, cOff + 3 * cStride + L);
+        } else {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = FloatVector.zero(F);
+        }
+        for (int p = 0; p < kk; p++) {
+            int bi = bOff + p * bStride;
+            FloatVector b0 = FloatVector.fromArray(F, b, bi);
+            FloatVector b1 = FloatVector.fromArray(F, b, bi + L);
+            int ai = aOff + p;
+            FloatVector a0 = FloatVector.broadcast(F, a[ai]);
+            FloatVector a1 = FloatVector.broadcast(F, a[ai + aStride]);
+            FloatVector a2 = FloatVector.broadcast(F, a[ai + 2 * aStride]);
+            FloatVector a3 = FloatVector.broadcast(F, a[ai + 3 * aStride]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+        }
+        c00.intoArray(c, cOff);
+        c01.intoArray(c, cOff + L);
+        c10.intoArray(c, cOff + cStride);
+        c11.intoArray(c, cOff + cStride + L);
+        c20.intoArray(c, cOff + 2 * cStride);
+        c21.intoArray(c, cOff + 2 * cStride + L);
+        c30.intoArray(c, cOff + 3 * cStride);
+        c31.intoArray(c, cOff + 3 * cStride + L);
+    }
+
+    /** As {@link #gemm4x2} for L columns, accumulating. */
+    private static void gemm4x1(float[] a, int aOff, int aStride, float[] b, int bOff, int bStride, int kk,
+                                float[] c, int cOff, int cStride) {
+        FloatVector c0 = FloatVector.fromArray(F, c, cOff);
+        FloatVector c1 = FloatVector.fromArray(F, c, cOff + cStride);
+        FloatVector c2 = FloatVector.fromArray(F, c, cOff + 2 * cStride);
+        FloatVector c3 = FloatVector.fromArray(F, c, cOff + 3 * cStride);
+        for (int p = 0; p < kk; p++) {
+            FloatVector b0 = FloatVector.fromArray(F, b, bOff + p * bStride);
+            int ai = aOff + p;
+            c0 = b0.fma(FloatVector.broadcast(F, a[ai]), c0);
+            c1 = b0.fma(FloatVector.broadcast(F, a[ai + aStride]), c1);
+            c2 = b0.fma(FloatVector.broadcast(F, a[ai + 2 * aStride]), c2);
+            c3 = b0.fma(FloatVector.broadcast(F, a[ai + 3 * aStride]), c3);
+        }
+        c0.intoArray(c, cOff);
+        c1.intoArray(c, cOff + cStride);
+        c2.intoArray(c, cOff + 2 * cStride);
+        c3.intoArray(c, cOff + 3 * cStride);
+    }
+
+    /** One row of {@link #gemm4x2}; columns past the last full 2L are left to the caller. */
+    private static void gemm1x2(float[] a, int aOff, float[] b, int bOff, int bStride, int kk, float[] c, int cOff,
+                                boolean acc) {
+        FloatVector c0 = acc ? FloatVector.fromArray(F, c, cOff) : FloatVector.zero(F);
+        FloatVector c1 = acc ? FloatVector.fromArray(F, c, cOff + L) : FloatVector.zero(F);
+        for (int p = 0; p < kk; p++) {
+            int bi = bOff + p * bStride;
+            FloatVector a0 = FloatVector.broadcast(F, a[aOff + p]);
+            c0 = FloatVector.fromArray(F, b, bi).fma(a0, c0);
+            c1 = FloatVector.fromArray(F, b, bi + L).fma(a0, c1);
+        }
+        c0.intoArray(c, cOff);
+        c1.intoArray(c, cOff + L);
+    }
+
+    // ---- vector: keys and values read in place (few query rows) -------------------------------------
+
+    /** s[sOff + c] = q[qOff..] . k_c for n keys, four keys per pass so each q vector is loaded once for four. */
+    private static void directScores(Job j, float[] q, int qOff, long kb, int n, float[] s, int sOff) {
+        int d = j.d;
+        DType t = j.kt;
+        MemorySegment km = j.km;
+        long kr = j.kRow;
+        int c = 0;
+        for (; c + 4 <= n; c += 4) {
+            long k0 = kb + c * kr;
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            int i = 0;
+            for (int up = d - L; i <= up; i += L) {
+                FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+                a0 = Lanes.load(t, km, k0 + i).fma(qv, a0);
+                a1 = Lanes.load(t, km, k0 + kr + i).fma(qv, a1);
+                a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(qv, a2);
+                a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(qv, a3);
+            }
+            float s0 = Lanes.sum(a0);
+            float s1 = Lanes.sum(a1);
+            float s2 = Lanes.sum(a2);
+            float s3 = Lanes.sum(a3);
+            for (; i < d; i++) {
+                float qi = q[qOff + i];
+                s0 += qi * Lanes.get(t, km, k0 + i);
+                s1 += qi * Lanes.get(t, km, k0 + kr + i);
+                s2 += qi * Lanes.get(t, km, k0 + 2 * kr + i);
+                s3 += qi * Lanes.get(t, km, k0 + 3 * kr + i);
+            }
+            s[sOff + c] = s0;
+            s[sOff + c + 1] = s1;
+            s[sOff + c + 2] = s2;
+            s[sOff + c + 3] = s3;
+        }
+        for (; c < n; c++) {
+            long ki = kb + c * kr;
+            FloatVector a0 = FloatVector.zero(F);
+            int i = 0;
+            for (int up = d - L; i <= up; i += L) {
+                a0 = Lanes.load(t, km, ki + i).fma(FloatVector.fromArray(F, q, qOff + i), a0);
+            }
+            float s0 = Lanes.sum(a0);
+            for (; i < d; i++) {
+                s0 += q[qOff + i] * Lanes.get(t, km, ki + i);
+            }
+            s[sOff + c] = s0;
+        }
+    }
+
+    /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
+    private static void directValues(Job j, float[] w, int wOff, long vb, int n, float[] o, int oOff) {
+        int d = j.d;
+        DType t = j.vt;
+        MemorySegment vm = j.vm;
+        long vr = j.kRow;
+        int i = 0;
+        for (; i + 2 * L <= d; i += 2 * L) {
+            FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
+            FloatVector c1 = FloatVector.fromArray(F, o, oOff + i + L);
+            for (int c = 0; c < n; c++) {
+                FloatVector p = FloatVector.broadcast(F, w[wOff + c]);
+                long vi = vb + c * vr + i;
+                c0 = Lanes.load(t, vm, vi).fma(p, c0);
+                c1 = Lanes.load(t, vm, vi + L).fma(p, c1);
+            }
+            c0.intoArray(o, oOff + i);
+            c1.intoArray(o, oOff + i + L);
+        }
+        for (; i + L <= d; i += L) {
+            FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
+            for (int c = 0; c < n; c++) {
+                c0 = Lanes.load(t, vm, vb + c * vr + i).fma(FloatVector.broadcast(F, w[wOff + c]), c0);
+            }
+            c0.intoArray(o, oOff + i);
+        }
+        for (; i < d; i++) {
+            float acc = o[oOff + i];
+            for (int c = 0; c < n; c++) {
+                acc += w[wOff + c] * Lanes.get(t, vm, vb + c * vr + i);
+            }
+            o[oOff + i] = acc;
+        }
+    }
+}
