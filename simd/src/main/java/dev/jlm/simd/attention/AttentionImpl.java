@@ -438,14 +438,18 @@ final class AttentionImpl implements Attention {
         /** Keys [k0, k0 + n) for the tile's rows, whose positions are pFirst..pLast. */
         private void block(Scratch sc, int rows, long pFirst, long pLast, long kb, long k0, int n, long maskBase) {
             long k1 = k0 + n;
+            boolean wide = TileOps.wide(this, rows);
             TileOps.scores(this, sc, rows, kb + k0 * kRow, n);
             float[] s = sc.s;
+            // scores are [row][key] (stride BK), or [key][row] (stride BQ) in the wide layout
+            int rs = wide ? 1 : BK;
+            int cs = wide ? BQ : 1;
             if (mm != null) {
                 for (int r = 0; r < rows; r++) {
                     long mi = maskBase + (long) r * kvLen + k0;
-                    int so = r * BK;
+                    int so = r * rs;
                     for (int j = 0; j < n; j++) {
-                        s[so + j] += Lanes.get(mt, mm, mi + j);
+                        s[so + j * cs] += Lanes.get(mt, mm, mi + j);
                     }
                 }
             }
@@ -455,12 +459,12 @@ final class AttentionImpl implements Attention {
             if (!full) {
                 for (int r = 0; r < rows; r++) {
                     long p = pFirst + r;
-                    int so = r * BK;
+                    int so = r * rs;
                     for (int j = 0; j < n; j++) {
                         long kp = k0 + j;
                         boolean visible = kp <= p && (window == 0 || kp > p - window || kp < global);
                         if (!visible) {
-                            s[so + j] = Float.NEGATIVE_INFINITY;
+                            s[so + j * cs] = Float.NEGATIVE_INFINITY;
                         }
                     }
                 }
@@ -470,9 +474,9 @@ final class AttentionImpl implements Attention {
     }
 
     /**
-     * Per-thread scratch, allocated once per thread and grown only for a larger head size: the scaled query tile,
-     * the output accumulator, one tile of scores, the transposed key tile and value tile, running max and sum.
-     * {@code O(BQ * headDim + BK * headDim)} floats, whatever the sequence length.
+     * Per-thread scratch, allocated once per thread and grown only for a larger head size: the scaled query tile
+     * (and its transpose, {@code kt}), the output accumulator, one tile of scores, the value tile, running max, sum
+     * and rescale factors. {@code O(BQ * headDim + BK * headDim)} floats, whatever the sequence length.
      */
     static final class Scratch {
         final int d;
@@ -483,13 +487,14 @@ final class AttentionImpl implements Attention {
         final float[] vt;
         final float[] m = new float[BQ];
         final float[] l = new float[BQ];
+        final float[] alpha = new float[BQ];
 
         private Scratch(int d) {
             this.d = d;
             q = new float[BQ * d];
             o = new float[BQ * d];
             s = new float[BQ * BK];
-            kt = new float[d * BK];
+            kt = new float[d * BQ];
             vt = new float[BK * d];
         }
 
@@ -505,14 +510,15 @@ final class AttentionImpl implements Attention {
         /** Bytes of scratch one thread holds for head size d. */
         static long bytes(int d) {
             int dd = Math.max(d, 64);
-            return 4L * (2L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 2L * BQ);
+            return 4L * (3L * BQ * dd + (long) BQ * BK + (long) dd * BK + 3L * BQ);
         }
 
         void start(Job j, int rows, long qb) {
             TileOps.loadQuery(j, this, rows, qb);
             java.util.Arrays.fill(o, 0, rows * j.d, 0f);
-            java.util.Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
-            java.util.Arrays.fill(l, 0, rows, 0f);
+            // all BQ entries: the wide layout computes whole lane groups, padding rows included
+            java.util.Arrays.fill(m, Float.NEGATIVE_INFINITY);
+            java.util.Arrays.fill(l, 0f);
         }
 
         void finish(Job j, int rows, long ob) {

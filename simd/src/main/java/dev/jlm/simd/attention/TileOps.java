@@ -1,6 +1,7 @@
 package dev.jlm.simd.attention;
 
 import static dev.jlm.simd.attention.AttentionImpl.BK;
+import static dev.jlm.simd.attention.AttentionImpl.BQ;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
 import static dev.jlm.simd.internal.Lanes.LE;
@@ -12,14 +13,17 @@ import dev.jlm.simd.internal.Lanes;
 import dev.jlm.simd.internal.VMath;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 /**
  * The arithmetic on one (query tile x key tile): scores, the online softmax update, and weights times values.
- * Scalar versions use double accumulators. Vector versions: with four or more query rows the key tile is
- * transposed and the value tile converted to F32 once into scratch, and both products run as a 4-row register
- * block (eight FMAs per two vector loads and four broadcasts); with fewer rows (decoding) keys and values are read
- * in place, each key once.
+ * Scalar versions use double accumulators. Vector versions, with four or more query rows ("wide"): the query
+ * tile is transposed once per tile into scratch so that scores come out as {@code [key][query row]} with the
+ * query rows along the lanes: {@code S^T = K Q^T} runs as a 4-key x 2-vector register block (eight FMAs per
+ * two vector loads and four broadcast keys elements), the online softmax works lane-wise on whole groups of rows
+ * (no horizontal reductions), and {@code P V} runs as a 4-row x 2-vector block over the value tile converted to
+ * F32 once. With fewer rows (decoding) keys and values are read in place, each key once.
  */
 final class TileOps {
     private static final int L = F.length();
@@ -44,25 +48,37 @@ final class TileOps {
                 sc.q[off + i] = Lanes.get(j.qt, j.qm, qi + i) * scale;
             }
         }
+        if (wide(j, rows)) {
+            float[] qt = sc.kt;
+            for (int i = 0; i < d; i++) {
+                int to = i * BQ;
+                for (int r = 0; r < rows; r++) {
+                    qt[to + r] = sc.q[r * d + i];
+                }
+                java.util.Arrays.fill(qt, to + rows, to + BQ, 0f);
+            }
+        }
+    }
+
+    /** Whether a tile of this many rows uses the wide (transposed-score) layout. */
+    static boolean wide(Job j, int rows) {
+        return j.vector && rows >= 4 && BQ % (2 * L) == 0;
     }
 
     /** s[r][0..n) = q_r . k_(k0 + j), keys starting at element kb. */
     static void scores(Job j, Scratch sc, int rows, long kb, int n) {
         if (!j.vector) {
             scalarScores(j, sc, rows, kb, n);
-        } else if (rows >= 4) {
-            transposeKeys(j, sc, kb, n);
-            int d = j.d;
-            int np = (n + 2 * L - 1) / (2 * L) * (2 * L);
-            int r = 0;
-            for (; r + 4 <= rows; r += 4) {
-                for (int c = 0; c < np; c += 2 * L) {
-                    gemm4x2(sc.q, r * d, d, sc.kt, c, BK, d, sc.s, r * BK + c, BK, false);
+        } else if (wide(j, rows)) {
+            int c = 0;
+            for (; c + 4 <= n; c += 4) {
+                for (int g = 0; g < BQ; g += 2 * L) {
+                    keys4(j, kb + c * j.kRow, sc.kt, g, sc.s, c * BQ + g);
                 }
             }
-            for (; r < rows; r++) {
-                for (int c = 0; c < np; c += 2 * L) {
-                    gemm1x2(sc.q, r * d, sc.kt, c, BK, d, sc.s, r * BK + c, false);
+            for (; c < n; c++) {
+                for (int g = 0; g < BQ; g += 2 * L) {
+                    keys1(j, kb + c * j.kRow, sc.kt, g, sc.s, c * BQ + g);
                 }
             }
         } else {
@@ -74,6 +90,10 @@ final class TileOps {
 
     /** Turns the tile's scores into weights (updating running max and sum) and adds weights x values to o. */
     static void accumulate(Job j, Scratch sc, int rows, long vb, int n) {
+        if (wide(j, rows)) {
+            accumulateWide(j, sc, rows, vb, n);
+            return;
+        }
         int d = j.d;
         float[] s = sc.s;
         for (int r = 0; r < rows; r++) {
@@ -102,20 +122,148 @@ final class TileOps {
         }
         if (!j.vector) {
             scalarValues(j, sc, rows, vb, n);
-        } else if (rows >= 4) {
-            loadValues(j, sc, vb, n);
-            int r = 0;
-            for (; r + 4 <= rows; r += 4) {
-                columns4(sc.s, r * BK, sc.vt, n, sc.o, r * d, d);
-            }
-            for (; r < rows; r++) {
-                columns1(sc.s, r * BK, sc.vt, n, sc.o, r * d, d);
-            }
         } else {
             for (int r = 0; r < rows; r++) {
                 directValues(j, sc.s, r * BK, vb, n, sc.o, r * d);
             }
         }
+    }
+
+    /**
+     * The wide layout: scores s[key * BQ + row]. Weights lane-wise over groups of L rows, then o += P V with the
+     * value tile in F32 scratch.
+     */
+    private static void accumulateWide(Job j, Scratch sc, int rows, long vb, int n) {
+        int d = j.d;
+        float[] s = sc.s;
+        FloatVector negInf = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        for (int g = 0; g < BQ; g += L) {
+            FloatVector lOld = FloatVector.fromArray(F, sc.l, g);
+            FloatVector sum = FloatVector.zero(F);
+            switch (j.scoring) {
+                case SOFTMAX -> {
+                    FloatVector mOld = FloatVector.fromArray(F, sc.m, g);
+                    FloatVector mt = negInf;
+                    for (int c = 0; c < n; c++) {
+                        FloatVector v = FloatVector.fromArray(F, s, c * BQ + g);
+                        mt = mt.blend(v, v.compare(VectorOperators.GT, mt));
+                    }
+                    FloatVector mNew = mOld.blend(mt, mt.compare(VectorOperators.GT, mOld));
+                    // rows with nothing visible yet: subtract 0 instead of -inf, so their weights are exp(-inf) = 0
+                    VectorMask<Float> dead = mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY);
+                    FloatVector mSafe = mNew.blend(0f, dead);
+                    FloatVector alpha = VMath.exp(mOld.sub(mSafe));
+                    for (int c = 0; c < n; c++) {
+                        int si = c * BQ + g;
+                        FloatVector p = VMath.exp(FloatVector.fromArray(F, s, si).sub(mSafe));
+                        p.intoArray(s, si);
+                        sum = sum.add(p);
+                    }
+                    lOld.mul(alpha).add(sum).intoArray(sc.l, g);
+                    mNew.intoArray(sc.m, g);
+                    alpha.intoArray(sc.alpha, g);
+                }
+                case SOFTPLUS -> {
+                    for (int c = 0; c < n; c++) {
+                        int si = c * BQ + g;
+                        FloatVector x = FloatVector.fromArray(F, s, si);
+                        FloatVector p = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
+                                .add(x.lanewise(VectorOperators.MAX, 0f));
+                        p.intoArray(s, si);
+                        sum = sum.add(p);
+                    }
+                    lOld.add(sum).intoArray(sc.l, g);
+                }
+                case EXP_L1 -> {
+                    for (int c = 0; c < n; c++) {
+                        int si = c * BQ + g;
+                        FloatVector p = VMath.exp(FloatVector.fromArray(F, s, si));
+                        p.intoArray(s, si);
+                        sum = sum.add(p);
+                    }
+                    lOld.add(sum).intoArray(sc.l, g);
+                }
+            }
+        }
+        if (j.scoring == AttentionOptions.Scoring.SOFTMAX) {
+            for (int r = 0; r < rows; r++) {
+                if (sc.alpha[r] != 1f) {
+                    scaleRow(true, sc.o, r * d, d, sc.alpha[r]);
+                }
+            }
+        }
+        loadValues(j, sc, vb, n);
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) {
+            columns4(s, r, BQ, sc.vt, n, sc.o, r * d, d);
+        }
+        for (; r < rows; r++) {
+            columns1(s, r, BQ, sc.vt, n, sc.o, r * d, d);
+        }
+    }
+
+    /** sT[c..c+3][g..g+2L) = k_(c..c+3) . qT[.][g..g+2L): four keys against 2L query rows. */
+    private static void keys4(Job j, long k0, float[] qt, int g, float[] s, int so) {
+        int d = j.d;
+        long kr = j.kRow;
+        MemorySegment km = j.km;
+        DType t = j.kt;
+        FloatVector c00 = FloatVector.zero(F);
+        FloatVector c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int i = 0; i < d; i++) {
+            int bi = i * BQ + g;
+            FloatVector b0 = FloatVector.fromArray(F, qt, bi);
+            FloatVector b1 = FloatVector.fromArray(F, qt, bi + L);
+            float x0;
+            float x1;
+            float x2;
+            float x3;
+            if (t == DType.F32) {
+                x0 = km.get(F32, (k0 + i) * 4);
+                x1 = km.get(F32, (k0 + kr + i) * 4);
+                x2 = km.get(F32, (k0 + 2 * kr + i) * 4);
+                x3 = km.get(F32, (k0 + 3 * kr + i) * 4);
+            } else {
+                x0 = Lanes.get(t, km, k0 + i);
+                x1 = Lanes.get(t, km, k0 + kr + i);
+                x2 = Lanes.get(t, km, k0 + 2 * kr + i);
+                x3 = Lanes.get(t, km, k0 + 3 * kr + i);
+            }
+            FloatVector a0 = FloatVector.broadcast(F, x0);
+            FloatVector a1 = FloatVector.broadcast(F, x1);
+            FloatVector a2 = FloatVector.broadcast(F, x2);
+            FloatVector a3 = FloatVector.broadcast(F, x3);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+        }
+        c00.intoArray(s, so);
+        c01.intoArray(s, so + L);
+        c10.intoArray(s, so + BQ);
+        c11.intoArray(s, so + BQ + L);
+        c20.intoArray(s, so + 2 * BQ);
+        c21.intoArray(s, so + 2 * BQ + L);
+        c30.intoArray(s, so + 3 * BQ);
+        c31.intoArray(s, so + 3 * BQ + L);
+    }
+
+    private static void keys1(Job j, long k0, float[] qt, int g, float[] s, int so) {
+        int d = j.d;
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = c0;
+        for (int i = 0; i < d; i++) {
+            int bi = i * BQ + g;
+            FloatVector a0 = FloatVector.broadcast(F, Lanes.get(j.kt, j.km, k0 + i));
+            c0 = FloatVector.fromArray(F, qt, bi).fma(a0, c0);
+            c1 = FloatVector.fromArray(F, qt, bi + L).fma(a0, c1);
+        }
+        c0.intoArray(s, so);
+        c1.intoArray(s, so + L);
     }
 
     /** out[oi..] = o[off..off+d) * inv. */
@@ -265,32 +413,6 @@ final class TileOps {
 
     // ---- vector: tiles in scratch ---------------------------------------------------------------
 
-    /** kt[i * BK + c] = k[c][i] for the n keys, zero for the padding columns up to a multiple of 2L. */
-    private static void transposeKeys(Job j, Scratch sc, long kb, int n) {
-        int d = j.d;
-        float[] kt = sc.kt;
-        DType t = j.kt;
-        MemorySegment km = j.km;
-        for (int c = 0; c < n; c++) {
-            long ki = kb + c * j.kRow;
-            if (t == DType.F32) {
-                for (int i = 0; i < d; i++) {
-                    kt[i * BK + c] = km.get(F32, (ki + i) * 4);
-                }
-            } else {
-                for (int i = 0; i < d; i++) {
-                    kt[i * BK + c] = Lanes.get(t, km, ki + i);
-                }
-            }
-        }
-        int np = (n + 2 * L - 1) / (2 * L) * (2 * L);
-        if (np > n) {
-            for (int i = 0; i < d; i++) {
-                java.util.Arrays.fill(kt, i * BK + n, i * BK + np, 0f);
-            }
-        }
-    }
-
     /** vt[c * d + i] = v[c][i] as F32. */
     private static void loadValues(Job j, Scratch sc, long vb, int n) {
         int d = j.d;
@@ -307,68 +429,64 @@ final class TileOps {
         }
     }
 
-    /** o[4 rows][0..d) += s[4 rows][0..n) x vt[n][d]. */
-    private static void columns4(float[] s, int sOff, float[] vt, int n, float[] o, int oOff, int d) {
+    /** o[4 rows][0..d) += w[4 rows][0..n) x vt[n][d]; weight (r, p) at w[wOff + r + p * pStride]. */
+    private static void columns4(float[] w, int wOff, int pStride, float[] vt, int n, float[] o, int oOff, int d) {
         int c = 0;
         for (; c + 2 * L <= d; c += 2 * L) {
-            gemm4x2(s, sOff, BK, vt, c, d, n, o, oOff + c, d, true);
+            gemm4x2(w, wOff, pStride, vt, c, d, n, o, oOff + c, d);
         }
         for (; c + L <= d; c += L) {
-            gemm4x1(s, sOff, BK, vt, c, d, n, o, oOff + c, d);
+            gemm4x1(w, wOff, pStride, vt, c, d, n, o, oOff + c, d);
         }
         for (; c < d; c++) {
             for (int r = 0; r < 4; r++) {
                 float acc = o[oOff + r * d + c];
                 for (int p = 0; p < n; p++) {
-                    acc += s[sOff + r * BK + p] * vt[p * d + c];
+                    acc += w[wOff + r + p * pStride] * vt[p * d + c];
                 }
                 o[oOff + r * d + c] = acc;
             }
         }
     }
 
-    private static void columns1(float[] s, int sOff, float[] vt, int n, float[] o, int oOff, int d) {
+    private static void columns1(float[] w, int wOff, int pStride, float[] vt, int n, float[] o, int oOff, int d) {
         int c = 0;
         for (; c + 2 * L <= d; c += 2 * L) {
-            gemm1x2(s, sOff, vt, c, d, n, o, oOff + c, true);
+            gemm1x2(w, wOff, pStride, vt, c, d, n, o, oOff + c);
         }
         for (; c < d; c++) {
             float acc = o[oOff + c];
             for (int p = 0; p < n; p++) {
-                acc += s[sOff + p] * vt[p * d + c];
+                acc += w[wOff + p * pStride] * vt[p * d + c];
             }
             o[oOff + c] = acc;
         }
     }
 
     /**
-     * c[4 rows][2L columns] (+)= a[4 rows][0..kk) x b[0..kk][2L columns]: the register block of both products.
-     * Rows of a are aStride apart, rows of b bStride, rows of c cStride.
+     * c[4 rows][2L columns] += w[4 rows][0..kk) x b[0..kk][2L columns], weight (r, p) at w[wOff + r + p * pStride]
+     * (four adjacent entries per p: the rows along the lanes of the score tile). Rows of b are bStride apart, rows
+     * of c cStride.
      */
-    private static void gemm4x2(float[] a, int aOff, int aStride, float[] b, int bOff, int bStride, int kk,
-                                float[] c, int cOff, int cStride, boolean acc) {
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
-        if (acc) {
-            c00 = FloatVector.fromArray(F, c, cOff);
-            c01 = FloatVector.fromArray(F, c, cOff + L);
-            c10 = FloatVector.fromArray(F, c, cOff + cStride);
-            c11 = FloatVector.fromArray(F, c, cOff + cStride + L);
-            c20 = FloatVector.fromArray(F, c, cOff + 2 * cStride);
-            c21 = FloatVector.fromArray(F, c, cOff + 2 * cStride + L);
-            c30 = FloatVector.fromArray(F, c, cOff + 3 * cStride);
-            c31 = FloatVector.fromArray(F, c, cOff + 3 * cStride + L);
-        } else {
-            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = FloatVector.zero(F);
-        }
+    private static void gemm4x2(float[] w, int wOff, int pStride, float[] b, int bOff, int bStride, int kk,
+                                float[] c, int cOff, int cStride) {
+        FloatVector c00 = FloatVector.fromArray(F, c, cOff);
+        FloatVector c01 = FloatVector.fromArray(F, c, cOff + L);
+        FloatVector c10 = FloatVector.fromArray(F, c, cOff + cStride);
+        FloatVector c11 = FloatVector.fromArray(F, c, cOff + cStride + L);
+        FloatVector c20 = FloatVector.fromArray(F, c, cOff + 2 * cStride);
+        FloatVector c21 = FloatVector.fromArray(F, c, cOff + 2 * cStride + L);
+        FloatVector c30 = FloatVector.fromArray(F, c, cOff + 3 * cStride);
+        FloatVector c31 = FloatVector.fromArray(F, c, cOff + 3 * cStride + L);
         for (int p = 0; p < kk; p++) {
             int bi = bOff + p * bStride;
             FloatVector b0 = FloatVector.fromArray(F, b, bi);
             FloatVector b1 = FloatVector.fromArray(F, b, bi + L);
-            int ai = aOff + p;
-            FloatVector a0 = FloatVector.broadcast(F, a[ai]);
-            FloatVector a1 = FloatVector.broadcast(F, a[ai + aStride]);
-            FloatVector a2 = FloatVector.broadcast(F, a[ai + 2 * aStride]);
-            FloatVector a3 = FloatVector.broadcast(F, a[ai + 3 * aStride]);
+            int wi = wOff + p * pStride;
+            FloatVector a0 = FloatVector.broadcast(F, w[wi]);
+            FloatVector a1 = FloatVector.broadcast(F, w[wi + 1]);
+            FloatVector a2 = FloatVector.broadcast(F, w[wi + 2]);
+            FloatVector a3 = FloatVector.broadcast(F, w[wi + 3]);
             c00 = b0.fma(a0, c00);
             c01 = b1.fma(a0, c01);
             c10 = b0.fma(a1, c10);
@@ -388,8 +506,8 @@ final class TileOps {
         c31.intoArray(c, cOff + 3 * cStride + L);
     }
 
-    /** As {@link #gemm4x2} for L columns, accumulating. */
-    private static void gemm4x1(float[] a, int aOff, int aStride, float[] b, int bOff, int bStride, int kk,
+    /** As {@link #gemm4x2} for L columns. */
+    private static void gemm4x1(float[] w, int wOff, int pStride, float[] b, int bOff, int bStride, int kk,
                                 float[] c, int cOff, int cStride) {
         FloatVector c0 = FloatVector.fromArray(F, c, cOff);
         FloatVector c1 = FloatVector.fromArray(F, c, cOff + cStride);
@@ -397,11 +515,11 @@ final class TileOps {
         FloatVector c3 = FloatVector.fromArray(F, c, cOff + 3 * cStride);
         for (int p = 0; p < kk; p++) {
             FloatVector b0 = FloatVector.fromArray(F, b, bOff + p * bStride);
-            int ai = aOff + p;
-            c0 = b0.fma(FloatVector.broadcast(F, a[ai]), c0);
-            c1 = b0.fma(FloatVector.broadcast(F, a[ai + aStride]), c1);
-            c2 = b0.fma(FloatVector.broadcast(F, a[ai + 2 * aStride]), c2);
-            c3 = b0.fma(FloatVector.broadcast(F, a[ai + 3 * aStride]), c3);
+            int wi = wOff + p * pStride;
+            c0 = b0.fma(FloatVector.broadcast(F, w[wi]), c0);
+            c1 = b0.fma(FloatVector.broadcast(F, w[wi + 1]), c1);
+            c2 = b0.fma(FloatVector.broadcast(F, w[wi + 2]), c2);
+            c3 = b0.fma(FloatVector.broadcast(F, w[wi + 3]), c3);
         }
         c0.intoArray(c, cOff);
         c1.intoArray(c, cOff + cStride);
@@ -409,14 +527,14 @@ final class TileOps {
         c3.intoArray(c, cOff + 3 * cStride);
     }
 
-    /** One row of {@link #gemm4x2}; columns past the last full 2L are left to the caller. */
-    private static void gemm1x2(float[] a, int aOff, float[] b, int bOff, int bStride, int kk, float[] c, int cOff,
-                                boolean acc) {
-        FloatVector c0 = acc ? FloatVector.fromArray(F, c, cOff) : FloatVector.zero(F);
-        FloatVector c1 = acc ? FloatVector.fromArray(F, c, cOff + L) : FloatVector.zero(F);
+    /** One row of {@link #gemm4x2}. */
+    private static void gemm1x2(float[] w, int wOff, int pStride, float[] b, int bOff, int bStride, int kk, float[] c,
+                                int cOff) {
+        FloatVector c0 = FloatVector.fromArray(F, c, cOff);
+        FloatVector c1 = FloatVector.fromArray(F, c, cOff + L);
         for (int p = 0; p < kk; p++) {
             int bi = bOff + p * bStride;
-            FloatVector a0 = FloatVector.broadcast(F, a[aOff + p]);
+            FloatVector a0 = FloatVector.broadcast(F, w[wOff + p * pStride]);
             c0 = FloatVector.fromArray(F, b, bi).fma(a0, c0);
             c1 = FloatVector.fromArray(F, b, bi + L).fma(a0, c1);
         }
