@@ -475,7 +475,7 @@ final class AttentionImpl implements Attention {
 
     /**
      * Per-thread scratch, allocated once per thread and grown only for a larger head size: the scaled query tile
-     * (and its transpose, {@code kt}), the output accumulator, one tile of scores, the value tile, running max, sum
+     * (and its transpose, {@code kt}), the output accumulator, one tile of scores, the key and value tiles in F32, running max, sum
      * and rescale factors. {@code O(BQ * headDim + BK * headDim)} floats, whatever the sequence length.
      */
     static final class Scratch {
@@ -485,6 +485,7 @@ final class AttentionImpl implements Attention {
         final float[] s;
         final float[] kt;
         final float[] vt;
+        final float[] kf;
         final float[] m = new float[BQ];
         final float[] l = new float[BQ];
         final float[] alpha = new float[BQ];
@@ -496,6 +497,7 @@ final class AttentionImpl implements Attention {
             s = new float[BQ * BK];
             kt = new float[d * BQ];
             vt = new float[BK * d];
+            kf = new float[BK * d];
         }
 
         static Scratch get(int d) {
@@ -510,7 +512,7 @@ final class AttentionImpl implements Attention {
         /** Bytes of scratch one thread holds for head size d. */
         static long bytes(int d) {
             int dd = Math.max(d, 64);
-            return 4L * (3L * BQ * dd + (long) BQ * BK + (long) dd * BK + 3L * BQ);
+            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 3L * BQ);
         }
 
         void start(Job j, int rows, long qb) {

@@ -70,15 +70,18 @@ final class TileOps {
         if (!j.vector) {
             scalarScores(j, sc, rows, kb, n);
         } else if (wide(j, rows)) {
+            // the key tile as F32 in scratch first: plain array reads in the FMA loop below
+            toF32(j.kt, j.km, kb, j.kRow, n, j.d, sc.kf);
+            int d = j.d;
             int c = 0;
             for (; c + 4 <= n; c += 4) {
                 for (int g = 0; g < BQ; g += 2 * L) {
-                    keys4(j, kb + c * j.kRow, sc.kt, g, sc.s, c * BQ + g);
+                    keys4(sc.kf, c * d, d, sc.kt, g, sc.s, c * BQ + g);
                 }
             }
             for (; c < n; c++) {
                 for (int g = 0; g < BQ; g += 2 * L) {
-                    keys1(j, kb + c * j.kRow, sc.kt, g, sc.s, c * BQ + g);
+                    keys1(sc.kf, c * d, d, sc.kt, g, sc.s, c * BQ + g);
                 }
             }
         } else {
@@ -136,63 +139,24 @@ final class TileOps {
     private static void accumulateWide(Job j, Scratch sc, int rows, long vb, int n) {
         int d = j.d;
         float[] s = sc.s;
-        FloatVector negInf = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        AttentionOptions.Scoring scoring = j.scoring;
         for (int g = 0; g < BQ; g += L) {
-            FloatVector lOld = FloatVector.fromArray(F, sc.l, g);
-            FloatVector sum = FloatVector.zero(F);
-            switch (j.scoring) {
-                case SOFTMAX -> {
-                    FloatVector mOld = FloatVector.fromArray(F, sc.m, g);
-                    FloatVector mt = negInf;
-                    for (int c = 0; c < n; c++) {
-                        FloatVector v = FloatVector.fromArray(F, s, c * BQ + g);
-                        mt = mt.blend(v, v.compare(VectorOperators.GT, mt));
-                    }
-                    FloatVector mNew = mOld.blend(mt, mt.compare(VectorOperators.GT, mOld));
-                    // rows with nothing visible yet: subtract 0 instead of -inf, so their weights are exp(-inf) = 0
-                    VectorMask<Float> dead = mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY);
-                    FloatVector mSafe = mNew.blend(0f, dead);
-                    FloatVector alpha = VMath.exp(mOld.sub(mSafe));
-                    for (int c = 0; c < n; c++) {
-                        int si = c * BQ + g;
-                        FloatVector p = VMath.exp(FloatVector.fromArray(F, s, si).sub(mSafe));
-                        p.intoArray(s, si);
-                        sum = sum.add(p);
-                    }
-                    lOld.mul(alpha).add(sum).intoArray(sc.l, g);
-                    mNew.intoArray(sc.m, g);
-                    alpha.intoArray(sc.alpha, g);
-                }
-                case SOFTPLUS -> {
-                    for (int c = 0; c < n; c++) {
-                        int si = c * BQ + g;
-                        FloatVector x = FloatVector.fromArray(F, s, si);
-                        FloatVector p = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
-                                .add(x.lanewise(VectorOperators.MAX, 0f));
-                        p.intoArray(s, si);
-                        sum = sum.add(p);
-                    }
-                    lOld.add(sum).intoArray(sc.l, g);
-                }
-                case EXP_L1 -> {
-                    for (int c = 0; c < n; c++) {
-                        int si = c * BQ + g;
-                        FloatVector p = VMath.exp(FloatVector.fromArray(F, s, si));
-                        p.intoArray(s, si);
-                        sum = sum.add(p);
-                    }
-                    lOld.add(sum).intoArray(sc.l, g);
-                }
+            if (scoring == AttentionOptions.Scoring.SOFTMAX) {
+                softmaxColumns(s, g, n, sc.m, sc.l, sc.alpha);
+            } else {
+                FloatVector sum = scoring == AttentionOptions.Scoring.SOFTPLUS ? softplusColumns(s, g, n)
+                        : expColumns(s, g, n, FloatVector.zero(F));
+                FloatVector.fromArray(F, sc.l, g).add(sum).intoArray(sc.l, g);
             }
         }
-        if (j.scoring == AttentionOptions.Scoring.SOFTMAX) {
+        if (scoring == AttentionOptions.Scoring.SOFTMAX) {
             for (int r = 0; r < rows; r++) {
                 if (sc.alpha[r] != 1f) {
                     scaleRow(true, sc.o, r * d, d, sc.alpha[r]);
                 }
             }
         }
-        loadValues(j, sc, vb, n);
+        toF32(j.vt, j.vm, vb, j.kRow, n, j.d, sc.vt);
         int r = 0;
         for (; r + 4 <= rows; r += 4) {
             columns4(s, r, BQ, sc.vt, n, sc.o, r * d, d);
@@ -202,37 +166,68 @@ final class TileOps {
         }
     }
 
-    /** sT[c..c+3][g..g+2L) = k_(c..c+3) . qT[.][g..g+2L): four keys against 2L query rows. */
-    private static void keys4(Job j, long k0, float[] qt, int g, float[] s, int so) {
-        int d = j.d;
-        long kr = j.kRow;
-        MemorySegment km = j.km;
-        DType t = j.kt;
+    /** Online softmax step for rows g..g+L of the wide tile: new max, weights, sum, rescale factors. */
+    private static void softmaxColumns(float[] s, int g, int n, float[] m, float[] l, float[] alphas) {
+        FloatVector mOld = FloatVector.fromArray(F, m, g);
+        FloatVector mNew = maxColumns(s, g, n, mOld);
+        // rows with nothing visible yet: subtract 0 instead of -inf, so their weights are exp(-inf) = 0
+        VectorMask<Float> dead = mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY);
+        FloatVector mSafe = mNew.blend(0f, dead);
+        FloatVector alpha = VMath.exp(mOld.sub(mSafe));
+        FloatVector sum = expColumns(s, g, n, mSafe);
+        FloatVector.fromArray(F, l, g).mul(alpha).add(sum).intoArray(l, g);
+        mNew.intoArray(m, g);
+        alpha.intoArray(alphas, g);
+    }
+
+    /** Lane-wise max of start and the n score vectors; NaN is skipped (it shows through exp later). */
+    private static FloatVector maxColumns(float[] s, int g, int n, FloatVector start) {
+        FloatVector mt = start;
+        for (int c = 0; c < n; c++) {
+            FloatVector v = FloatVector.fromArray(F, s, c * BQ + g);
+            mt = mt.blend(v, v.compare(VectorOperators.GT, mt));
+        }
+        return mt;
+    }
+
+    /** s = exp(s - max) in place for the n score vectors; returns their sum. */
+    private static FloatVector expColumns(float[] s, int g, int n, FloatVector max) {
+        FloatVector sum = FloatVector.zero(F);
+        for (int c = 0; c < n; c++) {
+            int si = c * BQ + g;
+            FloatVector p = VMath.exp(FloatVector.fromArray(F, s, si).sub(max));
+            p.intoArray(s, si);
+            sum = sum.add(p);
+        }
+        return sum;
+    }
+
+    private static FloatVector softplusColumns(float[] s, int g, int n) {
+        FloatVector sum = FloatVector.zero(F);
+        for (int c = 0; c < n; c++) {
+            int si = c * BQ + g;
+            FloatVector x = FloatVector.fromArray(F, s, si);
+            FloatVector p = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
+                    .add(x.lanewise(VectorOperators.MAX, 0f));
+            p.intoArray(s, si);
+            sum = sum.add(p);
+        }
+        return sum;
+    }
+
+    /** sT[c..c+3][g..g+2L) = k_(c..c+3) . qT[.][g..g+2L): four keys (rows of kf, d apart) against 2L query rows. */
+    private static void keys4(float[] kf, int k0, int d, float[] qt, int g, float[] s, int so) {
         FloatVector c00 = FloatVector.zero(F);
         FloatVector c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
         for (int i = 0; i < d; i++) {
             int bi = i * BQ + g;
             FloatVector b0 = FloatVector.fromArray(F, qt, bi);
             FloatVector b1 = FloatVector.fromArray(F, qt, bi + L);
-            float x0;
-            float x1;
-            float x2;
-            float x3;
-            if (t == DType.F32) {
-                x0 = km.get(F32, (k0 + i) * 4);
-                x1 = km.get(F32, (k0 + kr + i) * 4);
-                x2 = km.get(F32, (k0 + 2 * kr + i) * 4);
-                x3 = km.get(F32, (k0 + 3 * kr + i) * 4);
-            } else {
-                x0 = Lanes.get(t, km, k0 + i);
-                x1 = Lanes.get(t, km, k0 + kr + i);
-                x2 = Lanes.get(t, km, k0 + 2 * kr + i);
-                x3 = Lanes.get(t, km, k0 + 3 * kr + i);
-            }
-            FloatVector a0 = FloatVector.broadcast(F, x0);
-            FloatVector a1 = FloatVector.broadcast(F, x1);
-            FloatVector a2 = FloatVector.broadcast(F, x2);
-            FloatVector a3 = FloatVector.broadcast(F, x3);
+            int ki = k0 + i;
+            FloatVector a0 = FloatVector.broadcast(F, kf[ki]);
+            FloatVector a1 = FloatVector.broadcast(F, kf[ki + d]);
+            FloatVector a2 = FloatVector.broadcast(F, kf[ki + 2 * d]);
+            FloatVector a3 = FloatVector.broadcast(F, kf[ki + 3 * d]);
             c00 = b0.fma(a0, c00);
             c01 = b1.fma(a0, c01);
             c10 = b0.fma(a1, c10);
@@ -252,13 +247,12 @@ final class TileOps {
         c31.intoArray(s, so + 3 * BQ + L);
     }
 
-    private static void keys1(Job j, long k0, float[] qt, int g, float[] s, int so) {
-        int d = j.d;
+    private static void keys1(float[] kf, int k0, int d, float[] qt, int g, float[] s, int so) {
         FloatVector c0 = FloatVector.zero(F);
         FloatVector c1 = c0;
         for (int i = 0; i < d; i++) {
             int bi = i * BQ + g;
-            FloatVector a0 = FloatVector.broadcast(F, Lanes.get(j.kt, j.km, k0 + i));
+            FloatVector a0 = FloatVector.broadcast(F, kf[k0 + i]);
             c0 = FloatVector.fromArray(F, qt, bi).fma(a0, c0);
             c1 = FloatVector.fromArray(F, qt, bi + L).fma(a0, c1);
         }
@@ -413,18 +407,17 @@ final class TileOps {
 
     // ---- vector: tiles in scratch ---------------------------------------------------------------
 
-    /** vt[c * d + i] = v[c][i] as F32. */
-    private static void loadValues(Job j, Scratch sc, long vb, int n) {
-        int d = j.d;
+    /** dst[c * d + i] = src row c (rows rowStride apart from element base), element i, as F32. */
+    private static void toF32(DType t, MemorySegment src, long base, long rowStride, int n, int d, float[] dst) {
         for (int c = 0; c < n; c++) {
-            long vi = vb + c * j.kRow;
+            long si = base + c * rowStride;
             int off = c * d;
             int i = 0;
             for (int up = d - L; i <= up; i += L) {
-                Lanes.load(j.vt, j.vm, vi + i).intoArray(sc.vt, off + i);
+                Lanes.load(t, src, si + i).intoArray(dst, off + i);
             }
             for (; i < d; i++) {
-                sc.vt[off + i] = Lanes.get(j.vt, j.vm, vi + i);
+                dst[off + i] = Lanes.get(t, src, si + i);
             }
         }
     }
