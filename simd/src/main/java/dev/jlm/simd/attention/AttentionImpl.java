@@ -232,6 +232,8 @@ final class AttentionImpl implements Attention {
         long oHead;
         long oRow;
         long[] cumItems;
+        /** Decoding with GQA: one item holds every query head of a kv head, so each key is read once per group. */
+        boolean grouped;
         // additive mask, contiguous [mb, mh, qLen, kvLen]
         MemorySegment mm;
         DType mt;
@@ -298,7 +300,8 @@ final class AttentionImpl implements Attention {
             this.oHead = oHead;
             this.oRow = oRow;
             cumItems = new long[batch + 1];
-            long per = (long) heads * tiles(qLen);
+            grouped = group > 1 && (long) qLen * group <= BQ;
+            long per = grouped ? heads / group : (long) heads * tiles(qLen);
             for (int b = 0; b < batch; b++) {
                 cumItems[b + 1] = cumItems[b] + per;
             }
@@ -397,8 +400,12 @@ final class AttentionImpl implements Attention {
                 while (cumItems[b + 1] <= it) {
                     b++;
                 }
-                int tiles = tiles(qLen(b));
                 long rem = it - cumItems[b];
+                if (grouped) {
+                    tileGrouped(sc, b, (int) rem);
+                    continue;
+                }
+                int tiles = tiles(qLen(b));
                 int h = (int) (rem / tiles);
                 int t = (int) (rem % tiles);
                 int q0 = t * BQ;
@@ -406,37 +413,67 @@ final class AttentionImpl implements Attention {
             }
         }
 
+        /** Start of the mask rows of head h of sequence b, or -1 without a mask. */
+        private long maskStart(int b, int h) {
+            if (mm == null) {
+                return -1;
+            }
+            long mh = maskPerHead ? heads : 1;
+            return (((maskPerBatch ? b : 0) * mh + (maskPerHead ? h : 0)) * qLen) * kvLen;
+        }
+
         /** Query rows [q0, q1) of head h of sequence b, against every key tile they can see. */
         void tile(Scratch sc, int b, int h, int q0, int q1) {
             int rows = q1 - q0;
-            int kvl = kvLen(b);
-            long pos0 = kvl - qLen(b);
-            long pFirst = pos0 + q0;
-            long pLast = pos0 + q1 - 1;
-            int kh = h / group;
-            long qb = qStart(b, h) + q0 * qRow;
-            long kb = kStart(b, kh);
-            long ob = oStart(b, h) + q0 * oRow;
-            long maskBase = -1;
-            if (mm != null) {
-                long mh = maskPerHead ? heads : 1;
-                maskBase = (((maskPerBatch ? b : 0) * mh + (maskPerHead ? h : 0)) * qLen + q0) * kvLen;
+            long pos0 = kvLen(b) - qLen(b);
+            long qb = qStart(b, h);
+            long ob = oStart(b, h);
+            long mb = maskStart(b, h);
+            for (int r = 0; r < rows; r++) {
+                int t = q0 + r;
+                sc.rq[r] = qb + t * qRow;
+                sc.ro[r] = ob + t * oRow;
+                sc.rpos[r] = pos0 + t;
+                sc.rmask[r] = mb < 0 ? -1 : mb + (long) t * kvLen;
             }
-            sc.start(this, rows, qb);
+            keys(sc, b, h / group, rows, pos0 + q0, pos0 + q1 - 1);
+        }
+
+        /** Every query of the heads sharing kv head kh (uniform layout, qLen * group <= BQ rows). */
+        void tileGrouped(Scratch sc, int b, int kh) {
+            int rows = group * qLen;
+            long pos0 = kvLen - qLen;
+            for (int r = 0; r < rows; r++) {
+                int h = kh * group + r / qLen;
+                int t = r % qLen;
+                long mb = maskStart(b, h);
+                sc.rq[r] = qStart(b, h) + t * qRow;
+                sc.ro[r] = oStart(b, h) + t * oRow;
+                sc.rpos[r] = pos0 + t;
+                sc.rmask[r] = mb < 0 ? -1 : mb + (long) t * kvLen;
+            }
+            keys(sc, b, kh, rows, pos0, pos0 + qLen - 1);
+        }
+
+        /** The rows set up in scratch (positions pFirst..pLast) against the keys of kv head kh they can see. */
+        private void keys(Scratch sc, int b, int kh, int rows, long pFirst, long pLast) {
+            int kvl = kvLen(b);
+            long kb = kStart(b, kh);
+            sc.start(this, rows);
             long kEnd = causalLike ? Math.min(kvl, pLast + 1) : kvl;
             long kStart = window > 0 ? Math.max(0, pFirst - window + 1) : 0;
             long gEnd = Math.min(global, kStart);
             for (long k0 = 0; k0 < gEnd; k0 += BK) {
-                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(BK, gEnd - k0), maskBase);
+                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(BK, gEnd - k0));
             }
             for (long k0 = kStart; k0 < kEnd; k0 += BK) {
-                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(BK, kEnd - k0), maskBase);
+                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(BK, kEnd - k0));
             }
-            sc.finish(this, rows, ob);
+            sc.finish(this, rows);
         }
 
         /** Keys [k0, k0 + n) for the tile's rows, whose positions are pFirst..pLast. */
-        private void block(Scratch sc, int rows, long pFirst, long pLast, long kb, long k0, int n, long maskBase) {
+        private void block(Scratch sc, int rows, long pFirst, long pLast, long kb, long k0, int n) {
             long k1 = k0 + n;
             boolean wide = TileOps.wide(this, rows);
             TileOps.scores(this, sc, rows, kb + k0 * kRow, n);
@@ -446,7 +483,7 @@ final class AttentionImpl implements Attention {
             int cs = wide ? BQ : 1;
             if (mm != null) {
                 for (int r = 0; r < rows; r++) {
-                    long mi = maskBase + (long) r * kvLen + k0;
+                    long mi = sc.rmask[r] + k0;
                     int so = r * rs;
                     for (int j = 0; j < n; j++) {
                         s[so + j * cs] += Lanes.get(mt, mm, mi + j);
@@ -458,7 +495,7 @@ final class AttentionImpl implements Attention {
                     && (window == 0 || k0 > pLast - window || k1 <= global);
             if (!full) {
                 for (int r = 0; r < rows; r++) {
-                    long p = pFirst + r;
+                    long p = sc.rpos[r];
                     int so = r * rs;
                     for (int j = 0; j < n; j++) {
                         long kp = k0 + j;
@@ -489,6 +526,11 @@ final class AttentionImpl implements Attention {
         final float[] m = new float[BQ];
         final float[] l = new float[BQ];
         final float[] alpha = new float[BQ];
+        /** Per row of the tile: element offsets of its query and output row, its position, its mask row. */
+        final long[] rq = new long[BQ];
+        final long[] ro = new long[BQ];
+        final long[] rpos = new long[BQ];
+        final long[] rmask = new long[BQ];
 
         private Scratch(int d) {
             this.d = d;
@@ -512,22 +554,22 @@ final class AttentionImpl implements Attention {
         /** Bytes of scratch one thread holds for head size d. */
         static long bytes(int d) {
             int dd = Math.max(d, 64);
-            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 3L * BQ);
+            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 3L * BQ) + 8L * 4 * BQ;
         }
 
-        void start(Job j, int rows, long qb) {
-            TileOps.loadQuery(j, this, rows, qb);
+        void start(Job j, int rows) {
+            TileOps.loadQuery(j, this, rows);
             java.util.Arrays.fill(o, 0, rows * j.d, 0f);
             // all BQ entries: the wide layout computes whole lane groups, padding rows included
             java.util.Arrays.fill(m, Float.NEGATIVE_INFINITY);
             java.util.Arrays.fill(l, 0f);
         }
 
-        void finish(Job j, int rows, long ob) {
+        void finish(Job j, int rows) {
             int dd = j.d;
             for (int r = 0; r < rows; r++) {
                 float inv = 1f / l[r];
-                long oi = ob + r * j.oRow;
+                long oi = ro[r];
                 TileOps.storeScaled(j.vector, o, r * dd, dd, inv, j.om, oi);
             }
         }

@@ -32,11 +32,11 @@ final class TileOps {
     }
 
     /** q rows of the tile times scale, as F32, into scratch. */
-    static void loadQuery(Job j, Scratch sc, int rows, long qb) {
+    static void loadQuery(Job j, Scratch sc, int rows) {
         int d = j.d;
         float scale = j.scale;
         for (int r = 0; r < rows; r++) {
-            long qi = qb + r * j.qRow;
+            long qi = sc.rq[r];
             int off = r * d;
             int i = 0;
             if (j.vector) {

@@ -160,6 +160,29 @@ class AttentionTest {
         }
     }
 
+    /** Few queries with GQA: one work item holds all query heads of a kv head; masks still go per head and row. */
+    @ParameterizedTest
+    @MethodSource("impls")
+    void groupedDecodeRowsWithPerHeadMask(Attention a) {
+        int b = 2;
+        int h = 8;
+        int hkv = 2;
+        int sq = 3;
+        int skv = 140;
+        int d = 64;
+        float[] m = normal(12, b * h * sq * skv, 0, 2);
+        for (int i = 0; i < m.length; i += 5) {
+            m[i] = Float.NEGATIVE_INFINITY;
+        }
+        try (Data x = Data.of(13, b, h, hkv, sq, skv, d, DType.F32, DType.F32); Tensor mask = Tensor.of(m, b, h, sq, skv);
+             Tensor out = poisoned(b, h, sq, d)) {
+            a.apply(x.qt, x.kt, x.vt, AttentionOptions.DEFAULT.withMask(mask).withCausal(true), out);
+            Reference.compute(x.q, x.k, x.v, b, h, hkv, sq, skv, d, 1 / Math.sqrt(d), Reference.causal(sq, skv),
+                    (bb, hh, i, j) -> m[((bb * h + hh) * sq + i) * skv + j], Reference.Weights.SOFTMAX)
+                    .assertClose("grouped rows with mask", out.toFloatArray(), REL);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("impls")
     void fullyMaskedRowIsNaN(Attention a) {
