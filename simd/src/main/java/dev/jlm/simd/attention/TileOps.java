@@ -18,12 +18,13 @@ import jdk.incubator.vector.VectorOperators;
 
 /**
  * The arithmetic on one (query tile x key tile): scores, the online softmax update, and weights times values.
- * Scalar versions use double accumulators. Vector versions, with four or more query rows ("wide"): the query
+ * Scalar versions use double accumulators. Vector versions, with more than BQ / 4 query rows ("wide"): the query
  * tile is transposed once per tile into scratch so that scores come out as {@code [key][query row]} with the
  * query rows along the lanes: {@code S^T = K Q^T} runs as a 4-key x 2-vector register block (eight FMAs per
  * two vector loads and four broadcast keys elements), the online softmax works lane-wise on whole groups of rows
  * (no horizontal reductions), and {@code P V} runs as a 4-row x 2-vector block over the value tile converted to
- * F32 once. With fewer rows (decoding) keys and values are read in place, each key once.
+ * F32 once. With fewer rows (decoding, where a row may be another query head of the same kv head) keys and values
+ * are read in place: a key tile comes from memory for the first row and from L1 for the others.
  */
 final class TileOps {
     private static final int L = F.length();
@@ -62,7 +63,8 @@ final class TileOps {
 
     /** Whether a tile of this many rows uses the wide (transposed-score) layout. */
     static boolean wide(Job j, int rows) {
-        return j.vector && rows >= 4 && BQ % (2 * L) == 0;
+        // The wide block always fills BQ lanes of rows; below a quarter of that the per-row path wastes less.
+        return j.vector && rows > BQ / 4 && BQ % (2 * L) == 0;
     }
 
     /** s[r][0..n) = q_r . k_(k0 + j), keys starting at element kb. */
