@@ -15,6 +15,7 @@ import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 
 /**
  * The arithmetic on one (query tile x key tile): scores, the online softmax update, and weights times values.
@@ -28,6 +29,14 @@ import jdk.incubator.vector.VectorOperators;
  */
 final class TileOps {
     private static final int L = F.length();
+    // For sum4 with 16 lanes: lane i pairs with lane i ^ k; the masks pick lanes 8..15 and lanes 4..7, 12..15.
+    private static final boolean SUM4 = L == 16;
+    private static final VectorShuffle<Float> X8 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 8 : i);
+    private static final VectorShuffle<Float> X4 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 4 : i);
+    private static final VectorShuffle<Float> X2 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 2 : i);
+    private static final VectorShuffle<Float> X1 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 1 : i);
+    private static final VectorMask<Float> HI8 = VectorMask.fromLong(F, 0xff00L);
+    private static final VectorMask<Float> ODD4 = VectorMask.fromLong(F, 0xf0f0L);
 
     private TileOps() {
     }
@@ -560,10 +569,22 @@ final class TileOps {
                 a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(qv, a2);
                 a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(qv, a3);
             }
-            float s0 = Lanes.sum(a0);
-            float s1 = Lanes.sum(a1);
-            float s2 = Lanes.sum(a2);
-            float s3 = Lanes.sum(a3);
+            float s0;
+            float s1;
+            float s2;
+            float s3;
+            if (SUM4) {
+                FloatVector z = sum4(a0, a1, a2, a3);
+                s0 = z.lane(0);
+                s1 = z.lane(8);
+                s2 = z.lane(4);
+                s3 = z.lane(12);
+            } else {
+                s0 = Lanes.sum(a0);
+                s1 = Lanes.sum(a1);
+                s2 = Lanes.sum(a2);
+                s3 = Lanes.sum(a3);
+            }
             for (; i < d; i++) {
                 float qi = q[qOff + i];
                 s0 += qi * Lanes.get(t, km, k0 + i);
@@ -589,6 +610,20 @@ final class TileOps {
             }
             s[sOff + c] = s0;
         }
+    }
+
+    /**
+     * The lane sums of four 16-lane vectors at once, folding two vectors into one at each of the first two steps:
+     * lane 0 holds the sum of a0, lane 8 of a1, lane 4 of a2, lane 12 of a3 (20 operations instead of 36).
+     */
+    private static FloatVector sum4(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
+        // lanes 0-7: a0[i] + a0[i+8]; lanes 8-15: a1[i] + a1[i-8] (and likewise a2, a3)
+        FloatVector p = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
+        FloatVector q = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
+        // lanes 0-3: a0, 4-7: a2, 8-11: a1, 12-15: a3, each four partial sums
+        FloatVector z = p.blend(q, ODD4).add(q.blend(p, ODD4).rearrange(X4));
+        z = z.add(z.rearrange(X2));
+        return z.add(z.rearrange(X1));
     }
 
     /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
