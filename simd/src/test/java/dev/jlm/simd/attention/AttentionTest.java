@@ -399,7 +399,9 @@ class AttentionTest {
             cache.append(kv, kv);
             assertMessage(() -> cache.append(kv, kv), "exceed");
             assertMessage(() -> cache.append(k, k), "to fit the KV cache");
-            assertMessage(() -> a.attend(cache, q.slice(2, 0, 1).copy(), d, out), "");
+            try (Tensor q1 = q.slice(2, 0, 1).copy()) {
+                assertMessage(() -> a.attend(cache, q1, d, out), "must have the shape of q");
+            }
             try (Tensor q5 = Tensor.allocate(DType.F32, 1, 6, 5, 16); Tensor o5 = Tensor.allocate(DType.F32, 1, 6, 5, 16)) {
                 assertMessage(() -> a.attend(cache, q5, d, o5), "exceed the 4 positions");
             }
