@@ -180,6 +180,20 @@ public final class KernelReport {
         double jlmGbps() {
             return jlm == null ? Double.NaN : Traffic.bytes(jlm) / jlm.micros() / 1e3;
         }
+
+        double jlmGflops() {
+            return jlm == null ? Double.NaN : Traffic.flops(jlm) / jlm.micros() / 1e3;
+        }
+
+        double ortGflops() {
+            return ort == null ? Double.NaN : Traffic.flops(ort) / ort.micros() / 1e3;
+        }
+
+        /** Whether the op has a FLOP count (attention): its table gains GFLOP/s columns. */
+        boolean computeBound() {
+            Result any = jlm != null ? jlm : ort != null ? ort : scalar;
+            return any != null && !Double.isNaN(Traffic.flops(any));
+        }
     }
 
     static List<Row> rows(List<Result> results) {
@@ -263,8 +277,14 @@ public final class KernelReport {
             if (!r.section().equals(section)) {
                 section = r.section();
                 sb.append("\n### ").append(section).append("\n\n");
+                if (r.computeBound()) {
+                    sb.append("Shape: heads x kvHeads x seq x headDim. GFLOP/s count 4 * headDim per (query, key) pair,"
+                            + " half the pairs for causal prefill.\n\n");
+                }
                 sb.append("| params | shape | threads | jlm µs | ORT µs | scalar µs | jlm/ORT | jlm/scalar | jlm GB/s "
-                        + "| % of copy |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                        + "| % of copy |").append(r.computeBound() ? " jlm GFLOP/s | ORT GFLOP/s |" : "")
+                        .append("\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+                        .append(r.computeBound() ? "---:|---:|" : "").append('\n');
             }
             double[] copy = bw.get(r.key().get("threads"));
             double pct = copy == null ? Double.NaN : 100 * r.jlmGbps() / copy[0];
@@ -278,6 +298,7 @@ public final class KernelReport {
                     .append(" | ").append(fmt(r.jlmOverScalar(), 1))
                     .append(" | ").append(fmt(r.jlmGbps(), 1))
                     .append(" | ").append(fmt(pct, 0))
+                    .append(r.computeBound() ? " | " + fmt(r.jlmGflops(), 1) + " | " + fmt(r.ortGflops(), 1) : "")
                     .append(" |\n");
         }
         sb.append("\n### Targets\n\n");

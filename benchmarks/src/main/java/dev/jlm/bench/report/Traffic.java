@@ -26,8 +26,28 @@ final class Traffic {
             // x in, out; cos and sin rows of headDim/2 for each of the seq positions
             case "RopeBench.rope" -> 8 * elems + 4.0 * s[0] * s[2];
             case "ActivationBench.activation" -> "swiglu".equals(r.param("op")) ? 12 * elems : 8 * elems;
+            // q, k, v in and out once; shape = heads x kvHeads x seq x headDim
+            case "AttentionBench.prefill" -> 4.0 * s[2] * s[3] * (2 * s[0] + 2 * s[1]);
+            // the whole cache (k and v) read once, plus q in and out for one token
+            case "AttentionBench.decode" -> 4.0 * s[3] * (2 * s[0] + 2.0 * s[1] * s[2]);
             case "RooflineBench.copy" -> 2.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
             case "RooflineBench.triad" -> 3.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
+            default -> Double.NaN;
+        };
+    }
+
+    /**
+     * Floating-point operations per operation for the compute-bound ops, or NaN: attention counts 2 * headDim
+     * for each score and 2 * headDim for each weighted value; causal prefill counts half the score matrix.
+     */
+    static double flops(Result r) {
+        if (r.param("shape") == null) {
+            return Double.NaN;
+        }
+        long[] s = shape(r.param("shape"));
+        return switch (r.benchClass() + "." + r.method()) {
+            case "AttentionBench.prefill" -> 4.0 * s[0] * s[2] * s[2] * s[3] / 2;
+            case "AttentionBench.decode" -> 4.0 * s[0] * s[2] * s[3];
             default -> Double.NaN;
         };
     }

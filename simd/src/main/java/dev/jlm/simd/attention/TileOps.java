@@ -1,0 +1,663 @@
+package dev.jlm.simd.attention;
+
+import static dev.jlm.simd.attention.AttentionImpl.BK;
+import static dev.jlm.simd.attention.AttentionImpl.BQ;
+import static dev.jlm.simd.internal.Lanes.F;
+import static dev.jlm.simd.internal.Lanes.F32;
+import static dev.jlm.simd.internal.Lanes.LE;
+
+import dev.jlm.core.DType;
+import dev.jlm.simd.attention.AttentionImpl.Job;
+import dev.jlm.simd.attention.AttentionImpl.Scratch;
+import dev.jlm.simd.internal.Lanes;
+import dev.jlm.simd.internal.VMath;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
+
+/**
+ * The arithmetic on one (query tile x key tile): scores, the online softmax update, and weights times values.
+ * Scalar versions use double accumulators. Vector versions, with more than BQ / 4 query rows ("wide"): the query
+ * tile is transposed once per tile into scratch so that scores come out as {@code [key][query row]} with the
+ * query rows along the lanes: {@code S^T = K Q^T} runs as a 4-key x 2-vector register block (eight FMAs per
+ * two vector loads and four broadcast keys elements), the online softmax works lane-wise on whole groups of rows
+ * (no horizontal reductions), and {@code P V} runs as a 4-row x 2-vector block over the value tile converted to
+ * F32 once. With fewer rows (decoding, where a row may be another query head of the same kv head) keys and values
+ * are read in place: a key tile comes from memory for the first row and from L1 for the others.
+ */
+final class TileOps {
+    private static final int L = F.length();
+    // For sum4 with 16 lanes: lane i pairs with lane i ^ k; the masks pick lanes 8..15 and lanes 4..7, 12..15.
+    private static final boolean SUM4 = L == 16;
+    private static final VectorShuffle<Float> X8 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 8 : i);
+    private static final VectorShuffle<Float> X4 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 4 : i);
+    private static final VectorShuffle<Float> X2 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 2 : i);
+    private static final VectorShuffle<Float> X1 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 1 : i);
+    private static final VectorMask<Float> HI8 = VectorMask.fromLong(F, 0xff00L);
+    private static final VectorMask<Float> ODD4 = VectorMask.fromLong(F, 0xf0f0L);
+
+    private TileOps() {
+    }
+
+    /** q rows of the tile times scale, as F32, into scratch. */
+    static void loadQuery(Job j, Scratch sc, int rows) {
+        int d = j.d;
+        float scale = j.scale;
+        for (int r = 0; r < rows; r++) {
+            long qi = sc.rq[r];
+            int off = r * d;
+            int i = 0;
+            if (j.vector) {
+                for (int up = d - L; i <= up; i += L) {
+                    Lanes.load(j.qt, j.qm, qi + i).mul(scale).intoArray(sc.q, off + i);
+                }
+            }
+            for (; i < d; i++) {
+                sc.q[off + i] = Lanes.get(j.qt, j.qm, qi + i) * scale;
+            }
+        }
+        if (wide(j, rows)) {
+            float[] qt = sc.kt;
+            for (int i = 0; i < d; i++) {
+                int to = i * BQ;
+                for (int r = 0; r < rows; r++) {
+                    qt[to + r] = sc.q[r * d + i];
+                }
+                java.util.Arrays.fill(qt, to + rows, to + BQ, 0f);
+            }
+        }
+    }
+
+    /** Whether a tile of this many rows uses the wide (transposed-score) layout. */
+    static boolean wide(Job j, int rows) {
+        // The wide block always fills BQ lanes of rows; below a quarter of that the per-row path wastes less.
+        return j.vector && rows > BQ / 4 && BQ % (2 * L) == 0;
+    }
+
+    /** s[r][0..n) = q_r . k_(k0 + j), keys starting at element kb. */
+    static void scores(Job j, Scratch sc, int rows, long kb, int n) {
+        if (!j.vector) {
+            scalarScores(j, sc, rows, kb, n);
+        } else if (wide(j, rows)) {
+            // the key tile as F32 in scratch first: plain array reads in the FMA loop below
+            toF32(j.kt, j.km, kb, j.kRow, n, j.d, sc.kf);
+            int d = j.d;
+            int c = 0;
+            for (; c + 4 <= n; c += 4) {
+                for (int g = 0; g < BQ; g += 2 * L) {
+                    keys4(sc.kf, c * d, d, sc.kt, g, sc.s, c * BQ + g);
+                }
+            }
+            for (; c < n; c++) {
+                for (int g = 0; g < BQ; g += 2 * L) {
+                    keys1(sc.kf, c * d, d, sc.kt, g, sc.s, c * BQ + g);
+                }
+            }
+        } else {
+            for (int r = 0; r < rows; r++) {
+                directScores(j, sc.q, r * j.d, kb, n, sc.s, r * BK);
+            }
+        }
+    }
+
+    /** Turns the tile's scores into weights (updating running max and sum) and adds weights x values to o. */
+    static void accumulate(Job j, Scratch sc, int rows, long vb, int n) {
+        if (wide(j, rows)) {
+            accumulateWide(j, sc, rows, vb, n);
+            return;
+        }
+        int d = j.d;
+        float[] s = sc.s;
+        for (int r = 0; r < rows; r++) {
+            int so = r * BK;
+            switch (j.scoring) {
+                case SOFTMAX -> {
+                    float mt = j.vector ? vectorMax(s, so, n) : scalarMax(s, so, n);
+                    float mOld = sc.m[r];
+                    float mNew = Math.max(mOld, mt);
+                    if (mNew == Float.NEGATIVE_INFINITY) {
+                        // nothing visible in this row yet: weights are zero, state unchanged
+                        java.util.Arrays.fill(s, so, so + n, 0f);
+                        continue;
+                    }
+                    float alpha = (float) Math.exp(mOld - mNew);
+                    float sum = j.vector ? vectorExp(s, so, n, mNew) : scalarExp(s, so, n, mNew);
+                    sc.l[r] = sc.l[r] * alpha + sum;
+                    sc.m[r] = mNew;
+                    if (alpha != 1f) {
+                        scaleRow(j.vector, sc.o, r * d, d, alpha);
+                    }
+                }
+                case SOFTPLUS -> sc.l[r] += j.vector ? vectorSoftplus(s, so, n) : scalarSoftplus(s, so, n);
+                case EXP_L1 -> sc.l[r] += j.vector ? vectorExp(s, so, n, 0f) : scalarExp(s, so, n, 0f);
+            }
+        }
+        if (!j.vector) {
+            scalarValues(j, sc, rows, vb, n);
+        } else {
+            for (int r = 0; r < rows; r++) {
+                directValues(j, sc.s, r * BK, vb, n, sc.o, r * d);
+            }
+        }
+    }
+
+    /**
+     * The wide layout: scores s[key * BQ + row]. Weights lane-wise over groups of L rows, then o += P V with the
+     * value tile in F32 scratch.
+     */
+    private static void accumulateWide(Job j, Scratch sc, int rows, long vb, int n) {
+        int d = j.d;
+        float[] s = sc.s;
+        AttentionOptions.Scoring scoring = j.scoring;
+        for (int g = 0; g < BQ; g += L) {
+            if (scoring == AttentionOptions.Scoring.SOFTMAX) {
+                softmaxColumns(s, g, n, sc.m, sc.l, sc.alpha);
+            } else {
+                FloatVector sum = scoring == AttentionOptions.Scoring.SOFTPLUS ? softplusColumns(s, g, n)
+                        : expColumns(s, g, n, FloatVector.zero(F));
+                FloatVector.fromArray(F, sc.l, g).add(sum).intoArray(sc.l, g);
+            }
+        }
+        if (scoring == AttentionOptions.Scoring.SOFTMAX) {
+            for (int r = 0; r < rows; r++) {
+                if (sc.alpha[r] != 1f) {
+                    scaleRow(true, sc.o, r * d, d, sc.alpha[r]);
+                }
+            }
+        }
+        toF32(j.vt, j.vm, vb, j.kRow, n, j.d, sc.vt);
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) {
+            columns4(s, r, BQ, sc.vt, n, sc.o, r * d, d);
+        }
+        for (; r < rows; r++) {
+            columns1(s, r, BQ, sc.vt, n, sc.o, r * d, d);
+        }
+    }
+
+    /** Online softmax step for rows g..g+L of the wide tile: new max, weights, sum, rescale factors. */
+    private static void softmaxColumns(float[] s, int g, int n, float[] m, float[] l, float[] alphas) {
+        FloatVector mOld = FloatVector.fromArray(F, m, g);
+        FloatVector mNew = maxColumns(s, g, n, mOld);
+        // rows with nothing visible yet: subtract 0 instead of -inf, so their weights are exp(-inf) = 0
+        VectorMask<Float> dead = mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY);
+        FloatVector mSafe = mNew.blend(0f, dead);
+        FloatVector alpha = VMath.exp(mOld.sub(mSafe));
+        FloatVector sum = expColumns(s, g, n, mSafe);
+        FloatVector.fromArray(F, l, g).mul(alpha).add(sum).intoArray(l, g);
+        mNew.intoArray(m, g);
+        alpha.intoArray(alphas, g);
+    }
+
+    /** Lane-wise max of start and the n score vectors; NaN is skipped (it shows through exp later). */
+    private static FloatVector maxColumns(float[] s, int g, int n, FloatVector start) {
+        FloatVector mt = start;
+        for (int c = 0; c < n; c++) {
+            FloatVector v = FloatVector.fromArray(F, s, c * BQ + g);
+            mt = mt.blend(v, v.compare(VectorOperators.GT, mt));
+        }
+        return mt;
+    }
+
+    /** s = exp(s - max) in place for the n score vectors; returns their sum. */
+    private static FloatVector expColumns(float[] s, int g, int n, FloatVector max) {
+        FloatVector sum = FloatVector.zero(F);
+        for (int c = 0; c < n; c++) {
+            int si = c * BQ + g;
+            FloatVector p = VMath.exp(FloatVector.fromArray(F, s, si).sub(max));
+            p.intoArray(s, si);
+            sum = sum.add(p);
+        }
+        return sum;
+    }
+
+    private static FloatVector softplusColumns(float[] s, int g, int n) {
+        FloatVector sum = FloatVector.zero(F);
+        for (int c = 0; c < n; c++) {
+            int si = c * BQ + g;
+            FloatVector x = FloatVector.fromArray(F, s, si);
+            FloatVector p = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
+                    .add(x.lanewise(VectorOperators.MAX, 0f));
+            p.intoArray(s, si);
+            sum = sum.add(p);
+        }
+        return sum;
+    }
+
+    /** sT[c..c+3][g..g+2L) = k_(c..c+3) . qT[.][g..g+2L): four keys (rows of kf, d apart) against 2L query rows. */
+    private static void keys4(float[] kf, int k0, int d, float[] qt, int g, float[] s, int so) {
+        FloatVector c00 = FloatVector.zero(F);
+        FloatVector c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int i = 0; i < d; i++) {
+            int bi = i * BQ + g;
+            FloatVector b0 = FloatVector.fromArray(F, qt, bi);
+            FloatVector b1 = FloatVector.fromArray(F, qt, bi + L);
+            int ki = k0 + i;
+            FloatVector a0 = FloatVector.broadcast(F, kf[ki]);
+            FloatVector a1 = FloatVector.broadcast(F, kf[ki + d]);
+            FloatVector a2 = FloatVector.broadcast(F, kf[ki + 2 * d]);
+            FloatVector a3 = FloatVector.broadcast(F, kf[ki + 3 * d]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+        }
+        c00.intoArray(s, so);
+        c01.intoArray(s, so + L);
+        c10.intoArray(s, so + BQ);
+        c11.intoArray(s, so + BQ + L);
+        c20.intoArray(s, so + 2 * BQ);
+        c21.intoArray(s, so + 2 * BQ + L);
+        c30.intoArray(s, so + 3 * BQ);
+        c31.intoArray(s, so + 3 * BQ + L);
+    }
+
+    private static void keys1(float[] kf, int k0, int d, float[] qt, int g, float[] s, int so) {
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = c0;
+        for (int i = 0; i < d; i++) {
+            int bi = i * BQ + g;
+            FloatVector a0 = FloatVector.broadcast(F, kf[k0 + i]);
+            c0 = FloatVector.fromArray(F, qt, bi).fma(a0, c0);
+            c1 = FloatVector.fromArray(F, qt, bi + L).fma(a0, c1);
+        }
+        c0.intoArray(s, so);
+        c1.intoArray(s, so + L);
+    }
+
+    /** out[oi..] = o[off..off+d) * inv. */
+    static void storeScaled(boolean vector, float[] o, int off, int d, float inv, MemorySegment out, long oi) {
+        int i = 0;
+        if (vector) {
+            for (int up = d - L; i <= up; i += L) {
+                FloatVector.fromArray(F, o, off + i).mul(inv).intoMemorySegment(out, (oi + i) * 4, LE);
+            }
+        }
+        for (; i < d; i++) {
+            out.set(F32, (oi + i) * 4, o[off + i] * inv);
+        }
+    }
+
+    // ---- scalar ---------------------------------------------------------------------------------
+
+    private static void scalarScores(Job j, Scratch sc, int rows, long kb, int n) {
+        int d = j.d;
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < n; c++) {
+                long ki = kb + c * j.kRow;
+                double acc = 0;
+                for (int i = 0; i < d; i++) {
+                    acc += (double) sc.q[r * d + i] * Lanes.get(j.kt, j.km, ki + i);
+                }
+                sc.s[r * BK + c] = (float) acc;
+            }
+        }
+    }
+
+    private static void scalarValues(Job j, Scratch sc, int rows, long vb, int n) {
+        int d = j.d;
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < d; i++) {
+                double acc = sc.o[r * d + i];
+                for (int c = 0; c < n; c++) {
+                    acc += (double) sc.s[r * BK + c] * Lanes.get(j.vt, j.vm, vb + c * j.kRow + i);
+                }
+                sc.o[r * d + i] = (float) acc;
+            }
+        }
+    }
+
+    /** The largest score; NaN is skipped here and shows up through exp in the next step. */
+    private static float scalarMax(float[] s, int off, int n) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            if (s[off + i] > m) {
+                m = s[off + i];
+            }
+        }
+        return m;
+    }
+
+    private static float scalarExp(float[] s, int off, int n, float max) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            float e = (float) Math.exp((double) s[off + i] - max);
+            s[off + i] = e;
+            sum += e;
+        }
+        return (float) sum;
+    }
+
+    private static float scalarSoftplus(float[] s, int off, int n) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            float e = softplus(s[off + i]);
+            s[off + i] = e;
+            sum += e;
+        }
+        return (float) sum;
+    }
+
+    /** log(1 + e^x) without overflow. */
+    static float softplus(float x) {
+        double xd = x;
+        return (float) (Math.max(xd, 0) + Math.log1p(Math.exp(-Math.abs(xd))));
+    }
+
+    // ---- vector: row operations on the score tile ---------------------------------------------------
+
+    private static float vectorMax(float[] s, int off, int n) {
+        FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = FloatVector.fromArray(F, s, off + i);
+            m = m.blend(v, v.compare(VectorOperators.GT, m));
+        }
+        float max = m.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            if (s[off + i] > max) {
+                max = s[off + i];
+            }
+        }
+        return max;
+    }
+
+    private static float vectorExp(float[] s, int off, int n, float max) {
+        FloatVector sum = FloatVector.zero(F);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector e = VMath.exp(FloatVector.fromArray(F, s, off + i).sub(max));
+            e.intoArray(s, off + i);
+            sum = sum.add(e);
+        }
+        float total = Lanes.sum(sum);
+        for (; i < n; i++) {
+            float e = (float) Math.exp(s[off + i] - max);
+            s[off + i] = e;
+            total += e;
+        }
+        return total;
+    }
+
+    private static float vectorSoftplus(float[] s, int off, int n) {
+        FloatVector sum = FloatVector.zero(F);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector x = FloatVector.fromArray(F, s, off + i);
+            FloatVector e = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
+                    .add(x.lanewise(VectorOperators.MAX, 0f));
+            e.intoArray(s, off + i);
+            sum = sum.add(e);
+        }
+        float total = Lanes.sum(sum);
+        for (; i < n; i++) {
+            float e = softplus(s[off + i]);
+            s[off + i] = e;
+            total += e;
+        }
+        return total;
+    }
+
+    private static void scaleRow(boolean vector, float[] o, int off, int d, float a) {
+        int i = 0;
+        if (vector) {
+            for (int up = d - L; i <= up; i += L) {
+                FloatVector.fromArray(F, o, off + i).mul(a).intoArray(o, off + i);
+            }
+        }
+        for (; i < d; i++) {
+            o[off + i] *= a;
+        }
+    }
+
+    // ---- vector: tiles in scratch ---------------------------------------------------------------
+
+    /** dst[c * d + i] = src row c (rows rowStride apart from element base), element i, as F32. */
+    private static void toF32(DType t, MemorySegment src, long base, long rowStride, int n, int d, float[] dst) {
+        for (int c = 0; c < n; c++) {
+            long si = base + c * rowStride;
+            int off = c * d;
+            int i = 0;
+            for (int up = d - L; i <= up; i += L) {
+                Lanes.load(t, src, si + i).intoArray(dst, off + i);
+            }
+            for (; i < d; i++) {
+                dst[off + i] = Lanes.get(t, src, si + i);
+            }
+        }
+    }
+
+    /** o[4 rows][0..d) += w[4 rows][0..n) x vt[n][d]; weight (r, p) at w[wOff + r + p * pStride]. */
+    private static void columns4(float[] w, int wOff, int pStride, float[] vt, int n, float[] o, int oOff, int d) {
+        int c = 0;
+        for (; c + 2 * L <= d; c += 2 * L) {
+            gemm4x2(w, wOff, pStride, vt, c, d, n, o, oOff + c, d);
+        }
+        for (; c + L <= d; c += L) {
+            gemm4x1(w, wOff, pStride, vt, c, d, n, o, oOff + c, d);
+        }
+        for (; c < d; c++) {
+            for (int r = 0; r < 4; r++) {
+                float acc = o[oOff + r * d + c];
+                for (int p = 0; p < n; p++) {
+                    acc += w[wOff + r + p * pStride] * vt[p * d + c];
+                }
+                o[oOff + r * d + c] = acc;
+            }
+        }
+    }
+
+    private static void columns1(float[] w, int wOff, int pStride, float[] vt, int n, float[] o, int oOff, int d) {
+        int c = 0;
+        for (; c + 2 * L <= d; c += 2 * L) {
+            gemm1x2(w, wOff, pStride, vt, c, d, n, o, oOff + c);
+        }
+        for (; c < d; c++) {
+            float acc = o[oOff + c];
+            for (int p = 0; p < n; p++) {
+                acc += w[wOff + p * pStride] * vt[p * d + c];
+            }
+            o[oOff + c] = acc;
+        }
+    }
+
+    /**
+     * c[4 rows][2L columns] += w[4 rows][0..kk) x b[0..kk][2L columns], weight (r, p) at w[wOff + r + p * pStride]
+     * (four adjacent entries per p: the rows along the lanes of the score tile). Rows of b are bStride apart, rows
+     * of c cStride.
+     */
+    private static void gemm4x2(float[] w, int wOff, int pStride, float[] b, int bOff, int bStride, int kk,
+                                float[] c, int cOff, int cStride) {
+        FloatVector c00 = FloatVector.fromArray(F, c, cOff);
+        FloatVector c01 = FloatVector.fromArray(F, c, cOff + L);
+        FloatVector c10 = FloatVector.fromArray(F, c, cOff + cStride);
+        FloatVector c11 = FloatVector.fromArray(F, c, cOff + cStride + L);
+        FloatVector c20 = FloatVector.fromArray(F, c, cOff + 2 * cStride);
+        FloatVector c21 = FloatVector.fromArray(F, c, cOff + 2 * cStride + L);
+        FloatVector c30 = FloatVector.fromArray(F, c, cOff + 3 * cStride);
+        FloatVector c31 = FloatVector.fromArray(F, c, cOff + 3 * cStride + L);
+        for (int p = 0; p < kk; p++) {
+            int bi = bOff + p * bStride;
+            FloatVector b0 = FloatVector.fromArray(F, b, bi);
+            FloatVector b1 = FloatVector.fromArray(F, b, bi + L);
+            int wi = wOff + p * pStride;
+            FloatVector a0 = FloatVector.broadcast(F, w[wi]);
+            FloatVector a1 = FloatVector.broadcast(F, w[wi + 1]);
+            FloatVector a2 = FloatVector.broadcast(F, w[wi + 2]);
+            FloatVector a3 = FloatVector.broadcast(F, w[wi + 3]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+        }
+        c00.intoArray(c, cOff);
+        c01.intoArray(c, cOff + L);
+        c10.intoArray(c, cOff + cStride);
+        c11.intoArray(c, cOff + cStride + L);
+        c20.intoArray(c, cOff + 2 * cStride);
+        c21.intoArray(c, cOff + 2 * cStride + L);
+        c30.intoArray(c, cOff + 3 * cStride);
+        c31.intoArray(c, cOff + 3 * cStride + L);
+    }
+
+    /** As {@link #gemm4x2} for L columns. */
+    private static void gemm4x1(float[] w, int wOff, int pStride, float[] b, int bOff, int bStride, int kk,
+                                float[] c, int cOff, int cStride) {
+        FloatVector c0 = FloatVector.fromArray(F, c, cOff);
+        FloatVector c1 = FloatVector.fromArray(F, c, cOff + cStride);
+        FloatVector c2 = FloatVector.fromArray(F, c, cOff + 2 * cStride);
+        FloatVector c3 = FloatVector.fromArray(F, c, cOff + 3 * cStride);
+        for (int p = 0; p < kk; p++) {
+            FloatVector b0 = FloatVector.fromArray(F, b, bOff + p * bStride);
+            int wi = wOff + p * pStride;
+            c0 = b0.fma(FloatVector.broadcast(F, w[wi]), c0);
+            c1 = b0.fma(FloatVector.broadcast(F, w[wi + 1]), c1);
+            c2 = b0.fma(FloatVector.broadcast(F, w[wi + 2]), c2);
+            c3 = b0.fma(FloatVector.broadcast(F, w[wi + 3]), c3);
+        }
+        c0.intoArray(c, cOff);
+        c1.intoArray(c, cOff + cStride);
+        c2.intoArray(c, cOff + 2 * cStride);
+        c3.intoArray(c, cOff + 3 * cStride);
+    }
+
+    /** One row of {@link #gemm4x2}. */
+    private static void gemm1x2(float[] w, int wOff, int pStride, float[] b, int bOff, int bStride, int kk, float[] c,
+                                int cOff) {
+        FloatVector c0 = FloatVector.fromArray(F, c, cOff);
+        FloatVector c1 = FloatVector.fromArray(F, c, cOff + L);
+        for (int p = 0; p < kk; p++) {
+            int bi = bOff + p * bStride;
+            FloatVector a0 = FloatVector.broadcast(F, w[wOff + p * pStride]);
+            c0 = FloatVector.fromArray(F, b, bi).fma(a0, c0);
+            c1 = FloatVector.fromArray(F, b, bi + L).fma(a0, c1);
+        }
+        c0.intoArray(c, cOff);
+        c1.intoArray(c, cOff + L);
+    }
+
+    // ---- vector: keys and values read in place (few query rows) -------------------------------------
+
+    /** s[sOff + c] = q[qOff..] . k_c for n keys, four keys per pass so each q vector is loaded once for four. */
+    private static void directScores(Job j, float[] q, int qOff, long kb, int n, float[] s, int sOff) {
+        int d = j.d;
+        DType t = j.kt;
+        MemorySegment km = j.km;
+        long kr = j.kRow;
+        int c = 0;
+        for (; c + 4 <= n; c += 4) {
+            long k0 = kb + c * kr;
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            int i = 0;
+            for (int up = d - L; i <= up; i += L) {
+                FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+                a0 = Lanes.load(t, km, k0 + i).fma(qv, a0);
+                a1 = Lanes.load(t, km, k0 + kr + i).fma(qv, a1);
+                a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(qv, a2);
+                a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(qv, a3);
+            }
+            float s0;
+            float s1;
+            float s2;
+            float s3;
+            if (SUM4) {
+                FloatVector z = sum4(a0, a1, a2, a3);
+                s0 = z.lane(0);
+                s1 = z.lane(8);
+                s2 = z.lane(4);
+                s3 = z.lane(12);
+            } else {
+                s0 = Lanes.sum(a0);
+                s1 = Lanes.sum(a1);
+                s2 = Lanes.sum(a2);
+                s3 = Lanes.sum(a3);
+            }
+            for (; i < d; i++) {
+                float qi = q[qOff + i];
+                s0 += qi * Lanes.get(t, km, k0 + i);
+                s1 += qi * Lanes.get(t, km, k0 + kr + i);
+                s2 += qi * Lanes.get(t, km, k0 + 2 * kr + i);
+                s3 += qi * Lanes.get(t, km, k0 + 3 * kr + i);
+            }
+            s[sOff + c] = s0;
+            s[sOff + c + 1] = s1;
+            s[sOff + c + 2] = s2;
+            s[sOff + c + 3] = s3;
+        }
+        for (; c < n; c++) {
+            long ki = kb + c * kr;
+            FloatVector a0 = FloatVector.zero(F);
+            int i = 0;
+            for (int up = d - L; i <= up; i += L) {
+                a0 = Lanes.load(t, km, ki + i).fma(FloatVector.fromArray(F, q, qOff + i), a0);
+            }
+            float s0 = Lanes.sum(a0);
+            for (; i < d; i++) {
+                s0 += q[qOff + i] * Lanes.get(t, km, ki + i);
+            }
+            s[sOff + c] = s0;
+        }
+    }
+
+    /**
+     * The lane sums of four 16-lane vectors at once, folding two vectors into one at each of the first two steps:
+     * lane 0 holds the sum of a0, lane 8 of a1, lane 4 of a2, lane 12 of a3 (20 operations instead of 36).
+     */
+    private static FloatVector sum4(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
+        // lanes 0-7: a0[i] + a0[i+8]; lanes 8-15: a1[i] + a1[i-8] (and likewise a2, a3)
+        FloatVector p = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
+        FloatVector q = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
+        // lanes 0-3: a0, 4-7: a2, 8-11: a1, 12-15: a3, each four partial sums
+        FloatVector z = p.blend(q, ODD4).add(q.blend(p, ODD4).rearrange(X4));
+        z = z.add(z.rearrange(X2));
+        return z.add(z.rearrange(X1));
+    }
+
+    /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
+    private static void directValues(Job j, float[] w, int wOff, long vb, int n, float[] o, int oOff) {
+        int d = j.d;
+        DType t = j.vt;
+        MemorySegment vm = j.vm;
+        long vr = j.kRow;
+        int i = 0;
+        for (; i + 2 * L <= d; i += 2 * L) {
+            FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
+            FloatVector c1 = FloatVector.fromArray(F, o, oOff + i + L);
+            for (int c = 0; c < n; c++) {
+                FloatVector p = FloatVector.broadcast(F, w[wOff + c]);
+                long vi = vb + c * vr + i;
+                c0 = Lanes.load(t, vm, vi).fma(p, c0);
+                c1 = Lanes.load(t, vm, vi + L).fma(p, c1);
+            }
+            c0.intoArray(o, oOff + i);
+            c1.intoArray(o, oOff + i + L);
+        }
+        for (; i + L <= d; i += L) {
+            FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
+            for (int c = 0; c < n; c++) {
+                c0 = Lanes.load(t, vm, vb + c * vr + i).fma(FloatVector.broadcast(F, w[wOff + c]), c0);
+            }
+            c0.intoArray(o, oOff + i);
+        }
+        for (; i < d; i++) {
+            float acc = o[oOff + i];
+            for (int c = 0; c < n; c++) {
+                acc += w[wOff + c] * Lanes.get(t, vm, vb + c * vr + i);
+            }
+            o[oOff + i] = acc;
+        }
+    }
+}
