@@ -47,7 +47,7 @@ if [ "$smoke" = yes ]; then
     jsons="$jsons $j"
   done
 else
-  "$JAVA" -jar "$JAR" 'dev.jlm.bench.(Roofline|RmsNorm|LayerNorm|Softmax|Rope|Activation)Bench' \
+  "$JAVA" -jar "$JAR" 'dev.jlm.bench.(Roofline|RmsNorm|LayerNorm|Softmax|Rope|Activation|Attention)Bench' \
     -rf json -rff "$json" "$@"
   jsons=$json
 fi
