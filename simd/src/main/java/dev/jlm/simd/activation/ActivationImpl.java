@@ -1,5 +1,6 @@
 package dev.jlm.simd.activation;
 
+import dev.jlm.simd.internal.KernelBase;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
 import static dev.jlm.simd.internal.Lanes.LE;
@@ -15,7 +16,7 @@ import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 
 /** Both activation implementations: checks, row splitting, scalar and vector loops. */
-final class ActivationImpl implements Activations {
+final class ActivationImpl extends KernelBase<ActivationImpl> implements Activations {
     static final ActivationImpl SCALAR = new ActivationImpl(false, RowExecutor.cores());
     static final ActivationImpl VECTOR = new ActivationImpl(true, RowExecutor.cores());
     private static final int L = F.length();
@@ -25,35 +26,19 @@ final class ActivationImpl implements Activations {
     private static final int GELU_ERF = 2;
     private static final int SWIGLU = 3;
 
-    private final boolean vector;
-    private final int threads;
 
     private ActivationImpl(boolean vector, int threads) {
-        this.vector = vector;
-        this.threads = threads;
+        super(vector, threads);
     }
 
     @Override
-    public String kind() {
-        return vector ? "vector" : "scalar";
+    protected ActivationImpl copy(int threads) {
+        return new ActivationImpl(vector, threads);
     }
 
     @Override
-    public int threads() {
-        return threads;
-    }
-
-    @Override
-    public Activations withThreads(int threads) {
-        if (threads < 1) {
-            throw new JlmException.InvalidArgument("threads must be at least 1, not " + threads);
-        }
-        return threads == this.threads ? this : new ActivationImpl(vector, threads);
-    }
-
-    @Override
-    public String toString() {
-        return "Activations[" + kind() + ", threads=" + threads + "]";
+    protected String name() {
+        return "Activations";
     }
 
     @Override

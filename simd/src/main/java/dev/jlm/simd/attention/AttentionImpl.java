@@ -1,5 +1,6 @@
 package dev.jlm.simd.attention;
 
+import dev.jlm.simd.internal.KernelBase;
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
@@ -12,7 +13,7 @@ import java.lang.foreign.MemorySegment;
  * Both attention implementations: argument checks, the split into (sequence, head, query tile) items, and the
  * tile loop with its online softmax. The arithmetic on one tile is in {@link TileOps}.
  */
-final class AttentionImpl implements Attention {
+final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention {
     static final AttentionImpl SCALAR = new AttentionImpl(false, RowExecutor.cores());
     static final AttentionImpl VECTOR = new AttentionImpl(true, RowExecutor.cores());
 
@@ -23,35 +24,19 @@ final class AttentionImpl implements Attention {
 
     private static final ThreadLocal<Scratch> SCRATCH = new ThreadLocal<>();
 
-    private final boolean vector;
-    private final int threads;
 
     private AttentionImpl(boolean vector, int threads) {
-        this.vector = vector;
-        this.threads = threads;
+        super(vector, threads);
     }
 
     @Override
-    public String kind() {
-        return vector ? "vector" : "scalar";
+    protected AttentionImpl copy(int threads) {
+        return new AttentionImpl(vector, threads);
     }
 
     @Override
-    public int threads() {
-        return threads;
-    }
-
-    @Override
-    public Attention withThreads(int threads) {
-        if (threads < 1) {
-            throw new JlmException.InvalidArgument("threads must be at least 1, not " + threads);
-        }
-        return threads == this.threads ? this : new AttentionImpl(vector, threads);
-    }
-
-    @Override
-    public String toString() {
-        return "Attention[" + kind() + ", threads=" + threads + "]";
+    protected String name() {
+        return "Attention";
     }
 
     // ---- entry points: geometry of each layout -----------------------------------------------------

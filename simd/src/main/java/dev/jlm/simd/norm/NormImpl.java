@@ -1,5 +1,6 @@
 package dev.jlm.simd.norm;
 
+import dev.jlm.simd.internal.KernelBase;
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
@@ -8,39 +9,23 @@ import dev.jlm.simd.internal.Rows;
 import java.lang.foreign.MemorySegment;
 
 /** Argument checks and row splitting for both norms; the per-row work is in {@link ScalarNorms} and {@link VectorNorms}. */
-final class NormImpl implements RmsNorm, LayerNorm {
+final class NormImpl extends KernelBase<NormImpl> implements RmsNorm, LayerNorm {
     static final NormImpl SCALAR = new NormImpl(false, RowExecutor.cores());
     static final NormImpl VECTOR = new NormImpl(true, RowExecutor.cores());
 
-    private final boolean vector;
-    private final int threads;
 
     private NormImpl(boolean vector, int threads) {
-        this.vector = vector;
-        this.threads = threads;
+        super(vector, threads);
     }
 
     @Override
-    public String kind() {
-        return vector ? "vector" : "scalar";
+    protected NormImpl copy(int threads) {
+        return new NormImpl(vector, threads);
     }
 
     @Override
-    public int threads() {
-        return threads;
-    }
-
-    @Override
-    public NormImpl withThreads(int threads) {
-        if (threads < 1) {
-            throw new JlmException.InvalidArgument("threads must be at least 1, not " + threads);
-        }
-        return threads == this.threads ? this : new NormImpl(vector, threads);
-    }
-
-    @Override
-    public String toString() {
-        return "Norm[" + kind() + ", threads=" + threads + "]";
+    protected String name() {
+        return "Norm";
     }
 
     // ---- RMSNorm ----------------------------------------------------------------------------

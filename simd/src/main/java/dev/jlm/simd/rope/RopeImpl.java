@@ -1,5 +1,6 @@
 package dev.jlm.simd.rope;
 
+import dev.jlm.simd.internal.KernelBase;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
 import static dev.jlm.simd.internal.Lanes.LE;
@@ -15,42 +16,26 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShuffle;
 
 /** Both RoPE implementations: checks, splitting over (token, head) rows, scalar and vector rows. */
-final class RopeImpl implements Rope {
+final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
     static final RopeImpl SCALAR = new RopeImpl(false, RowExecutor.cores());
     static final RopeImpl VECTOR = new RopeImpl(true, RowExecutor.cores());
     private static final int L = F.length();
     /** Swaps neighbours: lanes (0 1 2 3 ...) become (1 0 3 2 ...). */
     private static final VectorShuffle<Float> SWAP_PAIRS = VectorShuffle.fromOp(F, i -> i ^ 1);
 
-    private final boolean vector;
-    private final int threads;
 
     private RopeImpl(boolean vector, int threads) {
-        this.vector = vector;
-        this.threads = threads;
+        super(vector, threads);
     }
 
     @Override
-    public String kind() {
-        return vector ? "vector" : "scalar";
+    protected RopeImpl copy(int threads) {
+        return new RopeImpl(vector, threads);
     }
 
     @Override
-    public int threads() {
-        return threads;
-    }
-
-    @Override
-    public Rope withThreads(int threads) {
-        if (threads < 1) {
-            throw new JlmException.InvalidArgument("threads must be at least 1, not " + threads);
-        }
-        return threads == this.threads ? this : new RopeImpl(vector, threads);
-    }
-
-    @Override
-    public String toString() {
-        return "Rope[" + kind() + ", threads=" + threads + "]";
+    protected String name() {
+        return "Rope";
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.jlm.simd.softmax;
 
+import dev.jlm.simd.internal.KernelBase;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
 import static dev.jlm.simd.internal.Lanes.LE;
@@ -16,40 +17,24 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 /** Both softmax implementations: argument checks, row splitting, and the scalar and vector rows. */
-final class SoftmaxImpl implements Softmax {
+final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
     static final SoftmaxImpl SCALAR = new SoftmaxImpl(false, RowExecutor.cores());
     static final SoftmaxImpl VECTOR = new SoftmaxImpl(true, RowExecutor.cores());
     private static final int L = F.length();
 
-    private final boolean vector;
-    private final int threads;
 
     private SoftmaxImpl(boolean vector, int threads) {
-        this.vector = vector;
-        this.threads = threads;
+        super(vector, threads);
     }
 
     @Override
-    public String kind() {
-        return vector ? "vector" : "scalar";
+    protected SoftmaxImpl copy(int threads) {
+        return new SoftmaxImpl(vector, threads);
     }
 
     @Override
-    public int threads() {
-        return threads;
-    }
-
-    @Override
-    public Softmax withThreads(int threads) {
-        if (threads < 1) {
-            throw new JlmException.InvalidArgument("threads must be at least 1, not " + threads);
-        }
-        return threads == this.threads ? this : new SoftmaxImpl(vector, threads);
-    }
-
-    @Override
-    public String toString() {
-        return "Softmax[" + kind() + ", threads=" + threads + "]";
+    protected String name() {
+        return "Softmax";
     }
 
     @Override
