@@ -9,7 +9,7 @@ model=${1:-$("$root/jlm" inspect --json 2>/dev/null | sed -n 's/^  "model": "\(.
 for run in 1 2 3; do
   for mode in mapped copied; do
     "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-      --sun-misc-unsafe-memory-access=allow -Xmx2g \
+      $JLM_UNSAFE_FLAG -Xmx2g \
       -cp "$root/benchmarks/target/benchmarks.jar" dev.jlm.bench.io.ModelLoadProbe "$mode" "$model" 2>/dev/null
   done
 done
