@@ -1,7 +1,7 @@
 package dev.jlm.cli;
 
 import com.google.gson.JsonParser;
-import dev.jlm.core.JlmException;
+import dev.jlm.core.io.AtomicFiles;
 import dev.jlm.core.eval.ModelComparison;
 import dev.jlm.core.eval.ModelEvaluator;
 import dev.jlm.core.eval.TextInputs;
@@ -123,9 +123,7 @@ final class QuantizeCommand implements Callable<Integer> {
             opts = opts.withMethod(Method.GPTQ, Calibration.of(calib, tok).withMaxSentences(calibSamples));
         }
         Path target = output != null ? output : defaultOutput(in, input == null, opts.weights().bits());
-        if (target.toAbsolutePath().normalize().equals(in.toAbsolutePath().normalize())) {
-            throw new JlmException.InvalidArgument(target + ": the output would overwrite the input; choose another -o");
-        }
+        AtomicFiles.refuseInputs(target, List.of(in)); // fail before any work; the save checks external data files too
         QuantizeReport report;
         try (OnnxModel model = OnnxModel.load(in); ProgressBar bar = new ProgressBar(err, "quantize")) {
             report = ModelQuantizer.quantize(model, target, opts, (i, total, w, r, c) -> bar.update(i, total));

@@ -85,7 +85,7 @@ public final class AtomicFiles {
                 }
             }
             if (same) {
-                throw new JlmException.InvalidArgument(target + ": refusing to overwrite an input file; choose another output path");
+                throw new JlmException.InvalidArgument(target + ": refusing to overwrite the input; choose another output path");
             }
         }
     }
