@@ -4,6 +4,7 @@ import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Simd;
 import dev.jlm.core.Tensor;
+import dev.jlm.core.io.AtomicFiles;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
@@ -117,6 +118,7 @@ public final class LassoRun {
                         } else {
                             shape = t == 1 ? new long[] {alphas.length, p} : new long[] {alphas.length, p, t};
                         }
+                        AtomicFiles.refuseInputs(o.out(), java.util.Arrays.asList(o.x(), o.y(), o.alphasFile(), o.groups()));
                         Npy.writeF64(o.out(), coef, shape);
                     }
                     return new Result(path, json(pb, path, o));

@@ -2,6 +2,7 @@ package dev.jlm.prune.lasso;
 
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
+import dev.jlm.core.io.AtomicFiles;
 import dev.jlm.core.Tensor;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -10,12 +11,11 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -288,23 +288,10 @@ public final class Npy {
             body.setAtIndex(F64, i, values[i]);
         }
         buf.position(buf.capacity()).flip();
-        Path abs = file.toAbsolutePath();
-        Path tmp = abs.resolveSibling(abs.getFileName() + ".tmp" + ProcessHandle.current().pid());
-        try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING)) {
-                while (buf.hasRemaining()) {
-                    ch.write(buf);
-                }
+        AtomicFiles.write(file, List.of(), ch -> {
+            while (buf.hasRemaining()) {
+                ch.write(buf);
             }
-            Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException ignored) {
-                // the original error matters more
-            }
-            throw new JlmException.Io(file + ": cannot write: " + e.getMessage(), e);
-        }
+        });
     }
 }
