@@ -127,6 +127,14 @@ final class NormImpl extends KernelBase<NormImpl> implements RmsNorm, LayerNorm 
     private static void rows(boolean layer, boolean vector, DType xt, MemorySegment x, long xs, DType rt,
                              MemorySegment r, long rs, MemorySegment g, MemorySegment b, MemorySegment h, long hs,
                              MemorySegment y, long ys, int n, float eps, long from, long to) {
+        if (vector && r == null && xt == DType.F32) {
+            if (layer) {
+                VectorNorms.layerRowsF32(x, xs, g, b, y, ys, n, eps, from, to);
+            } else {
+                VectorNorms.rmsRowsF32(x, xs, g, y, ys, n, eps, from, to);
+            }
+            return;
+        }
         for (long i = from; i < to; i++) {
             long xi = i * xs;
             long yi = i * ys;

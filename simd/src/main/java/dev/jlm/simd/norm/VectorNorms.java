@@ -94,6 +94,159 @@ final class VectorNorms {
         }
     }
 
+    // ---- F32 rows, pipelined ------------------------------------------------------------------
+    //
+    // Rows of a call are processed in order, and the pass that writes row r (reading it again from L1) also
+    // reads row r + 1 for its first statistic. Memory then streams reads and writes together, as a copy does,
+    // instead of alternating a read-only phase and a write phase per row. Every accumulation below runs in the
+    // same order as the per-row methods, so a row's output does not depend on where a chunk starts.
+
+    /** RMSNorm of F32 rows [from, to), rows {@code xs} / {@code ys} elements apart. */
+    static void rmsRowsF32(MemorySegment x, long xs, MemorySegment g, MemorySegment y, long ys, int n, float eps,
+                           long from, long to) {
+        float ss = sumSquaresF32(x, from * xs, n);
+        for (long r = from; r < to; r++) {
+            float inv = (float) (1.0 / Math.sqrt((double) ss / n + eps));
+            if (r + 1 < to) {
+                ss = scaleF32NextSquares(x, r * xs, (r + 1) * xs, g, y, r * ys, n, inv);
+            } else {
+                scale(DType.F32, x, r * xs, g, y, r * ys, n, inv);
+            }
+        }
+    }
+
+    /** LayerNorm of F32 rows [from, to); {@code b} may be null. */
+    static void layerRowsF32(MemorySegment x, long xs, MemorySegment g, MemorySegment b, MemorySegment y, long ys,
+                             int n, float eps, long from, long to) {
+        float sum = sumF32(x, from * xs, n);
+        for (long r = from; r < to; r++) {
+            if (r + 1 < to) {
+                sum = layerF32NextSum(x, r * xs, (r + 1) * xs, g, b, y, r * ys, n, eps, sum);
+            } else {
+                finishLayer(DType.F32, x, r * xs, g, b, y, r * ys, n, eps, sum);
+            }
+        }
+    }
+
+    /** y = x * inv * gamma for the row at xi; returns the sum of squares of the row at ni (as sumSquaresF32). */
+    private static float scaleF32NextSquares(MemorySegment x, long xi, long ni, MemorySegment g, MemorySegment y,
+                                             long yi, int n, float inv) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        long xb = xi * 4;
+        long nb = ni * 4;
+        long yb = yi * 4;
+        int i = 0;
+        for (int up = n - 4 * L; i <= up; i += 4 * L) {
+            FloatVector w0 = FloatVector.fromMemorySegment(F, x, nb + i * 4L, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, x, nb + (i + L) * 4L, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, x, nb + (i + 2 * L) * 4L, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, x, nb + (i + 3 * L) * 4L, LE);
+            a0 = w0.fma(w0, a0);
+            a1 = w1.fma(w1, a1);
+            a2 = w2.fma(w2, a2);
+            a3 = w3.fma(w3, a3);
+            for (int k = 0; k < 4 * L; k += L) {
+                FloatVector v = FloatVector.fromMemorySegment(F, x, xb + (i + k) * 4L, LE).mul(inv);
+                v.mul(FloatVector.fromMemorySegment(F, g, (i + k) * 4L, LE)).intoMemorySegment(y, yb + (i + k) * 4L, LE);
+            }
+        }
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector w = FloatVector.fromMemorySegment(F, x, nb + i * 4L, LE);
+            a0 = w.fma(w, a0);
+            FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).mul(inv);
+            v.mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE)).intoMemorySegment(y, yb + i * 4L, LE);
+        }
+        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
+        for (; i < n; i++) {
+            float w = x.get(F32, nb + i * 4L);
+            s += w * w;
+            y.set(F32, yb + i * 4L, x.get(F32, xb + i * 4L) * inv * g.get(F32, i * 4L));
+        }
+        return s;
+    }
+
+    /**
+     * LayerNorm of the row at xi whose sum is known (the centred pass reads it from cache), normalizing while
+     * summing the row at ni; returns that sum, accumulated as sumF32 does.
+     */
+    private static float layerF32NextSum(MemorySegment x, long xi, long ni, MemorySegment g, MemorySegment b,
+                                         MemorySegment y, long yi, int n, float eps, float sum) {
+        float m = (float) ((double) sum / n);
+        long xb = xi * 4;
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = d0;
+        FloatVector q0 = d0;
+        FloatVector q1 = d0;
+        int i = 0;
+        for (int up = n - 2 * L; i <= up; i += 2 * L) {
+            FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE).sub(m);
+            d0 = d0.add(v0);
+            d1 = d1.add(v1);
+            q0 = v0.fma(v0, q0);
+            q1 = v1.fma(v1, q1);
+        }
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m);
+            d0 = d0.add(v);
+            q0 = v.fma(v, q0);
+        }
+        float sd = Lanes.sum(d0.add(d1));
+        float sq = Lanes.sum(q0.add(q1));
+        for (; i < n; i++) {
+            float v = x.get(F32, xb + i * 4L) - m;
+            sd += v;
+            sq += v * v;
+        }
+        double cd = (double) sd / n;
+        double var = Math.max(0.0, (double) sq / n - cd * cd);
+        float inv = (float) (1.0 / Math.sqrt(var + eps));
+        float c = (float) cd;
+
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        long nb = ni * 4;
+        long yb = yi * 4;
+        i = 0;
+        for (int up = n - 4 * L; i <= up; i += 4 * L) {
+            a0 = a0.add(FloatVector.fromMemorySegment(F, x, nb + i * 4L, LE));
+            a1 = a1.add(FloatVector.fromMemorySegment(F, x, nb + (i + L) * 4L, LE));
+            a2 = a2.add(FloatVector.fromMemorySegment(F, x, nb + (i + 2 * L) * 4L, LE));
+            a3 = a3.add(FloatVector.fromMemorySegment(F, x, nb + (i + 3 * L) * 4L, LE));
+            for (int k = 0; k < 4 * L; k += L) {
+                normalizeVectorF32(x, xb, g, b, y, yb, i + k, m, c, inv);
+            }
+        }
+        for (int up = n - L; i <= up; i += L) {
+            a0 = a0.add(FloatVector.fromMemorySegment(F, x, nb + i * 4L, LE));
+            normalizeVectorF32(x, xb, g, b, y, yb, i, m, c, inv);
+        }
+        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
+        for (; i < n; i++) {
+            s += x.get(F32, nb + i * 4L);
+            float v = (x.get(F32, xb + i * 4L) - m - c) * inv * g.get(F32, i * 4L);
+            y.set(F32, yb + i * 4L, b == null ? v : v + b.get(F32, i * 4L));
+        }
+        return s;
+    }
+
+    /** One vector of normalizeF32, the same operations in the same order. */
+    private static void normalizeVectorF32(MemorySegment x, long xb, MemorySegment g, MemorySegment b, MemorySegment y,
+                                           long yb, int i, float m, float c, float inv) {
+        FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m).sub(c).mul(inv);
+        FloatVector gv = FloatVector.fromMemorySegment(F, g, i * 4L, LE);
+        if (b != null) {
+            v.fma(gv, FloatVector.fromMemorySegment(F, b, i * 4L, LE)).intoMemorySegment(y, yb + i * 4L, LE);
+        } else {
+            v.mul(gv).intoMemorySegment(y, yb + i * 4L, LE);
+        }
+    }
+
     // ---- F32 loops ----------------------------------------------------------------------------
 
     private static float sumSquaresF32(MemorySegment x, long xi, int n) {

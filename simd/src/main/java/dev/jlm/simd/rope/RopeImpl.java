@@ -173,48 +173,44 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
         }
     }
 
-    // ---- Vector API: for each vector of the table row, every head of the token -------------------------
+    // ---- Vector API: head after head, each read and written front to back (the table row stays in L1) ----
 
     private static void vectorHalfF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys, int heads,
                                       MemorySegment c, MemorySegment s, long ti, int half) {
-        int i = 0;
-        for (int up = half - L; i <= up; i += L) {
-            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
-            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
-            for (int h = 0; h < heads; h++) {
-                long xi = x0 + h * xs + i;
-                long yi = y0 + h * ys + i;
-                FloatVector a = FloatVector.fromMemorySegment(F, x, xi * 4, LE);
-                FloatVector b = FloatVector.fromMemorySegment(F, x, (xi + half) * 4, LE);
-                a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, yi * 4, LE);
-                b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yi + half) * 4, LE);
+        int vecEnd = half - half % L;
+        for (int h = 0; h < heads; h++) {
+            long xh = x0 + h * xs;
+            long yh = y0 + h * ys;
+            for (int i = 0; i < vecEnd; i += L) {
+                FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+                FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+                FloatVector a = FloatVector.fromMemorySegment(F, x, (xh + i) * 4, LE);
+                FloatVector b = FloatVector.fromMemorySegment(F, x, (xh + i + half) * 4, LE);
+                a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, (yh + i) * 4, LE);
+                b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yh + i + half) * 4, LE);
             }
-        }
-        if (i < half) {
-            for (int h = 0; h < heads; h++) {
-                scalarHalf(DType.F32, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, half, i);
+            if (vecEnd < half) {
+                scalarHalf(DType.F32, x, xh, y, yh, c, s, ti, half, vecEnd);
             }
         }
     }
 
     private static void vectorHalf(DType xt, MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
                                    int heads, MemorySegment c, MemorySegment s, long ti, int half) {
-        int i = 0;
-        for (int up = half - L; i <= up; i += L) {
-            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
-            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
-            for (int h = 0; h < heads; h++) {
-                long xi = x0 + h * xs + i;
-                long yi = y0 + h * ys + i;
-                FloatVector a = Lanes.load(xt, x, xi);
-                FloatVector b = Lanes.load(xt, x, xi + half);
-                a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, yi * 4, LE);
-                b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yi + half) * 4, LE);
+        int vecEnd = half - half % L;
+        for (int h = 0; h < heads; h++) {
+            long xh = x0 + h * xs;
+            long yh = y0 + h * ys;
+            for (int i = 0; i < vecEnd; i += L) {
+                FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+                FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+                FloatVector a = Lanes.load(xt, x, xh + i);
+                FloatVector b = Lanes.load(xt, x, xh + i + half);
+                a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, (yh + i) * 4, LE);
+                b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yh + i + half) * 4, LE);
             }
-        }
-        if (i < half) {
-            for (int h = 0; h < heads; h++) {
-                scalarHalf(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, half, i);
+            if (vecEnd < half) {
+                scalarHalf(xt, x, xh, y, yh, c, s, ti, half, vecEnd);
             }
         }
     }
@@ -222,36 +218,36 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
     /** c and s are the pair tables ({@link RopeTable#pairs()}), ti the first element of this position in them. */
     private static void vectorInterleavedF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
                                              int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
-        int i = 0;
-        for (int up = rot - L; i <= up; i += L) {
-            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
-            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
-            for (int h = 0; h < heads; h++) {
-                FloatVector v = FloatVector.fromMemorySegment(F, x, (x0 + h * xs + i) * 4, LE);
-                v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (y0 + h * ys + i) * 4, LE);
+        int vecEnd = rot - rot % L;
+        for (int h = 0; h < heads; h++) {
+            long xh = x0 + h * xs;
+            long yh = y0 + h * ys;
+            for (int i = 0; i < vecEnd; i += L) {
+                FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+                FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+                FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + i) * 4, LE);
+                v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (yh + i) * 4, LE);
             }
-        }
-        if (i < rot) {
-            for (int h = 0; h < heads; h++) {
-                pairTail(DType.F32, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, rot, i);
+            if (vecEnd < rot) {
+                pairTail(DType.F32, x, xh, y, yh, c, s, ti, rot, vecEnd);
             }
         }
     }
 
     private static void vectorInterleaved(DType xt, MemorySegment x, long x0, long xs, MemorySegment y, long y0,
                                           long ys, int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
-        int i = 0;
-        for (int up = rot - L; i <= up; i += L) {
-            FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
-            FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
-            for (int h = 0; h < heads; h++) {
-                FloatVector v = Lanes.load(xt, x, x0 + h * xs + i);
-                v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (y0 + h * ys + i) * 4, LE);
+        int vecEnd = rot - rot % L;
+        for (int h = 0; h < heads; h++) {
+            long xh = x0 + h * xs;
+            long yh = y0 + h * ys;
+            for (int i = 0; i < vecEnd; i += L) {
+                FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
+                FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
+                FloatVector v = Lanes.load(xt, x, xh + i);
+                v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (yh + i) * 4, LE);
             }
-        }
-        if (i < rot) {
-            for (int h = 0; h < heads; h++) {
-                pairTail(xt, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, rot, i);
+            if (vecEnd < rot) {
+                pairTail(xt, x, xh, y, yh, c, s, ti, rot, vecEnd);
             }
         }
     }

@@ -217,4 +217,29 @@ class RmsNormTest {
             }
         }
     }
+
+    /**
+     * Rows of one call are processed together (each pass over a row also reads the next one), so every row must
+     * come out bit for bit as when it is normalized alone, at widths with every kind of vector tail.
+     */
+    @Test
+    void eachRowGivesTheSameBitsAsWhenAlone() {
+        for (int n : new int[] {1, 15, 17, 33, 67, 97, 130, 4099}) {
+            int rows = 7;
+            float[] x = normal(11 + n, rows * n, 0.5, 1.5);
+            try (Tensor xt = Tensor.of(x, rows, n); Tensor gt = Tensor.of(normal(13, n, 1, 0.3), n);
+                 Tensor all = poisoned(rows, n)) {
+                RmsNorm.vector().withThreads(1).apply(xt, gt, EPS, all);
+                float[] got = all.toFloatArray();
+                for (int r = 0; r < rows; r++) {
+                    try (Tensor row = Tensor.of(java.util.Arrays.copyOfRange(x, r * n, (r + 1) * n), 1, n);
+                         Tensor one = poisoned(1, n)) {
+                        RmsNorm.vector().apply(row, gt, EPS, one);
+                        assertArrayEquals(one.toFloatArray(), java.util.Arrays.copyOfRange(got, r * n, (r + 1) * n),
+                                "row " + r + " of width " + n);
+                    }
+                }
+            }
+        }
+    }
 }
