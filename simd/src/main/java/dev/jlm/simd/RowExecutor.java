@@ -1,27 +1,33 @@
 package dev.jlm.simd;
 
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinTask;
-import java.util.concurrent.ForkJoinWorkerThread;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
- * Splits the rows of a kernel call across a shared pool of threads sized to the cores.
+ * Splits the rows of a kernel call across a shared set of threads sized to the cores.
  *
  * <p>Every kernel asks {@link #chunks} how many pieces its input is worth: one (run on the calling thread,
  * nothing allocated) when the work is below {@link #threshold()} elements per extra thread, otherwise up to
- * the kernel's thread limit. The calling thread always runs the first piece itself and then waits for the
- * others, and a piece no pool thread has picked up yet is run by the caller, so many server threads calling
- * kernels at once never deadlock and never wait on a busy pool for work they could do themselves.
+ * the kernel's thread limit. The calling thread runs the first piece itself, then claims any piece no worker
+ * has taken yet, and only then waits for the pieces in progress; so many server threads calling kernels at once
+ * never deadlock and never wait on busy workers for work they could do themselves.
+ *
+ * <p>Kernel calls are short (tens of microseconds) and come in bursts, so the workers do not go to sleep as
+ * soon as the queue is empty: they spin for {@code -Djlm.simd.spinMicros} (default 200) after their last piece
+ * before parking, as ONNX Runtime's pool does. Waking a parked thread costs about as much as a small call
+ * itself; a spinning one picks up the next piece at once. {@code -Djlm.simd.spinMicros=0} parks immediately.
  *
  * <p>The threshold is {@code -Djlm.simd.parallelThreshold} elements per extra thread (default 65536, about
- * 256 KiB of F32); below it the cost of waking a pool thread exceeds what a second core saves. The pool has
- * {@code cores - 1} daemon threads (the caller is the other one), at least one.
+ * 256 KiB of F32). There are {@code cores - 1} daemon workers (the caller is the other one), at least one,
+ * started on the first parallel call.
  */
 public final class RowExecutor {
     private static final int CORES = Runtime.getRuntime().availableProcessors();
     private static final long THRESHOLD = Math.max(1, Long.getLong("jlm.simd.parallelThreshold", 1L << 16));
-    private static final ForkJoinPool POOL = new ForkJoinPool(Math.max(1, CORES - 1), new Factory(), null, false);
+    private static final long SPIN_NANOS = Math.max(0, Long.getLong("jlm.simd.spinMicros", 200)) * 1000;
+    /** How long a caller spins for pieces still running before it parks. */
+    private static final long CALLER_SPIN_NANOS = Math.max(SPIN_NANOS, 50_000);
 
     private RowExecutor() {
     }
@@ -57,47 +63,23 @@ public final class RowExecutor {
 
     /**
      * Runs {@code body} over rows [0, rows) cut into {@code chunks} contiguous pieces: the first on the calling
-     * thread, the rest on the pool. Returns when every piece has finished, also when one of them threw; the first
-     * exception is rethrown.
+     * thread, the rest by the workers or, when none has taken them yet, by the caller too. Returns when every
+     * piece has finished, also when one of them threw; the first exception is rethrown.
      */
     public static void run(int chunks, long rows, RowRange body) {
         if (chunks <= 1 || rows <= 1) {
             body.run(0, rows);
             return;
         }
-        int n = (int) Math.min(chunks, rows);
-        ForkJoinTask<?>[] tasks = new ForkJoinTask<?>[n - 1];
-        // Each piece records its own failure, so the caller rethrows the original exception, not a copy.
-        Throwable[] failures = new Throwable[n];
-        boolean inPool = ForkJoinTask.inForkJoinPool() && ForkJoinTask.getPool() == POOL;
-        for (int c = 1; c < n; c++) {
-            long from = rows * c / n;
-            long to = rows * (c + 1) / n;
-            int slot = c;
-            ForkJoinTask<?> t = ForkJoinTask.adapt(() -> {
-                try {
-                    body.run(from, to);
-                } catch (Throwable e) {
-                    failures[slot] = e;
-                }
-            });
-            tasks[c - 1] = t;
-            if (inPool) {
-                t.fork();
-            } else {
-                POOL.execute(t);
-            }
+        Job job = new Job(body, rows, (int) Math.min(chunks, rows));
+        Pool.submit(job);
+        job.runPiece(0);
+        while (job.runNext()) {
+            // claim what no worker has started
         }
-        try {
-            body.run(0, rows / n);
-        } catch (Throwable e) {
-            failures[0] = e;
-        }
-        // Join the last submitted first: a piece still queued is then taken back and run here.
-        for (int i = tasks.length - 1; i >= 0; i--) {
-            tasks[i].quietlyJoin();
-        }
-        for (Throwable e : failures) {
+        Pool.JOBS.remove(job);
+        job.await();
+        for (Throwable e : job.failures) {
             if (e instanceof RuntimeException re) {
                 throw re;
             }
@@ -110,15 +92,129 @@ public final class RowExecutor {
         }
     }
 
-    private static final class Factory implements ForkJoinPool.ForkJoinWorkerThreadFactory {
-        private final AtomicInteger next = new AtomicInteger();
+    /** One call's pieces: claimed in order through {@code next}, counted down in {@code pending}. */
+    private static final class Job {
+        final RowRange body;
+        final long rows;
+        final int pieces;
+        final AtomicInteger next = new AtomicInteger(1);   // piece 0 is the caller's
+        final AtomicInteger pending;
+        // Each piece records its own failure, so the caller rethrows the original exception, not a copy. Written
+        // before the piece's decrement of pending and read after the caller sees zero: ordered by that atomic.
+        final Throwable[] failures;
+        volatile Thread waiter;
+
+        Job(RowRange body, long rows, int pieces) {
+            this.body = body;
+            this.rows = rows;
+            this.pieces = pieces;
+            this.pending = new AtomicInteger(pieces);
+            this.failures = new Throwable[pieces];
+        }
+
+        /** Claims and runs one piece; false when all have been claimed. */
+        boolean runNext() {
+            int c = next.getAndIncrement();
+            if (c >= pieces) {
+                return false;
+            }
+            runPiece(c);
+            return true;
+        }
+
+        void runPiece(int c) {
+            try {
+                body.run(rows * c / pieces, rows * (c + 1) / pieces);
+            } catch (Throwable e) {
+                failures[c] = e;
+            } finally {
+                if (pending.decrementAndGet() == 0) {
+                    Thread w = waiter;
+                    if (w != null) {
+                        LockSupport.unpark(w);
+                    }
+                }
+            }
+        }
+
+        /** Waits for the pieces other threads are running: spinning first (they are short), then parked. */
+        void await() {
+            if (pending.get() == 0) {
+                return;
+            }
+            long start = System.nanoTime();
+            while (pending.get() != 0) {
+                if (System.nanoTime() - start > CALLER_SPIN_NANOS) {
+                    waiter = Thread.currentThread();
+                    while (pending.get() != 0) {
+                        LockSupport.park(this);
+                    }
+                    return;
+                }
+                Thread.onSpinWait();
+            }
+        }
+    }
+
+    /** The workers and the queue of calls with pieces left to claim. */
+    private static final class Pool {
+        static final ConcurrentLinkedQueue<Job> JOBS = new ConcurrentLinkedQueue<>();
+        static final Worker[] WORKERS = new Worker[Math.max(1, CORES - 1)];
+
+        static {
+            for (int i = 0; i < WORKERS.length; i++) {
+                WORKERS[i] = new Worker("jlm-rows-" + (i + 1));
+                WORKERS[i].start();
+            }
+        }
+
+        static void submit(Job job) {
+            JOBS.add(job);
+            int wake = job.pieces - 1;
+            // A worker sets parked before its last look at the queue, and the job is queued before this reads
+            // parked: either the worker sees the job or this sees the flag (both volatile), so no wake-up is lost.
+            for (Worker w : WORKERS) {
+                if (wake == 0) {
+                    break;
+                }
+                if (w.parked) {
+                    w.parked = false;
+                    LockSupport.unpark(w);
+                    wake--;
+                }
+            }
+        }
+    }
+
+    private static final class Worker extends Thread {
+        volatile boolean parked;
+
+        Worker(String name) {
+            super(name);
+            setDaemon(true);
+        }
 
         @Override
-        public ForkJoinWorkerThread newThread(ForkJoinPool pool) {
-            ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-            t.setName("jlm-rows-" + next.incrementAndGet());
-            t.setDaemon(true);
-            return t;
+        public void run() {
+            long idleSince = System.nanoTime();
+            while (true) {
+                Job job = Pool.JOBS.peek();
+                if (job != null) {
+                    if (!job.runNext()) {
+                        Pool.JOBS.remove(job);
+                    }
+                    idleSince = System.nanoTime();
+                } else if (System.nanoTime() - idleSince < SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    parked = true;
+                    if (Pool.JOBS.peek() == null) {
+                        LockSupport.park(this);
+                    }
+                    parked = false;
+                    idleSince = System.nanoTime();
+                }
+            }
         }
     }
 }

@@ -63,4 +63,61 @@ class RowExecutorTest {
         RowExecutor.run(2, 2, (from, to) -> RowExecutor.run(2, 10, (a, b) -> inner.addAndGet((int) (b - a))));
         assertEquals(20, inner.get());
     }
+
+    /** Many callers at once, pieces of every size, some nested: every row of every call runs exactly once. */
+    @Test
+    void concurrentCallersEachGetEveryRowOnce() throws Exception {
+        int callers = 6;
+        java.util.List<Thread> threads = new java.util.ArrayList<>();
+        java.util.concurrent.ConcurrentLinkedQueue<Throwable> errors = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        for (int t = 0; t < callers; t++) {
+            int seed = t;
+            Thread th = new Thread(() -> {
+                java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+                try {
+                    for (int call = 0; call < 400; call++) {
+                        int rows = 1 + rnd.nextInt(300);
+                        int chunks = 1 + rnd.nextInt(5);
+                        boolean nested = rnd.nextInt(8) == 0;
+                        AtomicIntegerArray seen = new AtomicIntegerArray(rows);
+                        RowExecutor.run(chunks, rows, (from, to) -> {
+                            if (nested) {
+                                RowExecutor.run(2, 4, (a, b) -> { });
+                            }
+                            for (long r = from; r < to; r++) {
+                                seen.incrementAndGet((int) r);
+                            }
+                        });
+                        for (int r = 0; r < rows; r++) {
+                            if (seen.get(r) != 1) {
+                                throw new AssertionError("row " + r + " ran " + seen.get(r) + " times");
+                            }
+                        }
+                    }
+                } catch (Throwable e) {
+                    errors.add(e);
+                }
+            });
+            threads.add(th);
+            th.start();
+        }
+        for (Thread th : threads) {
+            th.join(60_000);
+        }
+        for (Thread th : threads) {
+            assertEquals(false, th.isAlive(), "a caller is stuck");
+        }
+        assertEquals(0, errors.size(), () -> "first failure: " + errors.peek());
+    }
+
+    /** After the workers have gone idle (parked), a call still wakes them or runs alone, and completes. */
+    @Test
+    void callsAfterIdlePeriodsComplete() throws Exception {
+        for (int i = 0; i < 5; i++) {
+            Thread.sleep(20);   // well past the spin time: the workers park
+            AtomicInteger sum = new AtomicInteger();
+            RowExecutor.run(2, 100, (from, to) -> sum.addAndGet((int) (to - from)));
+            assertEquals(100, sum.get());
+        }
+    }
 }
