@@ -58,12 +58,29 @@ public final class VMath {
         if (!x.abs().compare(VectorOperators.LE, FAST_RANGE).allTrue()) {
             return expAnyRange(x);
         }
+        return expFast(x);
+    }
+
+    /**
+     * e^x for x <= 86 only, such as the x - max of a softmax: the range test is one operation fewer than
+     * {@link #exp}'s. NaN, and lanes below -86, take the long way; a lane above 86 would come out wrong.
+     */
+    public static FloatVector expNonPositive(FloatVector x) {
+        if (!x.compare(VectorOperators.GE, -FAST_RANGE).allTrue()) {
+            return expAnyRange(x);
+        }
+        return expFast(x);
+    }
+
+    /** e^x for |x| <= 86: 2^n added straight into the exponent bits of the polynomial's result. */
+    private static FloatVector expFast(FloatVector x) {
         FloatVector t = x.fma(LOG2E, ROUND);
         FloatVector n = t.sub(ROUND);
         FloatVector r = n.fma(FloatVector.broadcast(Lanes.F, -LN2_HI), x);
         r = n.fma(FloatVector.broadcast(Lanes.F, -LN2_LO), r);
-        FloatVector p = fma(fma(r.fma(Q3, Q2), r, Q1), r, Q0);
-        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        // 1 + r + r^2 (Q0 + Q1 r + Q2 r^2 + Q3 r^3) in Horner form: five multiply-adds.
+        FloatVector one = FloatVector.broadcast(Lanes.F, 1f);
+        FloatVector y = fma(fma(r.fma(Q3, Q2), r, Q1), r, Q0).fma(r, one).fma(r, one);
         // The low bits of t hold n (ROUND's own low bits are zero), so t << 23 is n in exponent position.
         IntVector scale = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
         return y.reinterpretAsInts().add(scale).reinterpretAsFloats();
@@ -79,8 +96,8 @@ public final class VMath {
         IntVector ni = t.reinterpretAsInts().sub(ROUND_BITS);
         FloatVector r = n.fma(FloatVector.broadcast(Lanes.F, -LN2_HI), x);
         r = n.fma(FloatVector.broadcast(Lanes.F, -LN2_LO), r);
-        FloatVector p = fma(fma(r.fma(Q3, Q2), r, Q1), r, Q0);
-        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        FloatVector one = FloatVector.broadcast(Lanes.F, 1f);
+        FloatVector y = fma(fma(r.fma(Q3, Q2), r, Q1), r, Q0).fma(r, one).fma(r, one);
         IntVector h = ni.lanewise(VectorOperators.ASHR, 1);
         FloatVector s1 = h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         FloatVector s2 = ni.sub(h).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();

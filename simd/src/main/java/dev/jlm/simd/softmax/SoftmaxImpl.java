@@ -190,7 +190,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         FloatVector s0 = FloatVector.zero(F);
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
-            FloatVector e = VMath.exp(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE).sub(max));
+            FloatVector e = VMath.expNonPositive(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE).sub(max));
             e.intoMemorySegment(y, (yi + i) * 4, LE);
             s0 = s0.add(e);
         }
@@ -210,7 +210,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         for (int up = n - L; i <= up; i += L) {
             FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE)
                     .add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
-            FloatVector e = VMath.exp(v.sub(max));
+            FloatVector e = VMath.expNonPositive(v.sub(max));
             e.intoMemorySegment(y, (yi + i) * 4, LE);
             s0 = s0.add(e);
         }
@@ -246,7 +246,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
             if (m != null) {
                 v = v.add(Lanes.load(mt, m, mi + i));
             }
-            FloatVector e = VMath.exp(v.sub(max));
+            FloatVector e = VMath.expNonPositive(v.sub(max));
             e.intoMemorySegment(y, yb + i * 4L, LE);
             s0 = s0.add(e);
         }

@@ -15,7 +15,6 @@ import org.junit.jupiter.api.Test;
 class VMathTest {
     @Test
     void expOverTheWholeFloatRange() {
-        int l = Lanes.F.length();
         SplittableRandom r = new SplittableRandom(1);
         float[] x = new float[200_000];
         for (int i = 0; i < x.length; i++) {
@@ -34,13 +33,24 @@ class VMathTest {
         for (int i = 0; i < 16; i++) {   // one NaN with a payload among in-range lanes, at each lane position
             x[150_000 + 17 * i + i] = Float.intBitsToFloat(0x7fc00001 + i);
         }
+        check(VMath::exp, x);
+        // The softmax form: the same inputs folded to x <= 0 (NaN stays NaN, +inf becomes -inf).
+        float[] neg = new float[x.length];
+        for (int k = 0; k < x.length; k++) {
+            neg[k] = -Math.abs(x[k]);
+        }
+        check(VMath::expNonPositive, neg);
+    }
+
+    private static void check(java.util.function.UnaryOperator<FloatVector> exp, float[] x) {
+        int l = Lanes.F.length();
         float[] y = new float[x.length];
         int i = 0;
         for (; i + l <= x.length; i += l) {
-            VMath.exp(FloatVector.fromArray(Lanes.F, x, i)).intoArray(y, i);
+            exp.apply(FloatVector.fromArray(Lanes.F, x, i)).intoArray(y, i);
         }
         for (; i < x.length; i++) {
-            y[i] = VMath.exp(FloatVector.broadcast(Lanes.F, x[i])).lane(0);
+            y[i] = exp.apply(FloatVector.broadcast(Lanes.F, x[i])).lane(0);
         }
         double worst = 0;
         for (int k = 0; k < x.length; k++) {
