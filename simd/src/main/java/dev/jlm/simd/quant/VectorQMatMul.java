@@ -61,7 +61,9 @@ final class VectorQMatMul implements QMatMul {
         float[] asum = blockSums(ap, m, kp, b.blockSize());
         MemorySegment ys = y.segment();
         float[] bv = bias == null ? null : bias.toFloatArray();
-        if (m == 1) {
+        if (m == 1 && F.length() >= 16 && Gemv.supports(b) && !Boolean.getBoolean("jlm.qold")) {
+            NParallel.run(b.n(), threads, Gemv.ROWS, (from, to) -> Gemv.rows(b, from, to, ap, asum, bv, ys));
+        } else if (m == 1) {
             boolean pairs = wide && b.bits() == 4;
             NParallel.run(b.n(), threads, 2, (from, to) -> {
                 long r = from;

@@ -71,6 +71,27 @@ class QMatMulTest {
         }
     }
 
+    /**
+     * Decode (M = 1) runs four rows per pass and a vector pass for the zero points over groups of 16 blocks: N
+     * around multiples of 4 and block counts around multiples of 16 (the 4-bit zero points of a group are read as
+     * one 8-byte word, which must stay inside the row).
+     */
+    @Test
+    void decodeRowGroupsAndBlockGroups() {
+        Random rnd = new Random(11);
+        int[] blockCounts = {1, 15, 16, 17, 31, 32, 33, 48};
+        for (int bits : new int[]{4, 8}) {
+            for (int block : new int[]{16, 32, 64}) {
+                for (int kb : blockCounts) {
+                    long k = (long) kb * block - rnd.nextInt(Math.min(block, 7));
+                    long n = 1 + rnd.nextInt(11);
+                    DType t = new DType[]{DType.F32, DType.F16, DType.BF16}[rnd.nextInt(3)];
+                    check(QMatMul.vector(), rnd, bits, block, 1, n, k, rnd.nextBoolean(), t, rnd.nextBoolean(), 1 + rnd.nextInt(3));
+                }
+            }
+        }
+    }
+
     @Test
     void halfPrecisionScales() {
         Random rnd = new Random(9);
