@@ -80,6 +80,9 @@ final class VectorQMatMul implements QMatMul {
                     ys.set(F32, 4 * r, v + (bv == null ? 0f : bv[(int) r]));
                 }
             });
+        } else if (m >= Gemm.MIN_M && F.length() >= 16 && !Boolean.getBoolean("jlm.qold")) {
+            float[] at = Gemm.transpose(ap, m, kp);
+            NParallel.run(b.n(), threads, Gemm.ROWS, (from, to) -> Gemm.rows(b, from, to, at, m, kp, wide, bv, ys));
         } else {
             NParallel.run(b.n(), threads, GEMM_N, (from, to) -> gemm(b, from, to, ap, m, kp, wide, bv, ys));
         }
@@ -272,17 +275,22 @@ final class VectorQMatMul implements QMatMul {
     }
 
     /** Dequantizes row {@code r} into {@code w[off .. off + kp)} in the arranged order of A. */
-    private static void decodeRow(QuantizedMatrix b, long r, float[] w, int off, boolean wide) {
+    static void decodeRow(QuantizedMatrix b, long r, float[] w, int off, boolean wide) {
+        decodeBlocks(b, r, 0, b.kBlocks(), w, off, wide);
+    }
+
+    /** Dequantizes blocks {@code [blk0, blk1)} of row {@code r} into {@code w[off ..]} in the arranged order of A. */
+    static void decodeBlocks(QuantizedMatrix b, long r, int blk0, int blk1, float[] w, int off, boolean wide) {
         MemorySegment d = b.data().segment();
         int blob = b.blobBytes();
         int block = b.blockSize();
         long rowOff = r * b.kBlocks() * blob;
         boolean four = b.bits() == 4;
-        for (int blk = 0; blk < b.kBlocks(); blk++) {
+        for (int blk = blk0; blk < blk1; blk++) {
             float s = b.scale(r, blk);
             float zp = four ? b.zeroPoint(r, blk) : b.zeroPoint(r, blk) - 128;
             long src = rowOff + (long) blk * blob;
-            int dst = off + blk * block;
+            int dst = off + (blk - blk0) * block;
             if (wide) {
                 for (int c = 0; c < blob; c += 16) {
                     ByteVector v = ByteVector.fromMemorySegment(B16, d, src + c, ByteOrder.LITTLE_ENDIAN);

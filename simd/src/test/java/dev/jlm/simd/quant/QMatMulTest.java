@@ -92,6 +92,28 @@ class QMatMulTest {
         }
     }
 
+    /**
+     * Prefill (M >= 16) transposes A into groups of 32 rows, dequantizes panels of whole rows and runs tiles of 6
+     * weight rows over chunks of K: M around multiples of 32, N around multiples of 6, K over several chunks.
+     */
+    @Test
+    void prefillGroupsTilesAndChunks() {
+        Random rnd = new Random(13);
+        long[] ms = {16, 17, 31, 32, 33, 50};
+        for (int bits : new int[]{4, 8}) {
+            for (int block : new int[]{16, 32, 128}) {
+                for (long m : ms) {
+                    long n = 1 + rnd.nextInt(20);
+                    long k = 1 + rnd.nextInt(3000);
+                    DType t = new DType[]{DType.F32, DType.F16, DType.BF16}[rnd.nextInt(3)];
+                    check(QMatMul.vector(), rnd, bits, block, m, n, k, rnd.nextBoolean(), t, rnd.nextBoolean(), 1 + rnd.nextInt(3));
+                }
+            }
+            // several panels of rows per part
+            check(QMatMul.vector(), rnd, bits, 32, 20, 150, 4000, true, DType.F32, true, 1);
+        }
+    }
+
     @Test
     void halfPrecisionScales() {
         Random rnd = new Random(9);
