@@ -12,11 +12,13 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Prefill (M >= {@link #MIN_M}) for 16 float lanes. A is transposed once per call into {@code at[k][Mp]} (Mp: M
- * rounded up to 16, zero-padded); the weights are dequantized {@link #ROWS} rows at a time into a per-thread
- * scratch (never the whole matrix). The micro-kernel then computes a tile of {@code ROWS} outputs x 32 rows of
- * A: per k, two vector loads of A^T, one broadcast per weight row, {@code 2 ROWS} FMAs into register
- * accumulators, no reductions; each dequantized tile is reused for every row of A.
+ * Prefill (M >= {@link #MIN_M}) for 16 float lanes. A is transposed once per call into groups of 32 rows,
+ * {@code at[g][k][32]} (zero-padded), read sequentially by the micro-kernel. Each part of N is processed in panels
+ * of whole weight rows dequantized into a per-thread scratch (a sequential read of the codes; never the whole
+ * matrix), sized to stay in the L2 cache with a chunk of A^T. Over each K chunk, the micro-kernel computes a tile
+ * of {@link #ROWS} outputs x 32 rows of A: per k, two vector loads of A^T, one broadcast per weight row,
+ * {@code 2 ROWS} FMAs into register accumulators, no reductions; the accumulators carry across K chunks in a
+ * per-panel scratch. Each dequantized weight is reused for every row of A.
  */
 final class Gemm {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
@@ -30,8 +32,11 @@ final class Gemm {
     static final int ROWS = 6;
     /** Bytes of dequantized weights per panel: with a chunk of A^T, well inside a 1 MiB L2 cache. */
     private static final int PANEL_BYTES = 384 * 1024;
-    /** Below this M most lanes of a column of A^T would be padding. */
-    static final int MIN_M = 16;
+    /**
+     * Below this M a group of 32 rows of A would be mostly padding, and the outer-product kernel of
+     * {@link VectorQMatMul} does more useful work per FMA.
+     */
+    static final int MIN_M = 32;
 
     private Gemm() {
     }
