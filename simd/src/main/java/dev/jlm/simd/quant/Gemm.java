@@ -32,6 +32,8 @@ final class Gemm {
     static final int ROWS = 6;
     /** Bytes of dequantized weights per panel: with a chunk of A^T, well inside a 1 MiB L2 cache. */
     private static final int PANEL_BYTES = 384 * 1024;
+    /** Bytes of accumulators per panel. */
+    private static final int ACC_BYTES = 1024 * 1024;
     /**
      * Below this M a group of 32 rows of A would be mostly padding, and the outer-product kernel of
      * {@link VectorQMatMul} does more useful work per FMA.
@@ -77,7 +79,9 @@ final class Gemm {
         int mp = padded(m);
         int kc = chunkK(mp, b.blockSize(), kp);
         int part = (int) (to - from);
-        int panel = Math.max(1, PANEL_BYTES / (ROWS * 4 * kp)) * ROWS;
+        // also bounded by the accumulators of the panel (panel x mp floats), which matter for very large M
+        int tiles = Math.min(PANEL_BYTES / (ROWS * 4 * kp), ACC_BYTES / (ROWS * 4 * mp));
+        int panel = Math.max(1, tiles) * ROWS;
         // whole rows are dequantized (a sequential read of the codes), a panel at a time, into a scratch that
         // stays in cache next to the current chunk of A^T
         float[] w = new float[panel * kp];
@@ -92,8 +96,8 @@ final class Gemm {
                     VectorQMatMul.decodeRow(b, from + p0 + t, w, t * kp, false);
                 }
             }
-            int tiles = (prow + ROWS - 1) / ROWS;
-            java.util.Arrays.fill(w, prow * kp, tiles * ROWS * kp, 0f);
+            int used = (prow + ROWS - 1) / ROWS * ROWS;
+            java.util.Arrays.fill(w, prow * kp, used * kp, 0f);
             java.util.Arrays.fill(c, 0f);
             for (int k0 = 0; k0 < kp; k0 += kc) {
                 int klen = Math.min(kc, kp - k0);

@@ -67,7 +67,7 @@ final class VectorQMatMul implements QMatMul {
                     ys.set(F32, 4 * r, v + (bv == null ? 0f : bv[(int) r]));
                 }
             });
-        } else if (m >= Gemm.MIN_M && F.length() >= 16) {
+        } else if (m >= Gemm.MIN_M && F.length() >= 16 && (long) Gemm.padded(m) * kp <= Integer.MAX_VALUE - 16) {
             float[] at = Gemm.transpose(ap, m, kp);
             NParallel.run(b.n(), threads, Gemm.ROWS, (from, to) -> Gemm.rows(b, from, to, at, m, kp, wide, bv, ys));
         } else {
