@@ -4,7 +4,6 @@ import dev.jlm.core.Simd;
 import dev.jlm.core.Tensor;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -18,13 +17,14 @@ import java.nio.ByteOrder;
  * <p>Codes are read a chunk of 16 (or 8) bytes at a time and widened to float lanes; a 4-bit chunk gives one
  * vector of the low nibbles (even k) and one of the high nibbles (odd k). Instead of interleaving those, each
  * call first copies A once into a scratch array in the same order (per group of 2 x chunk values: the even k,
- * then the odd k), zero-padded to whole blocks. The zero point is taken out of the inner loop with
+ * then the odd k), zero-padded to whole blocks. For M = 1 the zero point is taken out of the inner loop with
  * {@code sum((q - zp) s a) = s (sum(q a) - zp sum(a))}, the block sums of A computed once per call.
  *
  * <ul>
- *   <li>M = 1 (decode): one pass over each row's bytes, fused dequantization, one reduction per row.</li>
- *   <li>M &gt; 1 (prefill): tiles of 2L rows are dequantized into a per-thread scratch (never the whole
- *       matrix), transposed, and multiplied with every row of A by outer products (see {@link #gemm}).</li>
+ *   <li>M = 1 (decode): {@link Gemv} with 16 float lanes; otherwise one row at a time ({@link #rowDot8}).</li>
+ *   <li>M &gt;= {@link Gemm#MIN_M} (prefill) with 16 float lanes: {@link Gemm}, register tiles over A^T.</li>
+ *   <li>Other M &gt; 1: tiles of 2L rows are dequantized into a per-thread scratch (never the whole matrix),
+ *       transposed, and multiplied with every row of A by outer products (see {@link #gemm}).</li>
  * </ul>
  * On CPUs whose vectors hold fewer than 8 floats the scalar reference runs instead.
  */
@@ -32,9 +32,6 @@ final class VectorQMatMul implements QMatMul {
     static final VectorQMatMul INSTANCE = new VectorQMatMul();
 
     private static final VectorSpecies<Float> F = Simd.FLOAT;
-    private static final VectorSpecies<Float> F16L = FloatVector.SPECIES_512;
-    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
-    private static final VectorSpecies<Integer> I16L = IntVector.SPECIES_512;
     private static final VectorSpecies<Float> F8L = FloatVector.SPECIES_256;
     private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -61,23 +58,18 @@ final class VectorQMatMul implements QMatMul {
         float[] asum = blockSums(ap, m, kp, b.blockSize());
         MemorySegment ys = y.segment();
         float[] bv = bias == null ? null : bias.toFloatArray();
-        if (m == 1) {
-            boolean pairs = wide && b.bits() == 4;
-            NParallel.run(b.n(), threads, 2, (from, to) -> {
-                long r = from;
-                if (pairs) {
-                    float[] two = new float[2];
-                    for (; r + 2 <= to; r += 2) {
-                        rowPair16(b, r, ap, asum, two);
-                        ys.set(F32, 4 * r, two[0] + (bv == null ? 0f : bv[(int) r]));
-                        ys.set(F32, 4 * (r + 1), two[1] + (bv == null ? 0f : bv[(int) r + 1]));
-                    }
-                }
-                for (; r < to; r++) {
-                    float v = wide ? rowDot16(b, r, ap, asum) : rowDot8(b, r, ap, asum);
+        if (m == 1 && F.length() >= 16 && Gemv.supports(b)) {
+            NParallel.run(b.n(), threads, Gemv.ROWS, (from, to) -> Gemv.rows(b, from, to, ap, asum, bv, ys));
+        } else if (m == 1) {
+            NParallel.run(b.n(), threads, 1, (from, to) -> {
+                for (long r = from; r < to; r++) {
+                    float v = rowDot8(b, r, ap, asum);
                     ys.set(F32, 4 * r, v + (bv == null ? 0f : bv[(int) r]));
                 }
             });
+        } else if (m >= Gemm.MIN_M && F.length() >= 16 && (long) Gemm.padded(m) * kp <= Integer.MAX_VALUE - 16) {
+            float[] at = Gemm.transpose(ap, m, kp);
+            NParallel.run(b.n(), threads, Gemm.ROWS, (from, to) -> Gemm.rows(b, from, to, at, m, kp, wide, bv, ys));
         } else {
             NParallel.run(b.n(), threads, GEMM_N, (from, to) -> gemm(b, from, to, ap, m, kp, wide, bv, ys));
         }
@@ -126,110 +118,6 @@ final class VectorQMatMul implements QMatMul {
         return out;
     }
 
-    /**
-     * Two 4-bit rows at once: the loads of A are shared and the four FMA chains (low and high nibbles of each row)
-     * are independent, so the FMA latency overlaps. F32 scales and packed zero points are read straight from
-     * their segments (this loop runs once per 32 weights, so its bookkeeping counts).
-     */
-    private static void rowPair16(QuantizedMatrix b, long r, float[] ap, float[] asum, float[] out) {
-        MemorySegment d = b.data().segment();
-        boolean f32 = b.scaleType() == dev.jlm.core.DType.F32;
-        MemorySegment ss = b.scales().segment();
-        MemorySegment zs = b.hasZeroPoints() ? b.zeroPoints().segment() : null;
-        int kBlocks = b.kBlocks();
-        int blob = b.blobBytes();
-        int block = b.blockSize();
-        long rowBytes = (long) kBlocks * blob;
-        long off0 = r * rowBytes;
-        long off1 = off0 + rowBytes;
-        long sOff0 = r * kBlocks;
-        long sOff1 = sOff0 + kBlocks;
-        long zOff0 = r * b.zeroPointBytesPerRow();
-        long zOff1 = zOff0 + b.zeroPointBytesPerRow();
-        FloatVector acc0 = FloatVector.zero(F16L);
-        FloatVector acc1 = FloatVector.zero(F16L);
-        float corr0 = 0f;
-        float corr1 = 0f;
-        for (int blk = 0; blk < kBlocks; blk++) {
-            float s0 = f32 ? ss.get(F32, 4 * (sOff0 + blk)) : b.scale(r, blk);
-            float s1 = f32 ? ss.get(F32, 4 * (sOff1 + blk)) : b.scale(r + 1, blk);
-            int z0 = 8;
-            int z1 = 8;
-            if (zs != null) {
-                int shift = (blk & 1) << 2;
-                z0 = (zs.get(ValueLayout.JAVA_BYTE, zOff0 + (blk >> 1)) >> shift) & 0xf;
-                z1 = (zs.get(ValueLayout.JAVA_BYTE, zOff1 + (blk >> 1)) >> shift) & 0xf;
-            }
-            long o = (long) blk * blob;
-            int kb = blk * block;
-            FloatVector l0 = FloatVector.zero(F16L);
-            FloatVector h0 = FloatVector.zero(F16L);
-            FloatVector l1 = FloatVector.zero(F16L);
-            FloatVector h1 = FloatVector.zero(F16L);
-            for (int c = 0; c < blob; c += 16) {
-                int ai = kb + 2 * c;
-                FloatVector aLo = FloatVector.fromArray(F16L, ap, ai);
-                FloatVector aHi = FloatVector.fromArray(F16L, ap, ai + 16);
-                // Widen bytes to int lanes first: x86 has no byte shift, but int shifts and masks are one instruction.
-                IntVector i0 = (IntVector) ByteVector.fromMemorySegment(B16, d, off0 + o + c, ByteOrder.LITTLE_ENDIAN)
-                        .convertShape(VectorOperators.B2I, I16L, 0);
-                IntVector i1 = (IntVector) ByteVector.fromMemorySegment(B16, d, off1 + o + c, ByteOrder.LITTLE_ENDIAN)
-                        .convertShape(VectorOperators.B2I, I16L, 0);
-                l0 = ((FloatVector) i0.and(0x0f).convert(VectorOperators.I2F, 0)).fma(aLo, l0);
-                h0 = ((FloatVector) i0.lanewise(VectorOperators.LSHR, 4).and(0x0f).convert(VectorOperators.I2F, 0)).fma(aHi, h0);
-                l1 = ((FloatVector) i1.and(0x0f).convert(VectorOperators.I2F, 0)).fma(aLo, l1);
-                h1 = ((FloatVector) i1.lanewise(VectorOperators.LSHR, 4).and(0x0f).convert(VectorOperators.I2F, 0)).fma(aHi, h1);
-            }
-            acc0 = l0.add(h0).fma(FloatVector.broadcast(F16L, s0), acc0);
-            acc1 = l1.add(h1).fma(FloatVector.broadcast(F16L, s1), acc1);
-            float as = asum[blk];
-            corr0 += s0 * z0 * as;
-            corr1 += s1 * z1 * as;
-        }
-        out[0] = acc0.reduceLanes(VectorOperators.ADD) - corr0;
-        out[1] = acc1.reduceLanes(VectorOperators.ADD) - corr1;
-    }
-
-    private static float rowDot16(QuantizedMatrix b, long r, float[] ap, float[] asum) {
-        MemorySegment d = b.data().segment();
-        int blob = b.blobBytes();
-        int block = b.blockSize();
-        long rowOff = r * b.kBlocks() * blob;
-        FloatVector acc = FloatVector.zero(F16L);
-        float corr = 0f;
-        boolean four = b.bits() == 4;
-        for (int blk = 0; blk < b.kBlocks(); blk++) {
-            float s = b.scale(r, blk);
-            int zp = b.zeroPoint(r, blk);
-            long off = rowOff + (long) blk * blob;
-            int kb = blk * block;
-            FloatVector bacc = FloatVector.zero(F16L);
-            if (four) {
-                for (int c = 0; c < blob; c += 16) {
-                    ByteVector v = ByteVector.fromMemorySegment(B16, d, off + c, ByteOrder.LITTLE_ENDIAN);
-                    FloatVector lo = (FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F16L, 0);
-                    FloatVector hi = (FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f)
-                            .convertShape(VectorOperators.B2F, F16L, 0);
-                    int ai = kb + 2 * c;
-                    bacc = lo.fma(FloatVector.fromArray(F16L, ap, ai), bacc);
-                    bacc = hi.fma(FloatVector.fromArray(F16L, ap, ai + 16), bacc);
-                }
-                corr += s * zp * asum[blk];
-            } else {
-                // code ^ 0x80 read as a signed byte is code - 128, so the zero point becomes zp - 128.
-                for (int c = 0; c < blob; c += 16) {
-                    ByteVector v = ByteVector.fromMemorySegment(B16, d, off + c, ByteOrder.LITTLE_ENDIAN);
-                    FloatVector q = (FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80)
-                            .convertShape(VectorOperators.B2F, F16L, 0);
-                    bacc = q.fma(FloatVector.fromArray(F16L, ap, kb + c), bacc);
-                }
-                corr += s * (zp - 128) * asum[blk];
-            }
-            acc = bacc.fma(FloatVector.broadcast(bacc.species(), s), acc);
-        }
-        return acc.reduceLanes(VectorOperators.ADD) - corr;
-    }
-
     private static float rowDot8(QuantizedMatrix b, long r, float[] ap, float[] asum) {
         MemorySegment d = b.data().segment();
         int blob = b.blobBytes();
@@ -270,42 +158,36 @@ final class VectorQMatMul implements QMatMul {
     }
 
     /** Dequantizes row {@code r} into {@code w[off .. off + kp)} in the arranged order of A. */
-    private static void decodeRow(QuantizedMatrix b, long r, float[] w, int off, boolean wide) {
+    static void decodeRow(QuantizedMatrix b, long r, float[] w, int off, boolean wide) {
+        decodeBlocks(b, r, 0, b.kBlocks(), w, off, wide);
+    }
+
+    /** Dequantizes blocks {@code [blk0, blk1)} of row {@code r} into {@code w[off ..]} in the arranged order of A. */
+    static void decodeBlocks(QuantizedMatrix b, long r, int blk0, int blk1, float[] w, int off, boolean wide) {
+        if (wide) {
+            Gemm.decode(b, r, blk0, blk1, w, off);
+            return;
+        }
         MemorySegment d = b.data().segment();
         int blob = b.blobBytes();
         int block = b.blockSize();
         long rowOff = r * b.kBlocks() * blob;
         boolean four = b.bits() == 4;
-        for (int blk = 0; blk < b.kBlocks(); blk++) {
+        for (int blk = blk0; blk < blk1; blk++) {
             float s = b.scale(r, blk);
             float zp = four ? b.zeroPoint(r, blk) : b.zeroPoint(r, blk) - 128;
             long src = rowOff + (long) blk * blob;
-            int dst = off + blk * block;
-            if (wide) {
-                for (int c = 0; c < blob; c += 16) {
-                    ByteVector v = ByteVector.fromMemorySegment(B16, d, src + c, ByteOrder.LITTLE_ENDIAN);
-                    if (four) {
-                        ((FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F16L, 0))
-                                .sub(zp).mul(s).intoArray(w, dst + 2 * c);
-                        ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).convertShape(VectorOperators.B2F, F16L, 0))
-                                .sub(zp).mul(s).intoArray(w, dst + 2 * c + 16);
-                    } else {
-                        ((FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F16L, 0))
-                                .sub(zp).mul(s).intoArray(w, dst + c);
-                    }
-                }
-            } else {
-                for (int c = 0; c < blob; c += 8) {
-                    ByteVector v = ByteVector.fromMemorySegment(B8, d, src + c, ByteOrder.LITTLE_ENDIAN);
-                    if (four) {
-                        ((FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0))
-                                .sub(zp).mul(s).intoArray(w, dst + 2 * c);
-                        ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0))
-                                .sub(zp).mul(s).intoArray(w, dst + 2 * c + 8);
-                    } else {
-                        ((FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F8L, 0))
-                                .sub(zp).mul(s).intoArray(w, dst + c);
-                    }
+            int dst = off + (blk - blk0) * block;
+            for (int c = 0; c < blob; c += 8) {
+                ByteVector v = ByteVector.fromMemorySegment(B8, d, src + c, ByteOrder.LITTLE_ENDIAN);
+                if (four) {
+                    ((FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0))
+                            .sub(zp).mul(s).intoArray(w, dst + 2 * c);
+                    ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0))
+                            .sub(zp).mul(s).intoArray(w, dst + 2 * c + 8);
+                } else {
+                    ((FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F8L, 0))
+                            .sub(zp).mul(s).intoArray(w, dst + c);
                 }
             }
         }

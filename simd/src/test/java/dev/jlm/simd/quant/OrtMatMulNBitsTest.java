@@ -108,6 +108,11 @@ class OrtMatMulNBitsTest {
                 {8, 32, 1, 17, 64, 0, 0},
                 {8, 16, 3, 11, 50, 1, 1},
                 {8, 128, 2, 7, 260, 0, 1},
+                // decode over several groups of 16 blocks; prefill tiles (M >= 32)
+                {4, 32, 1, 21, 1000, 1, 1},
+                {8, 64, 1, 10, 1100, 1, 0},
+                {4, 64, 40, 13, 600, 1, 1},
+                {8, 32, 33, 9, 700, 0, 0},
         };
         for (int[] c : cases) {
             int bits = c[0];

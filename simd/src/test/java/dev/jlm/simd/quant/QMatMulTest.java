@@ -71,6 +71,51 @@ class QMatMulTest {
         }
     }
 
+    /**
+     * Decode (M = 1) runs four rows per pass and a vector pass for the zero points over groups of 16 blocks: N
+     * around multiples of 4 and block counts around multiples of 16 (the 4-bit zero points of a group are read as
+     * one 8-byte word, which must stay inside the row).
+     */
+    @Test
+    void decodeRowGroupsAndBlockGroups() {
+        Random rnd = new Random(11);
+        int[] blockCounts = {1, 15, 16, 17, 31, 32, 33, 48};
+        for (int bits : new int[]{4, 8}) {
+            for (int block : new int[]{16, 32, 64}) {
+                for (int kb : blockCounts) {
+                    long k = (long) kb * block - rnd.nextInt(Math.min(block, 7));
+                    long n = 1 + rnd.nextInt(11);
+                    DType t = new DType[]{DType.F32, DType.F16, DType.BF16}[rnd.nextInt(3)];
+                    check(QMatMul.vector(), rnd, bits, block, 1, n, k, rnd.nextBoolean(), t, rnd.nextBoolean(), 1 + rnd.nextInt(3));
+                }
+            }
+        }
+    }
+
+    /**
+     * Prefill (M >= 32) transposes A into groups of 32 rows, dequantizes panels of whole rows and runs tiles of 6
+     * weight rows over chunks of K: M around multiples of 32, N around multiples of 6, K over several chunks.
+     */
+    @Test
+    void prefillGroupsTilesAndChunks() {
+        Random rnd = new Random(13);
+        long[] ms = {16, 31, 32, 33, 50, 64, 65};
+        for (int bits : new int[]{4, 8}) {
+            for (int block : new int[]{16, 32, 128}) {
+                for (long m : ms) {
+                    long n = 1 + rnd.nextInt(20);
+                    long k = 1 + rnd.nextInt(3000);
+                    DType t = new DType[]{DType.F32, DType.F16, DType.BF16}[rnd.nextInt(3)];
+                    check(QMatMul.vector(), rnd, bits, block, m, n, k, rnd.nextBoolean(), t, rnd.nextBoolean(), 1 + rnd.nextInt(3));
+                }
+            }
+            // several panels of rows per part
+            check(QMatMul.vector(), rnd, bits, 32, 40, 150, 4000, true, DType.F32, true, 1);
+            // very large M: panels shrink to one tile so that their accumulators stay bounded
+            check(QMatMul.vector(), rnd, bits, 16, 50_000, 13, 20, false, DType.F32, false, 2);
+        }
+    }
+
     @Test
     void halfPrecisionScales() {
         Random rnd = new Random(9);
