@@ -47,10 +47,15 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--w8", description = "8-bit weights.")
     boolean w8;
 
-    @Option(names = "--block", paramLabel = "16|32|64|128|auto", defaultValue = "32",
-            description = "Weights per scale along K (default: ${DEFAULT-VALUE}); auto picks per matrix the largest block "
-                    + "whose error stays within 25% of block 16's.")
+    @Option(names = "--block", paramLabel = "16|32|64|128|auto",
+            description = "Weights per scale along K (default: 16 for --w4, 32 for --w8); auto picks per matrix the largest "
+                    + "block whose error stays within 25% of block 16's.")
     String block;
+
+    @Option(names = "--embedding-block", paramLabel = "16|32|64|128",
+            description = "Block of the quantized embedding tables (default: 128 for --w4, which pays for block 16 in the "
+                    + "matrices; --block for --w8).")
+    Integer embeddingBlock;
 
     @Option(names = "--sym", description = "Symmetric: no zero points (smaller, usually less accurate).")
     boolean sym;
@@ -60,15 +65,16 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Option(names = "--method", paramLabel = "rtn|mse|gptq",
             description = "rtn: round to nearest; mse: data-free clipping search (the default); gptq: calibration-based "
-                    + "(the default when --calib is given).")
+                    + "(the default when --calib is given; without --calib it calibrates on random token sequences "
+                    + "drawn from the tokenizer's vocabulary).")
     String method;
 
     @Option(names = "--calib", paramLabel = "FILE", description = "Calibration sentences, one per line, for gptq.")
     Path calib;
 
-    @Option(names = "--calib-samples", paramLabel = "N", defaultValue = "128",
-            description = "Calibration sentences to use at most (default: ${DEFAULT-VALUE}).")
-    int calibSamples;
+    @Option(names = "--calib-samples", paramLabel = "N",
+            description = "Calibration sentences to use at most (default: 128 from --calib, 256 random sequences without).")
+    Integer calibSamples;
 
     @Option(names = "--tokenizer", paramLabel = "FILE",
             description = "tokenizer.json for --calib and --eval (default: found next to the model).")
@@ -119,8 +125,17 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         Path tok = tokenizer != null ? tokenizer : defaultTokenizer;
         if (chosen == Method.GPTQ) {
-            TextInputs.readSentences(calib); // a missing or empty file fails here, before any work
-            opts = opts.withMethod(Method.GPTQ, Calibration.of(calib, tok).withMaxSentences(calibSamples));
+            Calibration cal;
+            if (calib != null) {
+                TextInputs.readSentences(calib); // a missing or empty file fails here, before any work
+                cal = Calibration.of(calib, tok);
+            } else {
+                cal = Calibration.random(tok);
+            }
+            if (calibSamples != null) {
+                cal = cal.withMaxSentences(calibSamples);
+            }
+            opts = opts.withMethod(Method.GPTQ, cal);
         }
         Path target = output != null ? output : defaultOutput(in, input == null, opts.weights().bits());
         AtomicFiles.refuseInputs(target, List.of(in)); // fail before any work; the save checks external data files too
@@ -167,7 +182,9 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         int bits = w8 ? 8 : 4;
         int blockSize;
-        if (block.equalsIgnoreCase("auto")) {
+        if (block == null) {
+            blockSize = bits == 4 ? QuantizeOptions.w4().weights().blockSize() : QuantizeOptions.w8().weights().blockSize();
+        } else if (block.equalsIgnoreCase("auto")) {
             blockSize = QuantConfig.AUTO_BLOCK;
         } else {
             try {
@@ -190,9 +207,6 @@ final class QuantizeCommand implements Callable<Integer> {
                 default -> throw new CommandLine.ParameterException(cl, "--method must be rtn, mse or gptq, not '" + method + "'");
             };
         }
-        if (m == Method.GPTQ && calib == null) {
-            throw new CommandLine.ParameterException(cl, "--method gptq needs calibration sentences: --calib FILE");
-        }
         if (m != Method.GPTQ && calib != null) {
             throw new CommandLine.ParameterException(cl, "--calib is only used by --method gptq");
         }
@@ -209,13 +223,19 @@ final class QuantizeCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cl, "--exclude: not a regular expression: " + e.getDescription());
             }
         }
-        if (calibSamples < 1) {
+        if (calibSamples != null && calibSamples < 1) {
             throw new CommandLine.ParameterException(cl, "--calib-samples must be at least 1");
         }
         boolean emb = embeddings || (!keepEmbeddings && bits == 4);
         QuantConfig cfg = new QuantConfig(bits, blockSize, sym, m == Method.GPTQ ? Method.MSE : m, QuantConfig.DEFAULT_AUTO_SLACK);
         chosen = m;
-        return QuantizeOptions.w4().withWeights(cfg).withEmbeddings(emb).withExclude(ex).withFormat(f).withAccuracyLevel(accuracyLevel);
+        int tableBlock = embeddingBlock != null ? embeddingBlock
+                : (bits == 4 ? QuantizeOptions.w4() : QuantizeOptions.w8()).embeddingBlock();
+        if (embeddingBlock != null && tableBlock != 16 && tableBlock != 32 && tableBlock != 64 && tableBlock != 128) {
+            throw new CommandLine.ParameterException(cl, "--embedding-block must be 16, 32, 64 or 128, not " + tableBlock);
+        }
+        return QuantizeOptions.w4().withWeights(cfg).withEmbeddings(emb).withEmbeddingBlock(tableBlock).withExclude(ex)
+                .withFormat(f).withAccuracyLevel(accuracyLevel);
     }
 
     /** The method asked for; GPTQ is set on the options once its calibration data is known. */
@@ -249,7 +269,7 @@ final class QuantizeCommand implements Callable<Integer> {
         QuantConfig c = o.weights();
         row(sb, "method", o.weights().method().name().toLowerCase(Locale.ROOT) + ", " + c.bits() + "-bit, block "
                 + (c.blockSize() == QuantConfig.AUTO_BLOCK ? "auto" : c.blockSize()) + ", " + (c.symmetric() ? "symmetric" : "asymmetric")
-                + ", " + o.format().name().toLowerCase(Locale.ROOT) + (o.embeddings() ? ", embeddings quantized" : ", embeddings in float"));
+                + ", " + o.format().name().toLowerCase(Locale.ROOT) + (o.embeddings() ? ", embeddings quantized (block " + o.tableBlock() + ")" : ", embeddings in float"));
         int width = Math.max(5, r.layers().stream().mapToInt(l -> l.nodes().getFirst().length()).max().orElse(5));
         width = Math.min(width, 60);
         sb.append(String.format(Locale.ROOT, "%n%-" + width + "s %-13s %4s %5s %9s %9s %9s%n", "layer", "shape", "bits", "block", "rel.error", "before", "after"));
@@ -289,6 +309,7 @@ final class QuantizeCommand implements Callable<Integer> {
         m.put("method", c.method().name().toLowerCase(Locale.ROOT));
         m.put("format", o.format().name().toLowerCase(Locale.ROOT));
         m.put("embeddings", o.embeddings());
+        m.put("embedding_block", o.tableBlock());
         m.put("bytes_before", r.bytesBefore());
         m.put("bytes_after", r.bytesAfter());
         m.put("seconds", r.elapsedNanos() / 1e9);

@@ -70,7 +70,7 @@ class QuantizeCommandTest {
         assertTrue(Files.isRegularFile(out));
         assertArrayEquals(before, Files.readAllBytes(in), "the input is untouched");
         assertTrue(r.out().contains("first") && r.out().contains("64 x 48") && r.out().contains("rel.error"), r.out());
-        assertTrue(r.out().contains("mse, 4-bit, block 32, asymmetric"), r.out());
+        assertTrue(r.out().contains("mse, 4-bit, block 16, asymmetric"), r.out());
         assertTrue(r.out().contains("smaller"), r.out());
 
         CliTest.Run again = CliTest.jlm("quantize", out.toString(), "-o", dir.resolve("x.onnx").toString());
@@ -93,6 +93,7 @@ class QuantizeCommandTest {
         JsonObject l = o.getAsJsonArray("layers").get(1).getAsJsonObject();
         assertEquals("W2", l.get("weight").getAsString());
         assertEquals(16, l.get("block").getAsInt());
+        assertEquals(16, o.get("embedding_block").getAsInt(), "--w8: the tables follow --block");
         double err = l.get("relative_error").getAsDouble();
         assertTrue(err > 0 && err < 0.02, "8-bit relative error " + err);
         assertTrue(o.get("bytes_after").getAsLong() < o.get("bytes_before").getAsLong());
@@ -136,6 +137,9 @@ class QuantizeCommandTest {
         assertTrue(emptyRun.err().contains("no sentences"), emptyRun.err());
         assertFalse(Files.exists(dir.resolve("net-w4.onnx")));
 
+        CliTest.Run noTokenizer = CliTest.jlm("quantize", in.toString(), "--method", "gptq", "-o", dir.resolve("g.onnx").toString());
+        assertEquals(1, noTokenizer.code(), "gptq without --calib draws random tokens from the tokenizer, which is missing");
+        assertTrue(noTokenizer.err().contains("tokenizer"), noTokenizer.err());
         CliTest.Run inf = CliTest.jlm("quantize", twoLayers(dir, "inf.onnx", Float.POSITIVE_INFINITY).toString(), "--w8");
         assertEquals(1, inf.code());
         assertTrue(inf.err().contains("W2"), inf.err());
@@ -147,8 +151,10 @@ class QuantizeCommandTest {
         assertEquals(2, CliTest.jlm("quantize", in, "--w4", "--w8").code());
         assertEquals(2, CliTest.jlm("quantize", in, "--sym", "--asym").code());
         assertEquals(2, CliTest.jlm("quantize", in, "--block", "48").code());
+        assertEquals(2, CliTest.jlm("quantize", in, "--embedding-block", "24").code());
+        assertEquals(2, CliTest.jlm("quantize", in, "--embedding-block", "0").code());
         assertEquals(2, CliTest.jlm("quantize", in, "--method", "best").code());
-        assertEquals(2, CliTest.jlm("quantize", in, "--method", "gptq").code(), "gptq without --calib");
+        assertEquals(2, CliTest.jlm("quantize", in, "--calib-samples", "0", "--method", "gptq").code());
         assertEquals(2, CliTest.jlm("quantize", in, "--format", "gguf").code());
         assertEquals(2, CliTest.jlm("quantize", in, "--exclude", "(").code());
         assertEquals(2, CliTest.jlm("quantize", in, "--embeddings", "--keep-embeddings").code());

@@ -12,10 +12,16 @@ import java.util.stream.IntStream;
 
 /**
  * GPTQ (Frantar et al., 2022) in the MatMulNBits layout: the input dimensions k of {@code W[K, N]} are quantized
- * in order; the error of row k, divided by the diagonal of the upper Cholesky factor U of {@code H^-1}, is spread
+ * one by one; the error of row k, divided by the diagonal of the upper Cholesky factor U of {@code H^-1}, is spread
  * onto the rows not yet quantized through row k of U. {@code H = X^T X} of the layer's calibration inputs,
- * damped by {@code damp * mean(diag(H))}. Block-wise compatible: when k starts a block, each output's scale and
- * zero point are chosen (by the MSE search, on the weights as the feedback has left them) for the whole block.
+ * damped by {@code damp * mean(diag(H))}.
+ *
+ * <p>Order: by default act-order, the dimensions by decreasing {@code H[k][k]}, with static groups: the blocks stay
+ * the MatMulNBits blocks of consecutive k (no {@code g_idx}), and each block's scales and zero points are chosen
+ * when the first of its rows comes, on the weights as the feedback has left them by then. Scale search: per output
+ * and block, the clipping grid and least-squares refits of the MSE method, but minimizing the error weighted by
+ * {@code 1 / U[k][k]^2} (the GPTQ loss of quantizing row k), so the rows the outputs are most sensitive to
+ * count most.
  *
  * <p>Memory: the weight as a float {@code [K, N]} copy, H and its factor as doubles {@code [K, K]}; nothing of the
  * calibration activations. Time: {@code K^3} for the factorization and {@code K^2 N} for the feedback.
@@ -37,6 +43,17 @@ public final class Gptq {
      */
     public static BlockQuantizer.Result quantize(Tensor weight, boolean rowsAreOutputs, float[] h, QuantConfig cfg,
                                                  DType scaleType, double damp, String name) {
+        return quantize(weight, rowsAreOutputs, h, cfg, scaleType, damp, true, name);
+    }
+
+    /**
+     * Quantizes {@code weight} with the Hessian {@code h} of its inputs.
+     *
+     * @param actOrder true: quantize the input dimensions by decreasing {@code H[k][k]} (act-order), each block's
+     *                 scales chosen when the first of its rows comes; false: in their natural order
+     */
+    public static BlockQuantizer.Result quantize(Tensor weight, boolean rowsAreOutputs, float[] h, QuantConfig cfg,
+                                                 DType scaleType, double damp, boolean actOrder, String name) {
         if (weight.rank() != 2) {
             throw new JlmException.InvalidArgument(name + ": GPTQ needs a 2-D weight, not " + weight);
         }
@@ -47,7 +64,6 @@ public final class Gptq {
             throw new JlmException.InvalidArgument(name + ": Hessian holds " + h.length + " values, not " + k + " x " + k);
         }
         int block = cfg.blockSize() == QuantConfig.AUTO_BLOCK ? 32 : cfg.blockSize();
-        float[] w = new float[k * n];
         float[] orig = new float[k * n];
         for (int r = 0; r < k; r++) {
             for (int c = 0; c < n; c++) {
@@ -55,44 +71,78 @@ public final class Gptq {
                 orig[r * n + c] = BlockQuantizer.read(weight.segment(), weight.dtype(), i);
             }
         }
-        System.arraycopy(orig, 0, w, 0, w.length);
-        double[] u = inverseCholeskyUpper(h, k, damp, w, n, name);
+        int[] perm = order(h, k, actOrder);
+        int[] pos = new int[k];
+        for (int r = 0; r < k; r++) {
+            pos[perm[r]] = r;
+        }
+        // W and H in the order the rows are quantized
+        float[] w = new float[k * n];
+        float[] hp = new float[k * k];
+        for (int r = 0; r < k; r++) {
+            System.arraycopy(orig, perm[r] * n, w, r * n, n);
+            for (int c = 0; c < k; c++) {
+                hp[r * k + c] = h[perm[r] * k + perm[c]];
+            }
+        }
+        double[] u = inverseCholeskyUpper(hp, k, damp, w, n, name);
 
         QuantizedMatrix q = QuantizedMatrix.allocate(cfg.bits(), block, n, k, scaleType, !cfg.symmetric());
         try {
             int max = q.maxCode();
             QuantConfig search = cfg.method() == Method.RTN ? cfg : cfg.withMethod(Method.MSE);
-            float[] scales = new float[n];
-            int[] zps = new int[n];
+            int kBlocks = q.kBlocks();
+            float[][] scales = new float[kBlocks][n];
+            int[][] zps = new int[kBlocks][n];
+            boolean[] chosen = new boolean[kBlocks];
             byte[] codes = new byte[k * n];
             float[] err = new float[n];
             for (int r = 0; r < k; r++) {
-                if (r % block == 0) {
-                    int len = Math.min(block, k - r);
-                    int r0 = r;
+                int blk = perm[r] / block;
+                if (!chosen[blk]) {
+                    // First row of this block to be quantized: choose each output's scale for the whole block,
+                    // on the weights as the feedback has left them (in natural order, the block's start).
+                    chosen[blk] = true;
+                    int len = Math.min(block, k - blk * block);
+                    int[] rows = new int[len];
+                    float[] wt = new float[len];
+                    for (int j = 0; j < len; j++) {
+                        rows[j] = pos[blk * block + j];
+                        double d = u[rows[j] * k + rows[j]];
+                        wt[j] = (float) (1 / (d * d));
+                    }
+                    float[] bs = scales[blk];
+                    int[] bz = zps[blk];
                     IntStream.range(0, n).parallel().forEach(c -> {
                         float[] col = new float[len];
                         for (int j = 0; j < len; j++) {
-                            col[j] = w[(r0 + j) * n + c];
+                            col[j] = w[rows[j] * n + c];
                         }
                         float[] s = new float[1];
                         int[] z = new int[1];
-                        BlockQuantizer.quantizeBlock(BlockKernel.get(), col, 0, len, search, scaleType, new byte[len], s, z);
-                        scales[c] = s[0];
-                        zps[c] = z[0];
-                        q.setScale(c, r0 / block, s[0]);
+                        if (search.method() != Method.RTN) {
+                            weightedSearch(col, wt, len, search, scaleType, max, s, z);
+                        } else {
+                            BlockQuantizer.quantizeBlock(BlockKernel.get(), col, 0, len, search, scaleType, new byte[len], s, z);
+                        }
+                        bs[c] = s[0];
+                        bz[c] = z[0];
+                        q.setScale(c, blk, s[0]);
                         if (q.hasZeroPoints()) {
-                            q.setZeroPoint(c, r0 / block, z[0]);
+                            q.setZeroPoint(c, blk, z[0]);
                         }
                     });
                 }
+                float[] bs = scales[blk];
+                int[] bz = zps[blk];
                 double d = u[r * k + r];
                 int base = r * n;
+                int obase = perm[r] * n;
                 for (int c = 0; c < n; c++) {
                     float x = w[base + c];
-                    int code = code(x, scales[c], zps[c], max);
-                    codes[base + c] = (byte) code;
-                    float deq = (code - zps[c]) * scales[c];
+                    int code = code(x, bs[c], bz[c], max);
+                    codes[obase + c] = (byte) code;
+                    float deq = (code - bz[c]) * bs[c];
                     err[c] = (float) ((x - deq) / d);
                 }
                 // Spread the error onto the rows not yet quantized: W[j, :] -= U[r, j] * err.
@@ -132,6 +182,102 @@ public final class Gptq {
             q.close();
             throw e;
         }
+    }
+
+    /**
+     * The order in which the input dimensions are quantized: natural, or by decreasing diagonal of H (act-order:
+     * the inputs that carry the most energy first, while the most rows remain to absorb their error). Ties keep
+     * their natural order.
+     */
+    static int[] order(float[] h, int k, boolean actOrder) {
+        Integer[] idx = new Integer[k];
+        for (int i = 0; i < k; i++) {
+            idx[i] = i;
+        }
+        if (actOrder) {
+            java.util.Arrays.sort(idx, (a, b) -> Float.compare(h[b * k + b], h[a * k + a]));
+        }
+        int[] out = new int[k];
+        for (int i = 0; i < k; i++) {
+            out[i] = idx[i];
+        }
+        return out;
+    }
+
+    /**
+     * The scale and zero point of one block minimizing {@code sum wt[j] (x[j] - deq(x[j]))^2}: the clipping grid
+     * of {@link BlockQuantizer}, then weighted least-squares refits of the scale for the codes found.
+     */
+    static void weightedSearch(float[] x, float[] wt, int len, QuantConfig cfg, DType scaleType, int max, float[] sOut, int[] zOut) {
+        int half = 1 << (cfg.bits() - 1);
+        float lo = Float.POSITIVE_INFINITY;
+        float hi = Float.NEGATIVE_INFINITY;
+        float extreme = 0f;
+        for (int i = 0; i < len; i++) {
+            lo = Math.min(lo, x[i]);
+            hi = Math.max(hi, x[i]);
+            if (Math.abs(x[i]) > Math.abs(extreme)) {
+                extreme = x[i];
+            }
+        }
+        if (!cfg.symmetric() && lo == hi) {
+            lo = Math.min(lo, 0f);
+            hi = Math.max(hi, 0f);
+        }
+        float bestS = 0f;
+        int bestZ = half;
+        double best = Double.POSITIVE_INFINITY;
+        for (int i = 0; i <= 50; i++) {
+            float alpha = (float) (1.0 - i * 0.01);
+            float s;
+            int zp;
+            if (cfg.symmetric()) {
+                s = BlockQuantizer.storable(extreme * alpha / -half, scaleType);
+                zp = half;
+            } else {
+                s = BlockQuantizer.storable((hi - lo) * alpha / max, scaleType);
+                zp = s == 0f ? half : (int) Math.max(0, Math.min(max, Math.rint(-lo * alpha / s)));
+            }
+            double e = weightedError(x, wt, len, s, zp, max);
+            if (e < best) {
+                best = e;
+                bestS = s;
+                bestZ = zp;
+            }
+        }
+        for (int it = 0; it < 2 && bestS != 0f; it++) {
+            double num = 0;
+            double den = 0;
+            for (int j = 0; j < len; j++) {
+                int d = code(x[j], bestS, bestZ, max) - bestZ;
+                num += (double) wt[j] * x[j] * d;
+                den += (double) wt[j] * d * d;
+            }
+            if (den == 0) {
+                break;
+            }
+            float s = BlockQuantizer.storable((float) (num / den), scaleType);
+            if (s == 0f || !Float.isFinite(s) || s == bestS) {
+                break;
+            }
+            double e = weightedError(x, wt, len, s, bestZ, max);
+            if (!(e < best)) {
+                break;
+            }
+            best = e;
+            bestS = s;
+        }
+        sOut[0] = bestS;
+        zOut[0] = bestZ;
+    }
+
+    private static double weightedError(float[] x, float[] wt, int len, float s, int zp, int max) {
+        double e = 0;
+        for (int j = 0; j < len; j++) {
+            double d = x[j] - (double) ((code(x[j], s, zp, max) - zp) * s);
+            e += wt[j] * d * d;
+        }
+        return e;
     }
 
     /** The code of one weight, exactly as {@link BlockKernel} computes it. */

@@ -181,9 +181,13 @@ public final class ModelQuantizer {
                     }
                     h.addAll(one);
                 }
-                r = Gptq.quantize(w, c.kind() != Kind.KN, h.matrix(), opts.weights(), scaleType, opts.calibration().damp(), c.weight());
+                r = Gptq.quantize(w, c.kind() != Kind.KN, h.matrix(), opts.weights(), scaleType, opts.calibration().damp(),
+                        opts.calibration().actOrder(), c.weight());
             } else {
                 QuantConfig cfg = gptq ? opts.weights().withMethod(Method.MSE) : opts.weights();
+                if (c.kind() == Kind.GATHER) {
+                    cfg = cfg.withBlockSize(opts.tableBlock());
+                }
                 r = BlockQuantizer.quantize(w, c.kind() != Kind.KN, cfg, scaleType, c.weight());
             }
             keepAlive.add(r);
@@ -290,9 +294,14 @@ public final class ModelQuantizer {
         if (widths.isEmpty()) {
             return out;
         }
-        List<String> sentences = dev.jlm.core.eval.TextInputs.readSentences(cal.sentences());
-        sentences = sentences.subList(0, Math.min(sentences.size(), cal.maxSentences()));
         Path tok = cal.tokenizer() != null ? cal.tokenizer() : findTokenizer(model.path());
+        List<String> sentences;
+        if (cal.isRandom()) {
+            sentences = randomSentences(tok, cal.maxSentences());
+        } else {
+            sentences = dev.jlm.core.eval.TextInputs.readSentences(cal.sentences());
+            sentences = sentences.subList(0, Math.min(sentences.size(), cal.maxSentences()));
+        }
         List<List<String>> groups = new ArrayList<>();
         List<String> group = new ArrayList<>();
         long used = 0;
@@ -326,9 +335,55 @@ public final class ModelQuantizer {
             }
         }
         long rows = out.values().iterator().next().rows();
-        notes.add("GPTQ calibration: " + sentences.size() + " sentences (" + rows + " tokens) from " + cal.sentences()
+        notes.add("GPTQ calibration: " + sentences.size() + " sentences (" + rows + " tokens) from "
+                + (cal.isRandom() ? "random tokens of " + tok : cal.sentences())
                 + ", " + widths.size() + " layer inputs in " + groups.size() + " pass" + (groups.size() == 1 ? "" : "es"));
         return out;
+    }
+
+    /** Seed of the random calibration sequences: the same model and tokenizer always give the same model. */
+    private static final long RANDOM_SEED = 7;
+
+    /**
+     * {@code count} token sequences of 8 to 40 ids drawn uniformly from the vocabulary of {@code tokenizerJson},
+     * decoded to text without special tokens (see {@link Calibration#random}).
+     */
+    static List<String> randomSentences(Path tokenizerJson, int count) {
+        int vocab = vocabularySize(tokenizerJson);
+        java.util.Random rnd = new java.util.Random(RANDOM_SEED);
+        List<String> out = new ArrayList<>(count);
+        try (ai.djl.huggingface.tokenizers.HuggingFaceTokenizer t = ai.djl.huggingface.tokenizers.HuggingFaceTokenizer.newInstance(tokenizerJson)) {
+            for (int i = 0; i < count; i++) {
+                long[] ids = new long[8 + rnd.nextInt(33)];
+                for (int j = 0; j < ids.length; j++) {
+                    ids[j] = rnd.nextInt(vocab);
+                }
+                String text = t.decode(ids, true).replace('\n', ' ').replace('\r', ' ').strip();
+                out.add(text.isEmpty() ? "." : text);
+            }
+        } catch (IOException e) {
+            throw new JlmException.Io(tokenizerJson + ": cannot load the tokenizer", e);
+        }
+        return out;
+    }
+
+    /** Entries of {@code model.vocab} in a tokenizer.json (an object for WordPiece/BPE, an array for Unigram). */
+    private static int vocabularySize(Path tokenizerJson) {
+        try (java.io.Reader r = Files.newBufferedReader(tokenizerJson)) {
+            com.google.gson.JsonElement root = com.google.gson.JsonParser.parseReader(r);
+            com.google.gson.JsonElement v = root.isJsonObject() && root.getAsJsonObject().has("model")
+                    ? root.getAsJsonObject().getAsJsonObject("model").get("vocab") : null;
+            int size = v == null ? 0 : v.isJsonObject() ? v.getAsJsonObject().size() : v.isJsonArray() ? v.getAsJsonArray().size() : 0;
+            if (size < 1) {
+                throw new JlmException.InvalidArgument(tokenizerJson + ": no model.vocab to draw random calibration tokens from");
+            }
+            return size;
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof JlmException je) {
+                throw je;
+            }
+            throw new JlmException.InvalidArgument(tokenizerJson + ": not a tokenizer.json (" + e.getMessage() + ")");
+        }
     }
 
     private static Path findTokenizer(Path model) {

@@ -42,9 +42,9 @@ class MiniLmQuantizationTest {
     @Test
     void w4DataFreeStaysClose(@TempDir Path dir) throws Exception {
         double[] c = quantizeAndCompare(QuantizeOptions.w4(), dir.resolve("w4.onnx"), 16_000_000);
-        // measured: mean 0.972, min 0.946 (mse, block 32, asym, embeddings 4-bit)
-        assertTrue(c[0] >= 0.965, "mean cosine " + c[0]);
-        assertTrue(c[1] >= 0.92, "min cosine " + c[1]);
+        // measured: mean 0.978, min 0.951 (mse, block 16, asym, embedding tables 4-bit block 128)
+        assertTrue(c[0] >= 0.975, "mean cosine " + c[0]);
+        assertTrue(c[1] >= 0.94, "min cosine " + c[1]);
     }
 
     @Test
@@ -58,7 +58,26 @@ class MiniLmQuantizationTest {
     @Tag("slow")
     void w4GptqReachesTheQualityTarget(@TempDir Path dir) throws Exception {
         QuantizeOptions o = QuantizeOptions.w4().withMethod(Method.GPTQ, Calibration.of(TestModels.sentences(), TestModels.miniLmTokenizer()));
-        double[] c = quantizeAndCompare(o, dir.resolve("gptq.onnx"), 16_000_000);
-        assertTrue(c[0] >= 0.99, "mean cosine " + c[0]);
+        QuantizeReport r;
+        Path out = dir.resolve("gptq.onnx");
+        try (OnnxModel m = OnnxModel.load(TestModels.miniLm())) {
+            r = ModelQuantizer.quantize(m, out, o, null);
+        }
+        assertTrue(r.bytesAfter() <= 16_000_000, "size " + r.bytesAfter());
+        float[][] got = Embeddings.embed(out, tokens);
+        // held out: the sentences after the 128 it calibrated on; measured 0.9925
+        int cut = 128;
+        double[] held = Embeddings.compare(java.util.Arrays.copyOfRange(reference, cut, reference.length),
+                java.util.Arrays.copyOfRange(got, cut, got.length));
+        assertTrue(held[0] >= 0.99, "mean cosine on held-out sentences " + held[0]);
+    }
+
+    @Test
+    @Tag("slow")
+    void w4GptqOnRandomTokensBeatsTheDataFreeSearch(@TempDir Path dir) throws Exception {
+        QuantizeOptions o = QuantizeOptions.w4().withMethod(Method.GPTQ, Calibration.random(TestModels.miniLmTokenizer()));
+        double[] c = quantizeAndCompare(o, dir.resolve("gptq-random.onnx"), 16_000_000);
+        // measured: mean 0.985 (the data-free mse search: 0.978)
+        assertTrue(c[0] >= 0.982, "mean cosine " + c[0]);
     }
 }

@@ -131,11 +131,14 @@ class ModelQuantizerTest {
                 for (int block : new int[]{16, 32}) {
                     String what = bits + "-bit block " + block + (sym ? " sym" : " asym");
                     QuantConfig cfg = new QuantConfig(bits, block, sym, Method.MSE, 0.15);
+                    int tableBlock = block == 16 ? 32 : 16;
                     Path out = dir.resolve("q" + bits + sym + block + ".onnx");
                     QuantizeReport rep;
                     try (OnnxModel m = OnnxModel.load(in)) {
                         // accuracy level 0: ONNX Runtime computes in fp32, so the comparison below can be exact
-                        rep = ModelQuantizer.quantize(m, out, QuantizeOptions.w4().withWeights(cfg).withAccuracyLevel(0), null);
+                        // the table at a block of its own, unlike the matrices'
+                        rep = ModelQuantizer.quantize(m, out, QuantizeOptions.w4().withWeights(cfg).withEmbeddingBlock(tableBlock)
+                                .withAccuracyLevel(0), null);
                     }
                     assertTrue(rep.written());
                     assertEquals(List.of("table", "W1", "W2", "W3", "W4"), rep.layers().stream().map(QuantizeReport.Layer::weight).toList(), what);
@@ -148,6 +151,8 @@ class ModelQuantizerTest {
                     try (OnnxModel q = OnnxModel.load(out)) {
                         GraphProto g = q.graph();
                         assertEquals("GatherBlockQuantized", node(g, "embed").getOpType());
+                        assertEquals(tableBlock, attr(node(g, "embed"), "block_size"), what);
+                        assertEquals(block, attr(node(g, "mm1"), "block_size"), what);
                         deq.put("table", f32("table", dequantGather(q, node(g, "embed"), 6600, 40), 6600, 40));
                         NodeProto mm1 = node(g, "mm1");
                         assertEquals("MatMulNBits", mm1.getOpType());
@@ -183,7 +188,8 @@ class ModelQuantizerTest {
                     // accuracy level 4 (int8 activations in ONNX Runtime): close to level 0, not exact
                     Path out4 = dir.resolve("q4-" + bits + sym + block + ".onnx");
                     try (OnnxModel m = OnnxModel.load(in)) {
-                        ModelQuantizer.quantize(m, out4, QuantizeOptions.w4().withWeights(cfg).withAccuracyLevel(4), null);
+                        ModelQuantizer.quantize(m, out4, QuantizeOptions.w4().withWeights(cfg).withEmbeddingBlock(tableBlock)
+                                .withAccuracyLevel(4), null);
                     }
                     double e4 = TestGraphs.relError(TestGraphs.run(out4, inputs).get("y"), viaFloat.get("y"));
                     assertTrue(e4 < 0.05, what + ": accuracy level 4 differs by " + e4);
