@@ -19,10 +19,12 @@ final class CdEngine {
 
     private final Workspace ws;
     private final SolverOptions opt;
+    final NewtonPolish newton;
 
     CdEngine(Workspace ws, SolverOptions opt) {
         this.ws = ws;
         this.opt = opt;
+        this.newton = new NewtonPolish(ws.k);
     }
 
     /** Carried from one alpha to the next along a path. */
@@ -41,6 +43,7 @@ final class CdEngine {
         double tolAbs = opt.tol() * pb.yNorm2;
         MemorySegment r = ws.r;
         ws.residual(pb, w, r);
+        newton.reset();
         double[] v = new double[p];
         for (int j = 0; j < p; j++) {
             v[j] = pb.weights == null ? 1 : pb.weights[j];
@@ -266,6 +269,7 @@ final class CdEngine {
         while (e < maxEpochs) {
             sweep(pb, w, set, set.length, l1, l2, v);
             e++;
+            newton.afterSweep(pb, w, set, set.length, l1, l2, v, r, ws.tmp);
             int slot = snaps % Workspace.SNAPSHOTS;
             MemorySegment.copy(r, 0, ws.snaps, 8L * slot * n, 8L * n);
             snaps++;
@@ -303,6 +307,13 @@ final class CdEngine {
         while (e < maxEpochs && e < MAX_SETTLE) {
             double change = sweep(pb, w, act, m, l1, l2, v);
             e++;
+            if (newton.afterSweep(pb, w, act, m, l1, l2, v, ws.r, ws.tmp)) {
+                nh = 0; // the history no longer leads to this point
+                if (restrictedGap(pb, w, act, m, l1, l2, v, ws.r) <= tol) {
+                    break;
+                }
+                continue;
+            }
             for (int i = 0; i < m; i++) {
                 hist[nh][i] = w[act[i]];
             }

@@ -36,6 +36,10 @@ public final class LassoSolver implements AutoCloseable {
         this.fista = new FistaEngine(ws, options);
     }
 
+    CdEngine cdForTests() {
+        return cd;
+    }
+
     public SolverOptions options() {
         return options;
     }
