@@ -16,6 +16,7 @@ final class CdEngine {
     private static final int CHECK_EVERY = 5;
     private static final int ANDERSON = 5;
     private static final int MAX_SETTLE = 500;
+    private static final int FRESH_EVERY = 4;
 
     private final Workspace ws;
     private final SolverOptions opt;
@@ -31,6 +32,9 @@ final class CdEngine {
     static final class State {
         double[] c;        // X^T R at the previous solution
         double prevL1 = Double.NaN;
+        /** The coefficients the workspace residual belongs to (the previous solution), and its age. */
+        double[] wAtR;
+        int sinceFresh;
     }
 
     /** Solves in place from the warm start {@code w}; returns {gap, epochs}. */
@@ -42,7 +46,14 @@ final class CdEngine {
         double l2 = alpha * (1 - pb.l1Ratio) * n;
         double tolAbs = opt.tol() * pb.yNorm2;
         MemorySegment r = ws.r;
-        ws.residual(pb, w, r);
+        // Along a path the residual left by the previous alpha belongs to this warm start: reuse it, but
+        // recompute it now and then so that rounding in the updates cannot build up.
+        if (st.wAtR != null && st.sinceFresh < FRESH_EVERY && Arrays.equals(st.wAtR, w)) {
+            st.sinceFresh++;
+        } else {
+            ws.residual(pb, w, r);
+            st.sinceFresh = 0;
+        }
         newton.reset();
         double[] v = new double[p];
         for (int j = 0; j < p; j++) {
@@ -66,7 +77,9 @@ final class CdEngine {
         for (int outer = 0; ; outer++) {
             boolean strong = outer == 0 && set != null;
             if (!strong) {
+                long t0 = java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
                 products(pb, w, c, set, l1, v);
+                NewtonPolish.DBG[5]++; NewtonPolish.DBG[6] += java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime() - t0;
                 gap = fullGap(pb, w, c, l1, l2, v);
                 if (gap <= tolAbs || epochs >= opt.maxIter()) {
                     break;
@@ -83,16 +96,19 @@ final class CdEngine {
             if (!opt.screening()) {
                 innerTol = 0.5 * tolAbs;
             }
+            long t1 = java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
             epochs += inner(pb, w, set, l1, l2, v, innerTol, opt.maxIter() - epochs);
+            NewtonPolish.DBG[7] += java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime() - t1;
         }
         st.c = c;
         st.prevL1 = l1;
+        st.wAtR = w.clone();
         return new double[] {gap, epochs};
     }
 
     /**
      * X^T R for the certificate. With a float32 shadow of X (large problems), one pass over the shadow gives
-     * every product within a known error; a feature that is zero, outside the working set and whose bound
+     * every product within a known error; a feature that is zero and whose bound
      * {@code |fl32(x_j) . R| + err_j ||R||} stays below 0.999 of its threshold keeps that bound (an upper bound
      * of {@code |x_j . R|}, or of {@code x_j . R} when non-negative), the others are recomputed in float64. The
      * dual norm is then exact (set by the support) and the gap, screening and working sets stay valid. This
@@ -107,21 +123,18 @@ final class CdEngine {
         int p = pb.p;
         ws.xtr32(pb, ws.r, c);
         double rn = Math.sqrt(ws.k.sumSquares(ws.r, 0, n));
-        boolean[] inSet = new boolean[p];
-        if (set != null) {
-            for (int j : set) {
-                inSet[j] = true;
-            }
-        }
+        int[] again = new int[p];
+        int m = 0;
         for (int j = 0; j < p; j++) {
             double extra = pb.x32Error[j] * rn;
             double b = (pb.positive ? c[j] : Math.abs(c[j])) + extra;
-            if (w[j] == 0 && !inSet[j] && v[j] > 0 && b < 0.999 * l1 * v[j]) {
+            if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
                 c[j] = b;
             } else {
-                c[j] = ws.k.dot(pb.x, (long) j * n, ws.r, 0, n);
+                again[m++] = j;
             }
         }
+        ws.dots(pb, again, m, ws.r, c);
     }
 
     private static int[] allFeatures(boolean[] screened) {

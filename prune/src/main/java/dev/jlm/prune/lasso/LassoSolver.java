@@ -162,7 +162,9 @@ public final class LassoSolver implements AutoCloseable {
         int n = pb.n;
         double l1 = alpha * pb.l1Ratio * n;
         double l2 = alpha * (1 - pb.l1Ratio) * n;
-        ws.residual(pb, w, ws.r);
+        if (!"cd".equals(name)) {
+            ws.residual(pb, w, ws.r); // coordinate descent keeps it up to date
+        }
         double rn2 = ws.k.sumSquares(ws.r, 0, n * pb.tasks);
         double objective = Duality.primal(rn2, l1, l2, Duality.omega(pb, w), Duality.norm2(w)) / n;
         double rel = pb.yNorm2 > 0 ? gapAbs / pb.yNorm2 : (gapAbs == 0 ? 0 : Double.POSITIVE_INFINITY);

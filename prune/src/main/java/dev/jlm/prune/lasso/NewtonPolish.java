@@ -88,7 +88,12 @@ final class NewtonPolish {
         return ok;
     }
 
-    /** One Newton step on the non-zero (and unpenalized) features among {@code idx[0..m)}. */
+    /**
+     * Newton steps on the non-zero (and unpenalized) features among {@code idx[0..m)} with their signs fixed, as
+     * a primal active-set method: up to the first sign change the objective is the quadratic whose minimizer
+     * the KKT solve gives, so the point moves that far; the coordinates that reach zero leave the support (an
+     * O(k^2) update of the factor) and the solve is repeated, until a full step keeps every sign.
+     */
     boolean step(LassoProblem pb, double[] w, int[] idx, int m, double l1, double l2, double[] v, MemorySegment r,
                  MemorySegment save) {
         int n = pb.n;
@@ -104,52 +109,62 @@ final class NewtonPolish {
             return false;
         }
         int[] slots = ensure(pb, act, ka);
-        if (!factorFor(slots, ka, l2)) {
-            DBG[3]++;
-            return false;
-        }
-        // The factor's order is fac[]; the right-hand side and the solution follow it.
-        ka = kf;
-        act = new int[kf];
-        double[] b = new double[kf];
-        for (int i = 0; i < kf; i++) {
-            int j = featOf[fac[i]];
-            act[i] = j;
-            double s = w[j] > 0 ? 1 : (w[j] < 0 ? -1 : 0);
-            b[i] = q[fac[i]] - l1 * v[j] * s;
-        }
-        solve(lf, kf, cap, b);
-        // Up to the first sign change the objective is the quadratic whose minimizer is b: go as far as the
-        // signs hold (the whole way when they all agree), and set the coordinates that reach zero to zero.
-        double t = 1;
+        double[] z = new double[pb.p]; // the moving point, on the features of act
         for (int i = 0; i < ka; i++) {
-            int j = act[i];
-            if (!Double.isFinite(b[i])) {
+            z[act[i]] = w[act[i]];
+        }
+        int kStart = ka;
+        boolean full = false;
+        for (int round = 0; round < 4 + kStart / 4 && ka > 0; round++) {
+            if (!factorFor(slots, ka, l2)) {
+                DBG[3]++;
                 return false;
             }
-            if (v[j] > 0 && (b[i] == 0 || (b[i] > 0) != (w[j] > 0))) {
-                t = Math.min(t, w[j] / (w[j] - b[i]));
+            // The factor's order is fac[]; the right-hand side and the solution follow it.
+            double[] b = new double[kf];
+            for (int i = 0; i < kf; i++) {
+                int j = featOf[fac[i]];
+                double s = w[j] > 0 ? 1 : (w[j] < 0 ? -1 : 0);
+                b[i] = q[fac[i]] - l1 * v[j] * s;
             }
-        }
-        need = t < 1 ? Math.min(2 * need, 64) : 1;
-        if (t < 1) {
-            DBG[4]++;
-            if (!(t > 1e-3)) {
-                return false; // a negligible step: coordinate descent goes on
-            }
-            for (int i = 0; i < ka; i++) {
-                int j = act[i];
-                double nw = w[j] + t * (b[i] - w[j]);
-                b[i] = v[j] > 0 && (nw == 0 || (nw > 0) != (w[j] > 0)) ? 0 : nw;
-            }
-            // The coordinate that defined t lands on zero up to rounding: make it exactly zero.
-            for (int i = 0; i < ka; i++) {
-                int j = act[i];
-                if (v[j] > 0 && Math.abs(b[i]) <= 1e-12 * Math.abs(w[j])) {
-                    b[i] = 0;
+            solve(lf, kf, cap, b);
+            double t = 1;
+            for (int i = 0; i < kf; i++) {
+                int j = featOf[fac[i]];
+                if (!Double.isFinite(b[i])) {
+                    return false;
+                }
+                if (v[j] > 0 && (b[i] == 0 || (b[i] > 0) != (w[j] > 0))) {
+                    t = Math.min(t, z[j] / (z[j] - b[i]));
                 }
             }
+            int left = 0;
+            for (int i = 0; i < kf; i++) {
+                int j = featOf[fac[i]];
+                double nz = t >= 1 ? b[i] : z[j] + t * (b[i] - z[j]);
+                // Past zero, or at zero up to rounding when it defined t: the coordinate leaves the support.
+                boolean out = v[j] > 0 && (nz == 0 || (nz > 0) != (w[j] > 0)
+                        || (t < 1 && Math.abs(nz) <= 1e-12 * Math.abs(z[j])));
+                z[j] = out ? 0 : nz;
+                if (!out) {
+                    slots[left++] = fac[i];
+                }
+            }
+            ka = left;
+            if (t >= 1 && left == kf) {
+                full = true;
+                break;
+            }
         }
+        need = full ? 1 : Math.min(2 * need, 64);
+        if (!full) {
+            DBG[4]++;
+        }
+        double[] b = new double[kStart];
+        for (int i = 0; i < kStart; i++) {
+            b[i] = z[act[i]];
+        }
+        ka = kStart;
         // Keep the step only if the objective does not increase (rounding on ill-conditioned supports).
         double before = objective(pb, w, act, ka, l1, l2, v, r);
         MemorySegment.copy(r, 0, save, 0, 8L * n);
