@@ -40,7 +40,6 @@ final class NewtonPolish {
     private int need = 1;
     /** Off only to compare with plain coordinate descent (tests). */
     boolean enabled = true;
-    static final long[] DBG = new long[8];
     /** Steps taken and kept, for tests. */
     int accepted;
 
@@ -82,10 +81,7 @@ final class NewtonPolish {
             return false;
         }
         tried = sig;
-        long t0 = System.nanoTime();
-        boolean ok = step(pb, w, idx, m, l1, l2, v, r, save);
-        DBG[0]++; DBG[1] += ok ? 1 : 0; DBG[2] += System.nanoTime() - t0;
-        return ok;
+        return step(pb, w, idx, m, l1, l2, v, r, save);
     }
 
     /**
@@ -117,7 +113,6 @@ final class NewtonPolish {
         boolean full = false;
         for (int round = 0; round < 4 + kStart / 4 && ka > 0; round++) {
             if (!factorFor(slots, ka, l2)) {
-                DBG[3]++;
                 return false;
             }
             // The factor's order is fac[]; the right-hand side and the solution follow it.
@@ -157,9 +152,6 @@ final class NewtonPolish {
             }
         }
         need = full ? 1 : Math.min(2 * need, 64);
-        if (!full) {
-            DBG[4]++;
-        }
         double[] b = new double[kStart];
         for (int i = 0; i < kStart; i++) {
             b[i] = z[act[i]];
