@@ -21,6 +21,13 @@ final class CdEngine {
     private final Workspace ws;
     private final SolverOptions opt;
     final NewtonPolish newton;
+    /**
+     * x_j . R from the last restricted gap, valid while {@code rVersion} has not moved: the certificate reuses
+     * them instead of reading the support's columns again. Every change of the residual bumps the version.
+     */
+    private double[] lastDot = new double[0];
+    private long[] dotVersion = new long[0];
+    private long rVersion;
 
     CdEngine(Workspace ws, SolverOptions opt) {
         this.ws = ws;
@@ -53,6 +60,11 @@ final class CdEngine {
         } else {
             ws.residual(pb, w, r);
             st.sinceFresh = 0;
+        }
+        rVersion++;
+        if (lastDot.length < p) {
+            lastDot = new double[p];
+            dotVersion = new long[p];
         }
         newton.reset();
         double[] v = new double[p];
@@ -130,7 +142,16 @@ final class CdEngine {
                 again[m++] = j;
             }
         }
-        ws.dots(pb, again, m, ws.r, c);
+        int left = 0;
+        for (int i = 0; i < m; i++) {
+            int j = again[i];
+            if (dotVersion[j] == rVersion) {
+                c[j] = lastDot[j];
+            } else {
+                again[left++] = j;
+            }
+        }
+        ws.dots(pb, again, left, ws.r, c);
     }
 
     /**
@@ -234,6 +255,7 @@ final class CdEngine {
                 screened[j] = true;
                 if (w[j] != 0) {
                     ws.k.axpy(w[j], pb.x, (long) j * pb.n, ws.r, 0, pb.n);
+                    rVersion++;
                     w[j] = 0;
                 }
             }
@@ -296,6 +318,7 @@ final class CdEngine {
             sweep(pb, w, set, set.length, l1, l2, v);
             e++;
             newton.afterSweep(pb, w, set, set.length, l1, l2, v, r, ws.tmp);
+            rVersion++;
             int slot = snaps % Workspace.SNAPSHOTS;
             MemorySegment.copy(r, 0, ws.snaps, 8L * slot * n, 8L * n);
             snaps++;
@@ -333,7 +356,9 @@ final class CdEngine {
         while (e < maxEpochs && e < MAX_SETTLE) {
             double change = sweep(pb, w, act, m, l1, l2, v);
             e++;
-            if (newton.afterSweep(pb, w, act, m, l1, l2, v, ws.r, ws.tmp)) {
+            boolean polished = newton.afterSweep(pb, w, act, m, l1, l2, v, ws.r, ws.tmp);
+            rVersion++;
+            if (polished) {
                 nh = 0; // the history no longer leads to this point
                 if (restrictedGap(pb, w, act, m, l1, l2, v, ws.r) <= tol) {
                     break;
@@ -363,6 +388,7 @@ final class CdEngine {
      * largest coefficient (0 when all are zero).
      */
     private double sweep(LassoProblem pb, double[] w, int[] idx, int m, double l1, double l2, double[] v) {
+        rVersion++;
         L1Kernels k = ws.k;
         int n = pb.n;
         MemorySegment x = pb.x;
@@ -463,6 +489,7 @@ final class CdEngine {
                 w[set[q]] = acc[q];
             }
             MemorySegment.copy(racc, 0, ws.r, 0, 8L * n);
+            rVersion++;
         }
     }
 
@@ -480,9 +507,15 @@ final class CdEngine {
         double dn = 0;
         double omega = 0;
         double wn2 = 0;
+        boolean keep = rho == ws.r;
         for (int q = 0; q < m; q++) {
             int j = set[q];
-            double a = k.dot(pb.x, (long) j * n, rho, 0, n) - l2 * w[j];
+            double d = k.dot(pb.x, (long) j * n, rho, 0, n);
+            if (keep) {
+                lastDot[j] = d;
+                dotVersion[j] = rVersion;
+            }
+            double a = d - l2 * w[j];
             a = pb.positive ? a : Math.abs(a);
             if (v[j] > 0) {
                 dn = Math.max(dn, a / v[j]);
