@@ -115,26 +115,27 @@ final class CdEngine {
     }
 
     /**
-     * X^T R for the certificate. With a float32 shadow of X (large problems), one pass over the shadow gives
+     * X^T R for the certificate. With a 16-bit shadow of X (large problems), one pass over the shadow gives
      * every product within a known error; a feature that is zero and whose bound
-     * {@code |fl32(x_j) . R| + err_j ||R||} stays below 0.999 of its threshold keeps that bound (an upper bound
-     * of {@code |x_j . R|}, or of {@code x_j . R} when non-negative), the others are recomputed in float64. The
-     * dual norm is then exact (set by the support) and the gap, screening and working sets stay valid. This
-     * halves the memory traffic of the pass that dominates tall problems.
+     * {@code |scale_j q_j . R| + err_j ||R||} stays below 0.999 of its threshold keeps that bound (an upper bound
+     * of {@code |x_j . R|}, or of {@code x_j . R} when non-negative), the others are recomputed in float64 (or
+     * taken from the last restricted gap when the residual has not changed since). The dual norm is then exact
+     * (set by the support) and the gap, screening and working sets stay valid. This quarters the memory traffic
+     * of the pass that dominates tall problems.
      */
     private void products(LassoProblem pb, double[] w, double[] c, int[] set, double l1, double[] v) {
-        if (pb.x32 == null || !opt.screening()) {
+        if (pb.x16 == null || !opt.screening()) {
             ws.xtr(pb, ws.r, c);
             return;
         }
         int n = pb.n;
         int p = pb.p;
-        ws.xtr32(pb, ws.r, c);
+        ws.xtr16(pb, ws.r, c);
         double rn = Math.sqrt(ws.k.sumSquares(ws.r, 0, n));
         int[] again = new int[p];
         int m = 0;
         for (int j = 0; j < p; j++) {
-            double extra = pb.x32Error[j] * rn;
+            double extra = pb.x16Error[j] * rn;
             double b = (pb.positive ? c[j] : Math.abs(c[j])) + extra;
             if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
                 c[j] = b;

@@ -95,23 +95,23 @@ final class Workspace implements AutoCloseable {
         }
     }
 
-    /** out[j] = fl32(x_j) . R (single task) for all features, split across the threads. */
-    void xtr32(LassoProblem pb, MemorySegment res, double[] c) {
+    /** c[j] = scale_j (q_j . R) (single task) on the 16-bit copy of X, split across the threads. */
+    void xtr16(LassoProblem pb, MemorySegment res, double[] c) {
         int n = pb.n;
         int p = pb.p;
         if (pool == null || (long) n * p < PARALLEL_MIN) {
-            k.columnDotsF32(pb.x32, n, n, 0, p, res, 0, xtr, 0);
+            k.columnDotsI16(pb.x16, n, n, 0, p, res, 0, xtr, 0);
         } else {
             List<Future<?>> fs = new ArrayList<>(threads);
             for (int q = 0; q < threads; q++) {
                 int from = (int) ((long) p * q / threads);
                 int to = (int) ((long) p * (q + 1) / threads);
-                fs.add(pool.submit(() -> k.columnDotsF32(pb.x32, n, n, from, to, res, 0, xtr, from)));
+                fs.add(pool.submit(() -> k.columnDotsI16(pb.x16, n, n, from, to, res, 0, xtr, from)));
             }
             join(fs);
         }
         for (int j = 0; j < p; j++) {
-            c[j] = xtr.getAtIndex(LassoProblem.F64, j);
+            c[j] = pb.x16Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
         }
     }
 
