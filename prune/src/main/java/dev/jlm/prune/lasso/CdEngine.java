@@ -318,8 +318,13 @@ final class CdEngine {
         while (e < maxEpochs) {
             sweep(pb, w, set, set.length, l1, l2, v);
             e++;
-            newton.afterSweep(pb, w, set, set.length, l1, l2, v, r, ws.tmp);
+            boolean solved = newton.afterSweep(pb, w, set, set.length, l1, l2, v, r, ws.tmp) && newton.lastFull;
             rVersion++;
+            if (solved && pb.x16 != null && (long) set.length * 4 >= pb.p) {
+                // The support's KKT system is solved, and the restricted gap would read more memory than the
+                // certificate's 16-bit pass: let the full certificate decide at once.
+                break;
+            }
             int slot = snaps % Workspace.SNAPSHOTS;
             MemorySegment.copy(r, 0, ws.snaps, 8L * slot * n, 8L * n);
             snaps++;

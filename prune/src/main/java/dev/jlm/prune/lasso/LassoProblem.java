@@ -76,8 +76,8 @@ public final class LassoProblem implements AutoCloseable {
     final double[] groupWeights;
     final int[] groupIds;
 
-    /** X larger than this (elements; 32 MB in float64, past most last-level caches) gets a 16-bit shadow. */
-    static final long SHADOW_MIN = 1L << 22;
+    /** X larger than this (elements; 4 MB in float64, past the private caches) gets a 16-bit shadow. */
+    static final long SHADOW_MIN = 1L << 19;
 
     private LassoProblem(Builder b, Arena arena, MemorySegment x, MemorySegment y, int n, int p, int tasks,
                          double[] colNorm2, double[] xMean, double[] yMean, double yNorm2, int[][] groups,

@@ -38,6 +38,8 @@ final class NewtonPolish {
     private long previous = 0;
     private int stable = 0;
     private int need = 1;
+    /** Whether the last step kept was a full one (every sign held): the support's KKT system is solved. */
+    boolean lastFull;
     /** Off only to compare with plain coordinate descent (tests). */
     boolean enabled = true;
     /** Steps taken and kept, for tests. */
@@ -152,6 +154,7 @@ final class NewtonPolish {
             }
         }
         need = full ? 1 : Math.min(2 * need, 64);
+        lastFull = full;
         double[] b = new double[kStart];
         for (int i = 0; i < kStart; i++) {
             b[i] = z[act[i]];
@@ -172,6 +175,7 @@ final class NewtonPolish {
         }
         double after = objective(pb, w, act, ka, l1, l2, v, r);
         if (!(after <= before)) {
+            lastFull = false;
             for (int i = 0; i < ka; i++) {
                 w[act[i]] = old[i];
             }
