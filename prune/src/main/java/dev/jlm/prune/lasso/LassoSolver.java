@@ -83,6 +83,7 @@ public final class LassoSolver implements AutoCloseable {
                 }
                 System.arraycopy(warmStart, 0, w, 0, w.length);
             }
+            cd.newton.forget();
             return solveOne(pb, alpha, w, new CdEngine.State());
         } finally {
             busy.set(false);
@@ -101,6 +102,7 @@ public final class LassoSolver implements AutoCloseable {
             long t0 = System.nanoTime();
             double[] w = new double[pb.p * pb.tasks];
             CdEngine.State st = new CdEngine.State();
+            cd.newton.forget();
             List<Solution> out = new ArrayList<>(alphas.length);
             for (double a : alphas) {
                 out.add(solveOne(pb, a, w, st));

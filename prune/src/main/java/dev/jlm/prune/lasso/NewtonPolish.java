@@ -38,6 +38,9 @@ final class NewtonPolish {
     private long previous = 0;
     private int stable = 0;
     private int need = 1;
+    /** Multiply-adds the inner products may still use (grows with each sweep's cost). */
+    long budget;
+    private boolean deferred;
     /** Whether the last step kept was a full one (every sign held): the support's KKT system is solved. */
     boolean lastFull;
     /** Off only to compare with plain coordinate descent (tests). */
@@ -47,6 +50,16 @@ final class NewtonPolish {
 
     NewtonPolish(L1Kernels k) {
         this.k = k;
+    }
+
+    /**
+     * Forgets the cached inner products and the factor (at the start of each path or single solve, so that
+     * every call pays for its own: nothing carries over between calls).
+     */
+    void forget() {
+        cached = null;
+        kf = 0;
+        budget = 0;
     }
 
     /** Forgets the sign pattern history (at the start of each solve). */
@@ -66,6 +79,7 @@ final class NewtonPolish {
         if (!enabled) {
             return false;
         }
+        budget += (long) m * pb.n;
         long sig = 1;
         int nz = 0;
         for (int q = 0; q < m; q++) {
@@ -83,7 +97,12 @@ final class NewtonPolish {
             return false;
         }
         tried = sig;
-        return step(pb, w, idx, m, l1, l2, v, r, save);
+        deferred = false;
+        boolean kept = step(pb, w, idx, m, l1, l2, v, r, save);
+        if (deferred) {
+            tried = 0; // not tried: the same pattern may be tried once the budget allows
+        }
+        return kept;
     }
 
     /**
@@ -106,6 +125,20 @@ final class NewtonPolish {
         if (ka == 0 || ka > MAX_K || (l2 == 0 && ka > n)) {
             return false;
         }
+        // New inner products cost n each; they may take at most what the sweeps so far have cost, so that on
+        // problems where coordinate descent needs few sweeps (tall, independent columns) the step stays cheap.
+        long missing = 0;
+        for (int i = 0; i < ka; i++) {
+            if (cached != pb || slotOf[act[i]] == 0) {
+                missing++;
+            }
+        }
+        long cost = missing * ((cached != pb ? 0 : size) + missing) * n;
+        if (cost > budget) {
+            deferred = true;
+            return false;
+        }
+        budget -= cost;
         int[] slots = ensure(pb, act, ka);
         double[] z = new double[pb.p]; // the moving point, on the features of act
         for (int i = 0; i < ka; i++) {

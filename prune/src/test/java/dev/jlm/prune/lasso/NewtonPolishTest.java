@@ -85,6 +85,7 @@ class NewtonPolishTest {
                 double[] alphas = LassoSolver.alphaGrid(pb, 20, 0.02);
                 LassoPath path = solver.path(pb, alphas);
                 NewtonPolish np = new NewtonPolish(dev.jlm.simd.l1.L1Kernels.get());
+                np.budget = Long.MAX_VALUE / 4; // no cost limit on the inner products here
                 int n = pb.n;
                 MemorySegment r = arena.allocate(8L * n, 64);
                 MemorySegment save = arena.allocate(8L * n, 64);
@@ -153,6 +154,7 @@ class NewtonPolishTest {
                 double before = objective(pb, w, l1);
                 double[] start = w.clone();
                 NewtonPolish np = new NewtonPolish(dev.jlm.simd.l1.L1Kernels.get());
+                np.budget = Long.MAX_VALUE / 4; // no cost limit on the inner products here
                 if (np.step(pb, w, all, pb.p, l1, 0, v, r, save)) {
                     for (int j = 0; j < pb.p; j++) {
                         assertTrue(w[j] == 0 || Math.signum(w[j]) == Math.signum(start[j]), "feature " + j + " changed sign");
