@@ -16,7 +16,7 @@ import java.util.concurrent.Future;
 final class Workspace implements AutoCloseable {
     static final int SNAPSHOTS = 5;
     /** Products below this many multiply-adds stay on the calling thread: a hand-off costs more. */
-    static final long PARALLEL_MIN = 1L << 18;
+    static final long PARALLEL_MIN = 1L << 21;
 
     final L1Kernels k = L1Kernels.get();
     final ForkJoinPool pool;
