@@ -36,6 +36,7 @@ public final class LassoSolver implements AutoCloseable {
         this.fista = new FistaEngine(ws, options);
     }
 
+    /** The coordinate descent engine, for tests that switch its Newton step off. */
     CdEngine cdForTests() {
         return cd;
     }
