@@ -16,19 +16,32 @@ final class CdEngine {
     private static final int CHECK_EVERY = 5;
     private static final int ANDERSON = 5;
     private static final int MAX_SETTLE = 500;
+    private static final int FRESH_EVERY = 4;
 
     private final Workspace ws;
     private final SolverOptions opt;
+    final NewtonPolish newton;
+    /**
+     * x_j . R from the last restricted gap, valid while {@code rVersion} has not moved: the certificate reuses
+     * them instead of reading the support's columns again. Every change of the residual bumps the version.
+     */
+    private double[] lastDot = new double[0];
+    private long[] dotVersion = new long[0];
+    private long rVersion;
 
     CdEngine(Workspace ws, SolverOptions opt) {
         this.ws = ws;
         this.opt = opt;
+        this.newton = new NewtonPolish(ws.k);
     }
 
     /** Carried from one alpha to the next along a path. */
     static final class State {
         double[] c;        // X^T R at the previous solution
         double prevL1 = Double.NaN;
+        /** The coefficients the workspace residual belongs to (the previous solution), and its age. */
+        double[] wAtR;
+        int sinceFresh;
     }
 
     /** Solves in place from the warm start {@code w}; returns {gap, epochs}. */
@@ -40,7 +53,20 @@ final class CdEngine {
         double l2 = alpha * (1 - pb.l1Ratio) * n;
         double tolAbs = opt.tol() * pb.yNorm2;
         MemorySegment r = ws.r;
-        ws.residual(pb, w, r);
+        // Along a path the residual left by the previous alpha belongs to this warm start: reuse it, but
+        // recompute it now and then so that rounding in the updates cannot build up.
+        if (st.wAtR != null && st.sinceFresh < FRESH_EVERY && Arrays.equals(st.wAtR, w)) {
+            st.sinceFresh++;
+        } else {
+            ws.residual(pb, w, r);
+            st.sinceFresh = 0;
+        }
+        rVersion++;
+        if (lastDot.length < p) {
+            lastDot = new double[p];
+            dotVersion = new long[p];
+        }
+        newton.reset();
         double[] v = new double[p];
         for (int j = 0; j < p; j++) {
             v[j] = pb.weights == null ? 1 : pb.weights[j];
@@ -65,7 +91,7 @@ final class CdEngine {
             if (!strong) {
                 products(pb, w, c, set, l1, v);
                 gap = fullGap(pb, w, c, l1, l2, v);
-                if (gap <= tolAbs || epochs >= opt.maxIter()) {
+                if ((gap <= tolAbs && unpenalizedSettled(pb, w, c, l2, v, tolAbs)) || epochs >= opt.maxIter()) {
                     break;
                 }
                 if (opt.screening()) {
@@ -84,41 +110,66 @@ final class CdEngine {
         }
         st.c = c;
         st.prevL1 = l1;
+        st.wAtR = w.clone();
         return new double[] {gap, epochs};
     }
 
     /**
-     * X^T R for the certificate. With a float32 shadow of X (large problems), one pass over the shadow gives
-     * every product within a known error; a feature that is zero, outside the working set and whose bound
-     * {@code |fl32(x_j) . R| + err_j ||R||} stays below 0.999 of its threshold keeps that bound (an upper bound
-     * of {@code |x_j . R|}, or of {@code x_j . R} when non-negative), the others are recomputed in float64. The
-     * dual norm is then exact (set by the support) and the gap, screening and working sets stay valid. This
-     * halves the memory traffic of the pass that dominates tall problems.
+     * X^T R for the certificate. With a 16-bit shadow of X (large problems), one pass over the shadow gives
+     * every product within a known error; a feature that is zero and whose bound
+     * {@code |scale_j q_j . R| + err_j ||R||} stays below 0.999 of its threshold keeps that bound (an upper bound
+     * of {@code |x_j . R|}, or of {@code x_j . R} when non-negative), the others are recomputed in float64 (or
+     * taken from the last restricted gap when the residual has not changed since). The dual norm is then exact
+     * (set by the support) and the gap, screening and working sets stay valid. This quarters the memory traffic
+     * of the pass that dominates tall problems.
      */
     private void products(LassoProblem pb, double[] w, double[] c, int[] set, double l1, double[] v) {
-        if (pb.x32 == null || !opt.screening()) {
+        if (pb.x16 == null || !opt.screening()) {
             ws.xtr(pb, ws.r, c);
             return;
         }
         int n = pb.n;
         int p = pb.p;
-        ws.xtr32(pb, ws.r, c);
+        ws.xtr16(pb, ws.r, c);
         double rn = Math.sqrt(ws.k.sumSquares(ws.r, 0, n));
-        boolean[] inSet = new boolean[p];
-        if (set != null) {
-            for (int j : set) {
-                inSet[j] = true;
-            }
-        }
+        int[] again = new int[p];
+        int m = 0;
         for (int j = 0; j < p; j++) {
-            double extra = pb.x32Error[j] * rn;
+            double extra = pb.x16Error[j] * rn;
             double b = (pb.positive ? c[j] : Math.abs(c[j])) + extra;
-            if (w[j] == 0 && !inSet[j] && v[j] > 0 && b < 0.999 * l1 * v[j]) {
+            if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
                 c[j] = b;
             } else {
-                c[j] = ws.k.dot(pb.x, (long) j * n, ws.r, 0, n);
+                again[m++] = j;
             }
         }
+        int left = 0;
+        for (int i = 0; i < m; i++) {
+            int j = again[i];
+            if (dotVersion[j] == rVersion) {
+                c[j] = lastDot[j];
+            } else {
+                again[left++] = j;
+            }
+        }
+        ws.dots(pb, again, left, ws.r, c);
+    }
+
+    /**
+     * The dual norm leaves unpenalized features out, so the gap bounds the error only once their correlations
+     * with the residual vanish: each must be within the KKT slack {@code ||x_j|| sqrt(2 tolAbs)} of zero.
+     */
+    private static boolean unpenalizedSettled(LassoProblem pb, double[] w, double[] c, double l2, double[] v,
+                                              double tolAbs) {
+        if (pb.weights == null) {
+            return true;
+        }
+        for (int j = 0; j < pb.p; j++) {
+            if (v[j] == 0 && Math.abs(c[j] - l2 * w[j]) > Math.sqrt(pb.colNorm2[j] * 2 * tolAbs)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static int[] allFeatures(boolean[] screened) {
@@ -205,6 +256,7 @@ final class CdEngine {
                 screened[j] = true;
                 if (w[j] != 0) {
                     ws.k.axpy(w[j], pb.x, (long) j * pb.n, ws.r, 0, pb.n);
+                    rVersion++;
                     w[j] = 0;
                 }
             }
@@ -266,6 +318,13 @@ final class CdEngine {
         while (e < maxEpochs) {
             sweep(pb, w, set, set.length, l1, l2, v);
             e++;
+            boolean solved = newton.afterSweep(pb, w, set, set.length, l1, l2, v, r, ws.tmp) && newton.lastFull;
+            rVersion++;
+            if (solved && pb.x16 != null && (long) set.length * 4 >= pb.p) {
+                // The support's KKT system is solved, and the restricted gap would read more memory than the
+                // certificate's 16-bit pass: let the full certificate decide at once.
+                break;
+            }
             int slot = snaps % Workspace.SNAPSHOTS;
             MemorySegment.copy(r, 0, ws.snaps, 8L * slot * n, 8L * n);
             snaps++;
@@ -303,6 +362,15 @@ final class CdEngine {
         while (e < maxEpochs && e < MAX_SETTLE) {
             double change = sweep(pb, w, act, m, l1, l2, v);
             e++;
+            boolean polished = newton.afterSweep(pb, w, act, m, l1, l2, v, ws.r, ws.tmp);
+            rVersion++;
+            if (polished) {
+                nh = 0; // the history no longer leads to this point
+                if (restrictedGap(pb, w, act, m, l1, l2, v, ws.r) <= tol) {
+                    break;
+                }
+                continue;
+            }
             for (int i = 0; i < m; i++) {
                 hist[nh][i] = w[act[i]];
             }
@@ -326,6 +394,7 @@ final class CdEngine {
      * largest coefficient (0 when all are zero).
      */
     private double sweep(LassoProblem pb, double[] w, int[] idx, int m, double l1, double l2, double[] v) {
+        rVersion++;
         L1Kernels k = ws.k;
         int n = pb.n;
         MemorySegment x = pb.x;
@@ -426,6 +495,7 @@ final class CdEngine {
                 w[set[q]] = acc[q];
             }
             MemorySegment.copy(racc, 0, ws.r, 0, 8L * n);
+            rVersion++;
         }
     }
 
@@ -443,9 +513,15 @@ final class CdEngine {
         double dn = 0;
         double omega = 0;
         double wn2 = 0;
+        boolean keep = rho == ws.r;
         for (int q = 0; q < m; q++) {
             int j = set[q];
-            double a = k.dot(pb.x, (long) j * n, rho, 0, n) - l2 * w[j];
+            double d = k.dot(pb.x, (long) j * n, rho, 0, n);
+            if (keep) {
+                lastDot[j] = d;
+                dotVersion[j] = rVersion;
+            }
+            double a = d - l2 * w[j];
             a = pb.positive ? a : Math.abs(a);
             if (v[j] > 0) {
                 dn = Math.max(dn, a / v[j]);

@@ -54,11 +54,15 @@ public final class LassoProblem implements AutoCloseable {
     final MemorySegment y;
     final double[] colNorm2;
     /**
-     * For a large Lasso X (more than {@link #SHADOW_MIN} elements): a float32 copy, column-major, and per column
-     * {@code ||x_j - fl32(x_j)||_2 + 2^-50 n ||fl32(x_j)||_2}, which bounds the error of a product with it.
+     * For a large Lasso X (more than {@link #SHADOW_MIN} elements): a 16-bit integer copy, column-major, with one
+     * scale per column ({@code x_j ~ scale_j q_j}, {@code scale_j = max_i |x_ij| / 32767}), and per column a bound
+     * {@code err_j} such that {@code |x_j . r - scale_j fl(q_j . r)| <= err_j ||r||}.
      */
-    final MemorySegment x32;
-    final double[] x32Error;
+    final MemorySegment x16;
+    final double[] x16Scale;
+    final double[] x16Error;
+    static final java.lang.foreign.ValueLayout.OfShort I16 =
+            java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
     final double[] xMean;
     final double[] yMean;
     final double yNorm2;
@@ -72,32 +76,45 @@ public final class LassoProblem implements AutoCloseable {
     final double[] groupWeights;
     final int[] groupIds;
 
-    /** X larger than this (elements; 32 MB in float64, past most last-level caches) gets a float32 shadow. */
-    static final long SHADOW_MIN = 1L << 22;
+    /** X larger than this (elements; 4 MB in float64, past the private caches) gets a 16-bit shadow. */
+    static final long SHADOW_MIN = 1L << 19;
 
     private LassoProblem(Builder b, Arena arena, MemorySegment x, MemorySegment y, int n, int p, int tasks,
                          double[] colNorm2, double[] xMean, double[] yMean, double yNorm2, int[][] groups,
                          double[] groupWeights) {
         if (b.groups == null && tasks == 1 && (long) n * p >= SHADOW_MIN) {
-            x32 = arena.allocate(4L * n * p, 64);
-            x32Error = new double[p];
+            x16 = arena.allocate(2L * n * p, 64);
+            x16Scale = new double[p];
+            x16Error = new double[p];
             for (int j = 0; j < p; j++) {
-                double err = 0;
-                double nrm = 0;
+                long base = (long) j * n;
+                double max = 0;
                 for (int i = 0; i < n; i++) {
-                    long at = (long) j * n + i;
-                    double v = x.getAtIndex(F64, at);
-                    float f = (float) v;
-                    x32.setAtIndex(LassoSolver.F32, at, f);
-                    err += (v - f) * (v - f);
-                    nrm += (double) f * f;
+                    max = Math.max(max, Math.abs(x.getAtIndex(F64, base + i)));
                 }
-                // Rounding of each partial sum in double adds at most n * 2^-53 * sum |x_i r_i|.
-                x32Error[j] = Math.sqrt(err) * (1 + 1e-12) + 0x1p-50 * n * Math.sqrt(nrm);
+                double scale = max / 32767;
+                double err = 0;
+                double nrmQ = 0;
+                double nrmX = 0;
+                for (int i = 0; i < n; i++) {
+                    double v = x.getAtIndex(F64, base + i);
+                    long qv = scale == 0 ? 0 : Math.max(-32767, Math.min(32767, Math.round(v / scale)));
+                    x16.setAtIndex(I16, base + i, (short) qv);
+                    double e = v - scale * qv;
+                    err += e * e;
+                    nrmQ += (double) qv * qv;
+                    nrmX += v * v;
+                }
+                x16Scale[j] = scale;
+                // ||x_j - scale q_j|| (plus the rounding of computing it), and the rounding of the product
+                // q_j . r in double: at most n 2^-53 sum |q_i r_i|, with room for the final scaling.
+                x16Error[j] = (Math.sqrt(err) + 0x1p-52 * Math.sqrt(nrmX)) * (1 + 1e-12)
+                        + 0x1p-50 * n * scale * Math.sqrt(nrmQ);
             }
         } else {
-            x32 = null;
-            x32Error = null;
+            x16 = null;
+            x16Scale = null;
+            x16Error = null;
         }
         this.kind = b.groups != null ? Kind.GROUP : (tasks > 1 ? Kind.MULTI_TASK : Kind.LASSO);
         this.arena = arena;

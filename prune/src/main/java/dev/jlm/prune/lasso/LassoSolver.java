@@ -36,6 +36,11 @@ public final class LassoSolver implements AutoCloseable {
         this.fista = new FistaEngine(ws, options);
     }
 
+    /** The coordinate descent engine, for tests that switch its Newton step off. */
+    CdEngine cdForTests() {
+        return cd;
+    }
+
     public SolverOptions options() {
         return options;
     }
@@ -79,6 +84,7 @@ public final class LassoSolver implements AutoCloseable {
                 }
                 System.arraycopy(warmStart, 0, w, 0, w.length);
             }
+            cd.newton.forget();
             return solveOne(pb, alpha, w, new CdEngine.State());
         } finally {
             busy.set(false);
@@ -97,6 +103,7 @@ public final class LassoSolver implements AutoCloseable {
             long t0 = System.nanoTime();
             double[] w = new double[pb.p * pb.tasks];
             CdEngine.State st = new CdEngine.State();
+            cd.newton.forget();
             List<Solution> out = new ArrayList<>(alphas.length);
             for (double a : alphas) {
                 out.add(solveOne(pb, a, w, st));
@@ -158,7 +165,9 @@ public final class LassoSolver implements AutoCloseable {
         int n = pb.n;
         double l1 = alpha * pb.l1Ratio * n;
         double l2 = alpha * (1 - pb.l1Ratio) * n;
-        ws.residual(pb, w, ws.r);
+        if (!"cd".equals(name)) {
+            ws.residual(pb, w, ws.r); // coordinate descent keeps it up to date
+        }
         double rn2 = ws.k.sumSquares(ws.r, 0, n * pb.tasks);
         double objective = Duality.primal(rn2, l1, l2, Duality.omega(pb, w), Duality.norm2(w)) / n;
         double rel = pb.yNorm2 > 0 ? gapAbs / pb.yNorm2 : (gapAbs == 0 ? 0 : Double.POSITIVE_INFINITY);

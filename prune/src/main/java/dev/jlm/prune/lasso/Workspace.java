@@ -15,6 +15,8 @@ import java.util.concurrent.Future;
  */
 final class Workspace implements AutoCloseable {
     static final int SNAPSHOTS = 5;
+    /** Products below this many multiply-adds stay on the calling thread: a hand-off costs more. */
+    static final long PARALLEL_MIN = 1L << 21;
 
     final L1Kernels k = L1Kernels.get();
     final ForkJoinPool pool;
@@ -75,7 +77,7 @@ final class Workspace implements AutoCloseable {
         for (int t = 0; t < pb.tasks; t++) {
             long rOff = (long) t * n;
             long oOff = (long) t * p;
-            if (pool == null || p < 64) {
+            if (pool == null || p < 64 || (long) n * p < PARALLEL_MIN) {
                 k.columnDots(pb.x, n, n, 0, p, res, rOff, xtr, oOff);
             } else {
                 int chunks = threads;
@@ -93,24 +95,46 @@ final class Workspace implements AutoCloseable {
         }
     }
 
-    /** out[j] = fl32(x_j) . R (single task) for all features, split across the threads. */
-    void xtr32(LassoProblem pb, MemorySegment res, double[] c) {
+    /** c[j] = scale_j (q_j . R) (single task) on the 16-bit copy of X, split across the threads. */
+    void xtr16(LassoProblem pb, MemorySegment res, double[] c) {
         int n = pb.n;
         int p = pb.p;
-        if (pool == null) {
-            k.columnDotsF32(pb.x32, n, n, 0, p, res, 0, xtr, 0);
+        if (pool == null || (long) n * p < PARALLEL_MIN) {
+            k.columnDotsI16(pb.x16, n, n, 0, p, res, 0, xtr, 0);
         } else {
             List<Future<?>> fs = new ArrayList<>(threads);
             for (int q = 0; q < threads; q++) {
                 int from = (int) ((long) p * q / threads);
                 int to = (int) ((long) p * (q + 1) / threads);
-                fs.add(pool.submit(() -> k.columnDotsF32(pb.x32, n, n, from, to, res, 0, xtr, from)));
+                fs.add(pool.submit(() -> k.columnDotsI16(pb.x16, n, n, from, to, res, 0, xtr, from)));
             }
             join(fs);
         }
         for (int j = 0; j < p; j++) {
-            c[j] = xtr.getAtIndex(LassoProblem.F64, j);
+            c[j] = pb.x16Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
         }
+    }
+
+    /** c[idx[i]] = x_{idx[i]} . res for i < m (single task), split across the threads when worth it. */
+    void dots(LassoProblem pb, int[] idx, int m, MemorySegment res, double[] c) {
+        int n = pb.n;
+        if (pool == null || (long) m * n < PARALLEL_MIN) {
+            for (int i = 0; i < m; i++) {
+                c[idx[i]] = k.dot(pb.x, (long) idx[i] * n, res, 0, n);
+            }
+            return;
+        }
+        List<Future<?>> fs = new ArrayList<>(threads);
+        for (int q = 0; q < threads; q++) {
+            int from = (int) ((long) m * q / threads);
+            int to = (int) ((long) m * (q + 1) / threads);
+            fs.add(pool.submit(() -> {
+                for (int i = from; i < to; i++) {
+                    c[idx[i]] = k.dot(pb.x, (long) idx[i] * n, res, 0, n);
+                }
+            }));
+        }
+        join(fs);
     }
 
     static void join(List<Future<?>> fs) {

@@ -76,14 +76,37 @@ class LassoPathTest {
     }
 
     @Test
-    void largeProblemScreensWithTheFloat32ShadowAndStaysCertified() {
+    void largeProblemScreensWithThe16BitShadowAndStaysCertified() {
         int n = 2100, p = 2000; // 4.2M elements: above LassoProblem.SHADOW_MIN
         double[][] d = toeplitz(11, n, p, 30, 0.3, 1.0);
         try (Tensor x = Fixtures.f64(d[0], n, p); Tensor y = Fixtures.f64(d[1], n);
              LassoProblem pb = LassoProblem.builder(x, y).fitIntercept(true).build();
              LassoSolver fast = new LassoSolver(SolverOptions.defaults().withTol(1e-9).withThreads(2));
              LassoSolver plain = new LassoSolver(SolverOptions.defaults().withTol(1e-9).withScreening(false))) {
-            assertTrue(pb.x32 != null, "the float32 shadow should exist at this size");
+            assertTrue(pb.x16 != null, "the 16-bit shadow should exist at this size");
+            // The shadow's error bound holds: |x_j . r - scale_j fl(q_j . r)| <= err_j ||r|| for random r.
+            java.util.Random rnd = new java.util.Random(2);
+            double[] r = new double[n];
+            double rn = 0;
+            for (int i = 0; i < n; i++) {
+                r[i] = rnd.nextGaussian() * (i % 7 == 0 ? 100 : 1);
+                rn += r[i] * r[i];
+            }
+            rn = Math.sqrt(rn);
+            double worst = 0;
+            for (int j = 0; j < p; j++) {
+                java.math.BigDecimal exact = java.math.BigDecimal.ZERO;
+                double q = 0;
+                for (int i = 0; i < n; i++) {
+                    double xv = pb.x.getAtIndex(LassoProblem.F64, (long) j * n + i);
+                    exact = exact.add(new java.math.BigDecimal(xv).multiply(new java.math.BigDecimal(r[i])));
+                    q += pb.x16.getAtIndex(LassoProblem.I16, (long) j * n + i) * r[i];
+                }
+                double diff = Math.abs(exact.doubleValue() - pb.x16Scale[j] * q);
+                assertTrue(diff <= pb.x16Error[j] * rn, "column " + j + ": " + diff + " > " + pb.x16Error[j] * rn);
+                worst = Math.max(worst, diff / (pb.x16Error[j] * rn));
+            }
+            assertTrue(worst > 1e-3, "the bound should not be loose by orders of magnitude: " + worst);
             double[] alphas = LassoSolver.alphaGrid(pb, 4, 0.02);
             LassoPath a = fast.path(pb, alphas);
             LassoPath b = plain.path(pb, alphas);

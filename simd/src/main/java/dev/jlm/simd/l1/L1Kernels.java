@@ -68,6 +68,14 @@ public interface L1Kernels {
                        MemorySegment out, long outOff);
 
     /**
+     * {@link #columnDots} on a 16-bit integer copy of the matrix ({@code x} holds little-endian int16, column j at
+     * {@code j * ld} elements): {@code out = q_j . r} unscaled, the caller multiplies by the column's scale. A
+     * quarter of the memory traffic of the float64 product, for passes whose error is bounded by the caller.
+     */
+    void columnDotsI16(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                       MemorySegment out, long outOff);
+
+    /**
      * Soft-threshold of a vector with one threshold per element scaled by {@code t}:
      * {@code out[i] = S(in[i], t * w[i])}, or with {@code w == null} the threshold {@code t} for all.
      * With {@code positive}, negative results are clipped to 0 (the prox of the non-negative Lasso).

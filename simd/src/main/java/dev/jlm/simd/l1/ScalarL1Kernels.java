@@ -56,6 +56,21 @@ final class ScalarL1Kernels implements L1Kernels {
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     @Override
+    public void columnDotsI16(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                              MemorySegment out, long outOff) {
+        for (int j = from; j < to; j++) {
+            double s = 0;
+            long c = j * ld;
+            for (int i = 0; i < n; i++) {
+                s += (double) x.getAtIndex(I16, c + i) * r.getAtIndex(F64, rOff + i);
+            }
+            out.setAtIndex(F64, outOff + j - from, s);
+        }
+    }
+
+    static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    @Override
     public void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                               MemorySegment out, long outOff) {
         for (int j = from; j < to; j++) {

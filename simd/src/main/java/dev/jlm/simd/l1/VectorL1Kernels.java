@@ -182,6 +182,47 @@ final class VectorL1Kernels implements L1Kernels {
         }
     }
 
+    /** Shorts that widen to exactly two double vectors. */
+    private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(32 * L));
+
+    @Override
+    public void columnDotsI16(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                              MemorySegment out, long outOff) {
+        int j = from;
+        // Two columns at a time; one short vector load gives two double vectors (parts 0 and 1).
+        for (; j + 2 <= to; j += 2) {
+            long c0 = j * ld, c1 = c0 + ld;
+            DoubleVector s0 = DoubleVector.zero(S), s1 = s0, t0 = s0, t1 = s0;
+            int i = 0;
+            for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+                DoubleVector ra = load(r, rOff + i);
+                DoubleVector rb = load(r, rOff + i + L);
+                jdk.incubator.vector.ShortVector f0 = jdk.incubator.vector.ShortVector.fromMemorySegment(SS, x, (c0 + i) * 2, LE);
+                jdk.incubator.vector.ShortVector f1 = jdk.incubator.vector.ShortVector.fromMemorySegment(SS, x, (c1 + i) * 2, LE);
+                s0 = ((DoubleVector) f0.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, 0)).fma(ra, s0);
+                t0 = ((DoubleVector) f0.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, 1)).fma(rb, t0);
+                s1 = ((DoubleVector) f1.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, 0)).fma(ra, s1);
+                t1 = ((DoubleVector) f1.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, 1)).fma(rb, t1);
+            }
+            double d0 = sum(s0.add(t0)), d1 = sum(s1.add(t1));
+            for (; i < n; i++) {
+                double rv = r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+                d0 += (double) x.getAtIndex(ScalarL1Kernels.I16, c0 + i) * rv;
+                d1 += (double) x.getAtIndex(ScalarL1Kernels.I16, c1 + i) * rv;
+            }
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j + 1 - from, d1);
+        }
+        for (; j < to; j++) {
+            long c0 = j * ld;
+            double d0 = 0;
+            for (int i = 0; i < n; i++) {
+                d0 += (double) x.getAtIndex(ScalarL1Kernels.I16, c0 + i) * r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+            }
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
+        }
+    }
+
     @Override
     public void softThreshold(MemorySegment in, long inOff, MemorySegment out, long outOff, int n, double t,
                               MemorySegment w, long wOff, boolean positive) {

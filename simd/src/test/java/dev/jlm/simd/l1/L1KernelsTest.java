@@ -201,6 +201,34 @@ class L1KernelsTest {
 
     @ParameterizedTest(name = "{0} n={1}")
     @MethodSource("cases")
+    void columnDotsI16(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(23L * n + name.hashCode());
+        int ld = n + 3;
+        int p = 8;
+        ValueLayout.OfShort i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate(2L * ld * p, 8);
+            MemorySegment xd = arena.allocate(8L * ld * p, 8);
+            for (int i = 0; i < ld * p; i++) {
+                // The whole range, extremes included.
+                short v = (short) (i % 11 == 0 ? (i % 2 == 0 ? 32767 : -32768) : rnd.nextInt(65536) - 32768);
+                x.setAtIndex(i16, i, v);
+                xd.setAtIndex(F64, i, v);
+            }
+            MemorySegment r = random(arena, rnd, n, 2);
+            MemorySegment out = poisoned(arena, p + 1);
+            k.columnDotsI16(x, ld, n, 1, p, r, 2, out, 1);
+            assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
+            for (int j = 1; j < p; j++) {
+                long c = (long) j * ld;
+                assertSum(exactDot(xd, c, r, 2, n), out.getAtIndex(F64, j), absDot(xd, c, r, 2, n), n, "i16 column " + j);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
     void softThreshold(String name, int n) {
         L1Kernels k = impl(name);
         Random rnd = new Random(13L * n + name.hashCode());
