@@ -14,6 +14,7 @@ import dev.jlm.simd.internal.Rows;
 import dev.jlm.simd.internal.VMath;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 
 /** Both activation implementations: checks, row splitting, scalar and vector loops. */
 final class ActivationImpl extends KernelBase<ActivationImpl> implements Activations {
@@ -25,6 +26,19 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
     private static final int GELU_TANH = 1;
     private static final int GELU_ERF = 2;
     private static final int SWIGLU = 3;
+    private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
+    private static final FloatVector Q1 = FloatVector.broadcast(F, VMath.Q1);
+    private static final FloatVector Q0 = FloatVector.broadcast(F, VMath.Q0);
+    private static final FloatVector NLN2_HI = FloatVector.broadcast(F, -VMath.LN2_HI);
+    private static final FloatVector NLN2_LO = FloatVector.broadcast(F, -VMath.LN2_LO);
+    private static final FloatVector E7 = FloatVector.broadcast(F, VMath.E7);
+    private static final FloatVector E6 = FloatVector.broadcast(F, VMath.E6);
+    private static final FloatVector E5 = FloatVector.broadcast(F, VMath.E5);
+    private static final FloatVector E4 = FloatVector.broadcast(F, VMath.E4);
+    private static final FloatVector E3 = FloatVector.broadcast(F, VMath.E3);
+    private static final FloatVector E2 = FloatVector.broadcast(F, VMath.E2);
+    private static final FloatVector E1 = FloatVector.broadcast(F, VMath.E1);
+    private static final FloatVector E0 = FloatVector.broadcast(F, VMath.E0);
 
 
     private ActivationImpl(boolean vector, int threads) {
@@ -118,10 +132,10 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
                 // One small method per op and input type: a loop of Vector API calls compiles to plain vector
                 // code only when everything in it is inlined, and the JIT stops inlining in methods that grow big.
                 i = f32 ? switch (op) {
-                    case SILU -> siluF32(x, xi, y, yi, n);
+                    case SILU -> siluF32(x, xi, null, 0, y, yi, n);
                     case GELU_TANH -> geluTanhF32(x, xi, y, yi, n);
                     case GELU_ERF -> geluErfF32(x, xi, y, yi, n);
-                    default -> swigluF32(x, xi, u, ui, y, yi, n);
+                    default -> siluF32(x, xi, u, ui, y, yi, n);
                 } : switch (op) {
                     case SILU -> silu(xt, x, xi, y, yi, n);
                     case GELU_TANH -> geluTanh(xt, x, xi, y, yi, n);
@@ -129,55 +143,102 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
                     default -> swiglu(xt, x, xi, ut, u, ui, y, yi, n);
                 };
             }
-            // The scalar reference, and the tail of a vector row.
-            for (; i < n; i++) {
-                float v = Lanes.get(xt, x, xi + i);
-                float o = switch (op) {
-                    case SILU -> VMath.silu(v);
-                    case GELU_TANH -> VMath.geluTanh(v);
-                    case GELU_ERF -> VMath.geluErf(v);
-                    default -> VMath.silu(v) * Lanes.get(ut, u, ui + i);
-                };
-                y.set(F32, (yi + i) * 4, o);
-            }
+            scalar(op, xt, x, xi, ut, u, ui, y, yi, i, n);
         }
     }
 
-    // Each returns where the scalar tail starts. Offsets are element indices.
+    /** The scalar reference for elements [from, to) of a row: the scalar kernel, vector tails and rare lanes. */
+    private static void scalar(int op, DType xt, MemorySegment x, long xi, DType ut, MemorySegment u, long ui,
+                               MemorySegment y, long yi, int from, int to) {
+        for (int i = from; i < to; i++) {
+            float v = Lanes.get(xt, x, xi + i);
+            float o = switch (op) {
+                case SILU -> VMath.silu(v);
+                case GELU_TANH -> VMath.geluTanh(v);
+                case GELU_ERF -> VMath.geluErf(v);
+                default -> VMath.silu(v) * Lanes.get(ut, u, ui + i);
+            };
+            y.set(F32, (yi + i) * 4, o);
+        }
+    }
 
-    private static int siluF32(MemorySegment x, long xi, MemorySegment y, long yi, int n) {
+    // F32 loops write exp out in their own body (VMath's arithmetic, same constants): no vector crosses a call,
+    // so nothing is boxed whatever the JIT decides to inline. A vector with a lane outside exp's fast range
+    // (|argument| > 86, NaN, infinities) goes to the scalar reference instead.
+
+    /** SiLU, or SwiGLU when {@code u} is given: x / (1 + e^-x) (* u). */
+    private static int siluF32(MemorySegment x, long xi, MemorySegment u, long ui, MemorySegment y, long yi, int n) {
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
-            VMath.silu(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE)).intoMemorySegment(y, (yi + i) * 4, LE);
+            FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            FloatVector a = v.neg();
+            if (!a.abs().compare(VectorOperators.LE, VMath.FAST_RANGE).allTrue()) {
+                scalar(u == null ? SILU : SWIGLU, DType.F32, x, xi, DType.F32, u, ui, y, yi, i, i + L);
+                continue;
+            }
+            FloatVector t = a.fma(VMath.LOG2E, VMath.ROUND);
+            FloatVector k = t.sub(VMath.ROUND);
+            FloatVector r = k.fma(NLN2_LO, k.fma(NLN2_HI, a));
+            FloatVector e = r.fma(VMath.Q3, VMath.Q2).fma(r, Q1).fma(r, Q0).fma(r, ONE).fma(r, ONE)
+                    .reinterpretAsInts().add(t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                    .reinterpretAsFloats();
+            FloatVector g = v.div(e.add(1f));
+            if (u != null) {
+                g = g.mul(FloatVector.fromMemorySegment(F, u, (ui + i) * 4, LE));
+            }
+            g.intoMemorySegment(y, (yi + i) * 4, LE);
         }
         return i;
     }
 
+    /** GELU, tanh form, as x / (1 + e^(-2 sqrt(2/pi) (x + 0.044715 x^3))). */
     private static int geluTanhF32(MemorySegment x, long xi, MemorySegment y, long yi, int n) {
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
-            VMath.geluTanh(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE))
-                    .intoMemorySegment(y, (yi + i) * 4, LE);
+            FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            FloatVector a = v.mul(v).fma(VMath.GELU_C, 1f).mul(v).mul(-2f * VMath.SQRT_2_OVER_PI);
+            if (!a.abs().compare(VectorOperators.LE, VMath.FAST_RANGE).allTrue()) {
+                scalar(GELU_TANH, DType.F32, x, xi, null, null, 0, y, yi, i, i + L);
+                continue;
+            }
+            FloatVector t = a.fma(VMath.LOG2E, VMath.ROUND);
+            FloatVector k = t.sub(VMath.ROUND);
+            FloatVector r = k.fma(NLN2_LO, k.fma(NLN2_HI, a));
+            FloatVector e = r.fma(VMath.Q3, VMath.Q2).fma(r, Q1).fma(r, Q0).fma(r, ONE).fma(r, ONE)
+                    .reinterpretAsInts().add(t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                    .reinterpretAsFloats();
+            v.div(e.add(1f)).intoMemorySegment(y, (yi + i) * 4, LE);
         }
         return i;
     }
 
+    /** GELU, erf form: 0.5 x erfc(-x / sqrt 2), erfc(z) = t e^(-z^2 + R(t)) with t = 1 / (1 + z/2), z >= 0. */
     private static int geluErfF32(MemorySegment x, long xi, MemorySegment y, long yi, int n) {
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
-            VMath.geluErf(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE)).intoMemorySegment(y, (yi + i) * 4, LE);
+            FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            FloatVector z = v.abs().mul(VMath.INV_SQRT2);
+            FloatVector q = ONE.div(z.fma(0.5f, 1f));
+            FloatVector p = q.fma(VMath.E9, VMath.E8).fma(q, E7).fma(q, E6).fma(q, E5).fma(q, E4).fma(q, E3)
+                    .fma(q, E2).fma(q, E1).fma(q, E0);
+            FloatVector a = z.mul(z).neg().add(p);
+            if (!a.abs().compare(VectorOperators.LE, VMath.FAST_RANGE).allTrue()) {
+                scalar(GELU_ERF, DType.F32, x, xi, null, null, 0, y, yi, i, i + L);
+                continue;
+            }
+            FloatVector t = a.fma(VMath.LOG2E, VMath.ROUND);
+            FloatVector k = t.sub(VMath.ROUND);
+            FloatVector r = k.fma(NLN2_LO, k.fma(NLN2_HI, a));
+            FloatVector e = r.fma(VMath.Q3, VMath.Q2).fma(r, Q1).fma(r, Q0).fma(r, ONE).fma(r, ONE)
+                    .reinterpretAsInts().add(t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                    .reinterpretAsFloats().mul(q);   // erfc(|x| / sqrt 2)
+            FloatVector c = e.neg().add(2f).blend(e, v.compare(VectorOperators.LT, 0f));   // erfc(-x / sqrt 2)
+            v.mul(0.5f).mul(c).intoMemorySegment(y, (yi + i) * 4, LE);
         }
         return i;
     }
 
-    private static int swigluF32(MemorySegment x, long xi, MemorySegment u, long ui, MemorySegment y, long yi, int n) {
-        int i = 0;
-        for (int up = n - L; i <= up; i += L) {
-            FloatVector g = VMath.silu(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE));
-            g.mul(FloatVector.fromMemorySegment(F, u, (ui + i) * 4, LE)).intoMemorySegment(y, (yi + i) * 4, LE);
-        }
-        return i;
-    }
+    // Each returns where the scalar tail starts. Offsets are element indices.
 
     private static int silu(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, int n) {
         int i = 0;

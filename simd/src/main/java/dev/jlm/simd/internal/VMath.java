@@ -6,46 +6,48 @@ import jdk.incubator.vector.VectorOperators;
 
 /**
  * Vector versions of exp and of the erfc-based GELU, written with fused multiply-adds only (no library call
- * per lane), and their scalar twins used by the scalar kernels. NaN in gives NaN out; overflow gives infinity,
+ * per lane), and their scalar twins used by the scalar kernels. The constants are public so that the hottest
+ * loops (softmax, activations) can write the same arithmetic out in their own body: a vector handed to a method
+ * the JIT declines to inline is boxed, one allocation per vector, and that decision depends on compilation order. NaN in gives NaN out; overflow gives infinity,
  * underflow zero, like {@link Math#exp}.
  */
 public final class VMath {
-    private static final float LOG2E = 1.44269504088896341f;
+    public static final float LOG2E = 1.44269504088896341f;
     // ln 2 split in two so that n * LN2_HI is exact for the n that occur (Cody and Waite).
-    private static final float LN2_HI = 0.693359375f;
-    private static final float LN2_LO = -2.12194440e-4f;
+    public static final float LN2_HI = 0.693359375f;
+    public static final float LN2_LO = -2.12194440e-4f;
     // 1.5 * 2^23: adding it rounds to the nearest integer and leaves that integer in the low mantissa bits.
-    private static final float ROUND = 12582912f;
+    public static final float ROUND = 12582912f;
     private static final int ROUND_BITS = Float.floatToRawIntBits(ROUND);
     // Beyond these exp is infinity or zero in float; clamping keeps the exponent arithmetic in range.
     private static final float EXP_HI = 89f;
     private static final float EXP_LO = -104f;
     // |x| <= 86: n = round(x / ln 2) within [-125, 125], so y * 2^n is a normal float (y in [0.7, 1.42]).
-    private static final float FAST_RANGE = 86f;
+    public static final float FAST_RANGE = 86f;
     // Cubic fit of (e^r - 1 - r) / r^2 on [-ln2/2, ln2/2] minimizing the relative error of e^r (Lawson's
     // iteration on Chebyshev points): below 1.1e-7 before rounding, one multiply-add fewer per degree than a
     // Taylor series of the same accuracy would need.
-    private static final float Q0 = 0.499992311000824f;
-    private static final float Q1 = 0.16667114198207855f;
-    private static final float Q2 = 0.041890114545822144f;
-    private static final float Q3 = 0.008312525227665901f;
+    public static final float Q0 = 0.499992311000824f;
+    public static final float Q1 = 0.16667114198207855f;
+    public static final float Q2 = 0.041890114545822144f;
+    public static final float Q3 = 0.008312525227665901f;
 
     // erfc(z) ~ t * exp(-z^2 + R(t)), t = 1 / (1 + z/2), z >= 0, relative error below 1.2e-7 for every z
     // (Chebyshev fit, Press et al., Numerical Recipes, 6.2).
-    private static final float E0 = -1.26551223f;
-    private static final float E1 = 1.00002368f;
-    private static final float E2 = 0.37409196f;
-    private static final float E3 = 0.09678418f;
-    private static final float E4 = -0.18628806f;
-    private static final float E5 = 0.27886807f;
-    private static final float E6 = -1.13520398f;
-    private static final float E7 = 1.48851587f;
-    private static final float E8 = -0.82215223f;
-    private static final float E9 = 0.17087277f;
+    public static final float E0 = -1.26551223f;
+    public static final float E1 = 1.00002368f;
+    public static final float E2 = 0.37409196f;
+    public static final float E3 = 0.09678418f;
+    public static final float E4 = -0.18628806f;
+    public static final float E5 = 0.27886807f;
+    public static final float E6 = -1.13520398f;
+    public static final float E7 = 1.48851587f;
+    public static final float E8 = -0.82215223f;
+    public static final float E9 = 0.17087277f;
     private static final double[] ERFC = {E0, E1, E2, E3, E4, E5, E6, E7, E8, E9};
-    private static final float INV_SQRT2 = 0.70710678118654752f;
-    private static final float SQRT_2_OVER_PI = 0.79788456080286536f;
-    private static final float GELU_C = 0.044715f;
+    public static final float INV_SQRT2 = 0.70710678118654752f;
+    public static final float SQRT_2_OVER_PI = 0.79788456080286536f;
+    public static final float GELU_C = 0.044715f;
 
     private VMath() {
     }

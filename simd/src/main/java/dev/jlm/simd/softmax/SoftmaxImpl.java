@@ -21,6 +21,11 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
     static final SoftmaxImpl SCALAR = new SoftmaxImpl(false, RowExecutor.cores());
     static final SoftmaxImpl VECTOR = new SoftmaxImpl(true, RowExecutor.cores());
     private static final int L = F.length();
+    private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
+    private static final FloatVector Q1 = FloatVector.broadcast(F, VMath.Q1);
+    private static final FloatVector Q0 = FloatVector.broadcast(F, VMath.Q0);
+    private static final FloatVector NLN2_HI = FloatVector.broadcast(F, -VMath.LN2_HI);
+    private static final FloatVector NLN2_LO = FloatVector.broadcast(F, -VMath.LN2_LO);
 
 
     private SoftmaxImpl(boolean vector, int threads) {
@@ -141,7 +146,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
     private static void vectorRowF32(MemorySegment x, long xi, MemorySegment m, long mi, MemorySegment y, long yi,
                                      int n) {
         float max = m == null ? maxF32(x, xi, n) : maxMaskedF32(x, xi, m, mi, n);
-        float sum = m == null ? expSumF32(x, xi, max, y, yi, n) : expSumMaskedF32(x, xi, m, mi, max, y, yi, n);
+        float sum = expSumF32(x, xi, m, mi, max, y, yi, n);
         scaleInPlace(y, yi * 4, n, 1f / sum);
     }
 
@@ -185,38 +190,46 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         return max;
     }
 
-    /** y = exp(x - max); returns the sum of y. */
-    private static float expSumF32(MemorySegment x, long xi, float max, MemorySegment y, long yi, int n) {
+    /**
+     * y = exp(x (+ mask) - max); returns the sum of y. exp is written out here (VMath's arithmetic and constants) so
+     * that no vector crosses a call: a vector handed to a method the JIT declines to inline is boxed, and that
+     * decision depends on compilation order. A vector with a lane below exp's fast range (masked scores, NaN) is
+     * done lane by lane in double.
+     */
+    private static float expSumF32(MemorySegment x, long xi, MemorySegment m, long mi, float max, MemorySegment y,
+                                   long yi, int n) {
         FloatVector s0 = FloatVector.zero(F);
+        float rare = 0;
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
-            FloatVector e = VMath.expNonPositive(FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE).sub(max));
+            FloatVector a = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            if (m != null) {
+                a = a.add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
+            }
+            a = a.sub(max);
+            if (!a.compare(VectorOperators.GE, -VMath.FAST_RANGE).allTrue()) {
+                rare += expLanes(x, xi, m, mi, max, y, yi, i, i + L);
+                continue;
+            }
+            FloatVector t = a.fma(VMath.LOG2E, VMath.ROUND);
+            FloatVector k = t.sub(VMath.ROUND);
+            FloatVector r = k.fma(NLN2_LO, k.fma(NLN2_HI, a));
+            FloatVector e = r.fma(VMath.Q3, VMath.Q2).fma(r, Q1).fma(r, Q0).fma(r, ONE).fma(r, ONE)
+                    .reinterpretAsInts().add(t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                    .reinterpretAsFloats();
             e.intoMemorySegment(y, (yi + i) * 4, LE);
             s0 = s0.add(e);
         }
-        float sum = Lanes.sum(s0);
-        for (; i < n; i++) {
-            float e = (float) Math.exp(x.get(F32, (xi + i) * 4) - max);
-            y.set(F32, (yi + i) * 4, e);
-            sum += e;
-        }
-        return sum;
+        return Lanes.sum(s0) + rare + expLanes(x, xi, m, mi, max, y, yi, i, n);
     }
 
-    private static float expSumMaskedF32(MemorySegment x, long xi, MemorySegment m, long mi, float max,
-                                         MemorySegment y, long yi, int n) {
-        FloatVector s0 = FloatVector.zero(F);
-        int i = 0;
-        for (int up = n - L; i <= up; i += L) {
-            FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE)
-                    .add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
-            FloatVector e = VMath.expNonPositive(v.sub(max));
-            e.intoMemorySegment(y, (yi + i) * 4, LE);
-            s0 = s0.add(e);
-        }
-        float sum = Lanes.sum(s0);
-        for (; i < n; i++) {
-            float e = (float) Math.exp(x.get(F32, (xi + i) * 4) + m.get(F32, (mi + i) * 4) - max);
+    /** y = exp(x (+ mask) - max) for elements [from, to), in double; returns their sum. */
+    private static float expLanes(MemorySegment x, long xi, MemorySegment m, long mi, float max, MemorySegment y,
+                                  long yi, int from, int to) {
+        float sum = 0;
+        for (int i = from; i < to; i++) {
+            float v = x.get(F32, (xi + i) * 4) + (m == null ? 0f : m.get(F32, (mi + i) * 4));
+            float e = (float) Math.exp(v - max);
             y.set(F32, (yi + i) * 4, e);
             sum += e;
         }
