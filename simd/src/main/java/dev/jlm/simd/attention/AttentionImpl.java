@@ -22,6 +22,14 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
     /** Keys per tile; a multiple of twice the lane count of every species up to 512 bits. */
     static final int BK = 64;
 
+    /**
+     * Keys per tile for a tile of this many query rows: BK, or four times as many for at most BQ / 4 rows (decode),
+     * whose scores fit the same scratch; longer tiles spread the per-tile softmax steps over more keys.
+     */
+    static int keyTile(int rows) {
+        return rows <= BQ / 4 ? BQ * BK / (BQ / 4) : BK;
+    }
+
     private static final ThreadLocal<Scratch> SCRATCH = new ThreadLocal<>();
 
 
@@ -448,11 +456,12 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             long kEnd = causalLike ? Math.min(kvl, pLast + 1) : kvl;
             long kStart = window > 0 ? Math.max(0, pFirst - window + 1) : 0;
             long gEnd = Math.min(global, kStart);
-            for (long k0 = 0; k0 < gEnd; k0 += BK) {
-                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(BK, gEnd - k0));
+            int tk = keyTile(rows);
+            for (long k0 = 0; k0 < gEnd; k0 += tk) {
+                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(tk, gEnd - k0));
             }
-            for (long k0 = kStart; k0 < kEnd; k0 += BK) {
-                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(BK, kEnd - k0));
+            for (long k0 = kStart; k0 < kEnd; k0 += tk) {
+                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(tk, kEnd - k0));
             }
             sc.finish(this, rows);
         }
@@ -463,8 +472,8 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             boolean wide = TileOps.wide(this, rows);
             TileOps.scores(this, sc, rows, kb + k0 * kRow, n);
             float[] s = sc.s;
-            // scores are [row][key] (stride BK), or [key][row] (stride BQ) in the wide layout
-            int rs = wide ? 1 : BK;
+            // scores are [row][key] (stride keyTile), or [key][row] (stride BQ) in the wide layout
+            int rs = wide ? 1 : keyTile(rows);
             int cs = wide ? BQ : 1;
             if (mm != null) {
                 for (int r = 0; r < rows; r++) {

@@ -1,6 +1,6 @@
 package dev.jlm.simd.attention;
 
-import static dev.jlm.simd.attention.AttentionImpl.BK;
+import static dev.jlm.simd.attention.AttentionImpl.keyTile;
 import static dev.jlm.simd.attention.AttentionImpl.BQ;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
@@ -37,6 +37,11 @@ final class TileOps {
     private static final VectorShuffle<Float> X1 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 1 : i);
     private static final VectorMask<Float> HI8 = VectorMask.fromLong(F, 0xff00L);
     private static final VectorMask<Float> ODD4 = VectorMask.fromLong(F, 0xf0f0L);
+    // For scores16: lanes with bit 1 set, odd lanes, and the bit-reversal of a 4-bit lane index.
+    private static final VectorMask<Float> ODD2 = VectorMask.fromLong(F, 0xccccL);
+    private static final VectorMask<Float> ODD1 = VectorMask.fromLong(F, 0xaaaaL);
+    private static final VectorShuffle<Float> BITREV = VectorShuffle.fromOp(F,
+            i -> SUM4 ? ((i & 1) << 3) | ((i & 2) << 1) | ((i & 4) >> 1) | ((i & 8) >> 3) : i);
 
     private TileOps() {
     }
@@ -97,7 +102,7 @@ final class TileOps {
             }
         } else {
             for (int r = 0; r < rows; r++) {
-                directScores(j, sc.q, r * j.d, kb, n, sc.s, r * BK);
+                directScores(j, sc.q, r * j.d, kb, n, sc.s, r * keyTile(rows));
             }
         }
     }
@@ -111,7 +116,7 @@ final class TileOps {
         int d = j.d;
         float[] s = sc.s;
         for (int r = 0; r < rows; r++) {
-            int so = r * BK;
+            int so = r * keyTile(rows);
             switch (j.scoring) {
                 case SOFTMAX -> {
                     float mt = j.vector ? vectorMax(s, so, n) : scalarMax(s, so, n);
@@ -138,7 +143,7 @@ final class TileOps {
             scalarValues(j, sc, rows, vb, n);
         } else {
             for (int r = 0; r < rows; r++) {
-                directValues(j, sc.s, r * BK, vb, n, sc.o, r * d);
+                directValues(j, sc.s, r * keyTile(rows), vb, n, sc.o, r * d);
             }
         }
     }
@@ -295,7 +300,7 @@ final class TileOps {
                 for (int i = 0; i < d; i++) {
                     acc += (double) sc.q[r * d + i] * Lanes.get(j.kt, j.km, ki + i);
                 }
-                sc.s[r * BK + c] = (float) acc;
+                sc.s[r * keyTile(rows) + c] = (float) acc;
             }
         }
     }
@@ -306,7 +311,7 @@ final class TileOps {
             for (int i = 0; i < d; i++) {
                 double acc = sc.o[r * d + i];
                 for (int c = 0; c < n; c++) {
-                    acc += (double) sc.s[r * BK + c] * Lanes.get(j.vt, j.vm, vb + c * j.kRow + i);
+                    acc += (double) sc.s[r * keyTile(rows) + c] * Lanes.get(j.vt, j.vm, vb + c * j.kRow + i);
                 }
                 sc.o[r * d + i] = (float) acc;
             }
@@ -555,6 +560,25 @@ final class TileOps {
         MemorySegment km = j.km;
         long kr = j.kRow;
         int c = 0;
+        if (SUM4) {
+            // sixteen keys per pass, their sums folded into one vector: no per-key horizontal reduction
+            for (; c + 16 <= n; c += 16) {
+                FloatVector z = scores16(t, km, kb + c * kr, kr, q, qOff, d);
+                int tail = d & ~(L - 1);
+                if (tail < d) {
+                    for (int e = 0; e < 16; e++) {
+                        long ki = kb + (c + e) * kr;
+                        float acc = 0f;
+                        for (int i = tail; i < d; i++) {
+                            acc += q[qOff + i] * Lanes.get(t, km, ki + i);
+                        }
+                        s[sOff + c + e] = acc;
+                    }
+                    z = z.add(FloatVector.fromArray(F, s, sOff + c));
+                }
+                z.intoArray(s, sOff + c);
+            }
+        }
         for (; c + 4 <= n; c += 4) {
             long k0 = kb + c * kr;
             FloatVector a0 = FloatVector.zero(F);
@@ -613,6 +637,41 @@ final class TileOps {
     }
 
     /**
+     * Lane c of the result = q . k_c for the sixteen keys starting at element k0 (rows kr apart), over the whole
+     * vectors of head_dim: four passes of four keys, each folded two steps (four partial sums per key), then the
+     * four folded vectors folded two more steps and put back in key order (the folding leaves key c in lane
+     * bitrev(c)).
+     */
+    private static FloatVector scores16(DType t, MemorySegment km, long k0, long kr, float[] q, int qOff, int d) {
+        FloatVector z0 = fold4(t, km, k0, kr, q, qOff, d);
+        FloatVector z1 = fold4(t, km, k0 + 4 * kr, kr, q, qOff, d);
+        FloatVector z2 = fold4(t, km, k0 + 8 * kr, kr, q, qOff, d);
+        FloatVector z3 = fold4(t, km, k0 + 12 * kr, kr, q, qOff, d);
+        FloatVector y0 = z0.blend(z1, ODD2).add(z1.blend(z0, ODD2).rearrange(X2));
+        FloatVector y1 = z2.blend(z3, ODD2).add(z3.blend(z2, ODD2).rearrange(X2));
+        FloatVector r = y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(X1));
+        return r.rearrange(BITREV);
+    }
+
+    /** Four keys' dot products with q, folded to four partial sums each (key 0, 2, 1, 3 in lanes 0-3, 4-7, ...). */
+    private static FloatVector fold4(DType t, MemorySegment km, long k0, long kr, float[] q, int qOff, int d) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        for (int i = 0, up = d - L; i <= up; i += L) {
+            FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+            a0 = Lanes.load(t, km, k0 + i).fma(qv, a0);
+            a1 = Lanes.load(t, km, k0 + kr + i).fma(qv, a1);
+            a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(qv, a2);
+            a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(qv, a3);
+        }
+        FloatVector p = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
+        FloatVector r = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
+        return p.blend(r, ODD4).add(r.blend(p, ODD4).rearrange(X4));
+    }
+
+    /**
      * The lane sums of four 16-lane vectors at once, folding two vectors into one at each of the first two steps:
      * lane 0 holds the sum of a0, lane 8 of a1, lane 4 of a2, lane 12 of a3 (20 operations instead of 36).
      */
@@ -633,6 +692,25 @@ final class TileOps {
         MemorySegment vm = j.vm;
         long vr = j.kRow;
         int i = 0;
+        for (; i + 4 * L <= d; i += 4 * L) {
+            // four vectors of o in registers: a value row of head_dim 64 is read in one pass
+            FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
+            FloatVector c1 = FloatVector.fromArray(F, o, oOff + i + L);
+            FloatVector c2 = FloatVector.fromArray(F, o, oOff + i + 2 * L);
+            FloatVector c3 = FloatVector.fromArray(F, o, oOff + i + 3 * L);
+            for (int c = 0; c < n; c++) {
+                FloatVector p = FloatVector.broadcast(F, w[wOff + c]);
+                long vi = vb + c * vr + i;
+                c0 = Lanes.load(t, vm, vi).fma(p, c0);
+                c1 = Lanes.load(t, vm, vi + L).fma(p, c1);
+                c2 = Lanes.load(t, vm, vi + 2 * L).fma(p, c2);
+                c3 = Lanes.load(t, vm, vi + 3 * L).fma(p, c3);
+            }
+            c0.intoArray(o, oOff + i);
+            c1.intoArray(o, oOff + i + L);
+            c2.intoArray(o, oOff + i + 2 * L);
+            c3.intoArray(o, oOff + i + 3 * L);
+        }
         for (; i + 2 * L <= d; i += 2 * L) {
             FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
             FloatVector c1 = FloatVector.fromArray(F, o, oOff + i + L);

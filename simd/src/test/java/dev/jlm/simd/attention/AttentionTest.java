@@ -116,6 +116,39 @@ class AttentionTest {
         }
     }
 
+    /**
+     * Decoding shapes (one to three queries against many keys): key counts around the 16-key score groups and the
+     * longer key tiles of few-row tiles, head sizes with and without a lane tail, GQA ratios, 16-bit K/V.
+     */
+    static Stream<Arguments> decodeGrid() {
+        int[] kvs = {1, 7, 16, 33, 129, 256, 300, 700};
+        int[] dims = {7, 64, 80, 100, 128};
+        int[][] heads = {{1, 1}, {4, 1}, {8, 1}, {12, 4}, {32, 8}, {6, 3}};
+        DType[] types = {DType.F32, DType.F16, DType.BF16};
+        List<Arguments> out = new ArrayList<>();
+        int n = 0;
+        for (int kv : kvs) {
+            for (int d : dims) {
+                int[] hh = heads[n % heads.length];
+                int q = 1 + n % 3;
+                DType t = types[n % types.length];
+                n++;
+                for (Attention a : impls().toList()) {
+                    out.add(Arguments.of(a, hh[0], hh[1], q, kv, d, t));
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} h={1}/{2} q={3} kv={4} d={5} {6}")
+    @MethodSource("decodeGrid")
+    void decodeShapesMatchReference(Attention a, int h, int hkv, int sq, int skv, int d, DType kvType) {
+        int q = Math.min(sq, skv);
+        check(a, 1, h, hkv, q, skv, d, true, DType.F32, kvType);
+        check(a, 2, h, hkv, q, skv, d, false, DType.F32, kvType);
+    }
+
     @ParameterizedTest
     @MethodSource("impls")
     void halfPrecisionKeysAndValues(Attention a) {
