@@ -520,6 +520,10 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         final float[] m = new float[BQ];
         final float[] l = new float[BQ];
         final float[] alpha = new float[BQ];
+        /** The max each row's scores are reduced by (0 where no key is visible yet). */
+        final float[] ms = new float[BQ];
+        /** Folded partial sums of the few-row score pass. */
+        final float[] z = new float[64];
         /** Per row of the tile: element offsets of its query and output row, its position, its mask row. */
         final long[] rq = new long[BQ];
         final long[] ro = new long[BQ];
@@ -548,7 +552,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** Bytes of scratch one thread holds for head size d. */
         static long bytes(int d) {
             int dd = Math.max(d, 64);
-            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 3L * BQ) + 8L * 4 * BQ;
+            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 4L * BQ + 64) + 8L * 4 * BQ;
         }
 
         void start(Job j, int rows) {

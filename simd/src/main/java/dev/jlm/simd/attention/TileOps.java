@@ -13,6 +13,7 @@ import dev.jlm.simd.internal.Lanes;
 import dev.jlm.simd.internal.VMath;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -29,6 +30,17 @@ import jdk.incubator.vector.VectorShuffle;
  */
 final class TileOps {
     private static final int L = F.length();
+    // e^x = 2^k e^r, k = round(x log2 e), r = x - k ln 2 (ln 2 in two parts), e^r by a degree-5 polynomial
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float ROUND = 12582912f;
+    private static final float Q0 = 0.499992311000824f;
+    private static final float Q1 = 0.16667114198207855f;
+    private static final float Q2 = 0.041890114545822144f;
+    private static final float Q3 = 0.008312525227665901f;
+    /** Keys per chunk of the few-row value pass: 32 rows of head_dim 128 in F32 are 16 KiB, held in L1. */
+    private static final int VK = 32;
     // For sum4 with 16 lanes: lane i pairs with lane i ^ k; the masks pick lanes 8..15 and lanes 4..7, 12..15.
     private static final boolean SUM4 = L == 16;
     private static final VectorShuffle<Float> X8 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 8 : i);
@@ -101,8 +113,21 @@ final class TileOps {
                 }
             }
         } else {
-            for (int r = 0; r < rows; r++) {
-                directScores(j, sc.q, r * j.d, kb, n, sc.s, r * keyTile(rows));
+            // sixteen keys at a time for every row (the group's other query heads): those keys stay in L1
+            int ks = keyTile(rows);
+            int d = j.d;
+            int c = 0;
+            if (SUM4) {
+                for (; c + 16 <= n; c += 16) {
+                    for (int r = 0; r < rows; r++) {
+                        scores16(j, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, sc.z);
+                    }
+                }
+            }
+            if (c < n) {
+                for (int r = 0; r < rows; r++) {
+                    directScores(j, sc.q, r * d, kb + c * j.kRow, n - c, sc.s, r * ks + c);
+                }
             }
         }
     }
@@ -128,7 +153,7 @@ final class TileOps {
                         continue;
                     }
                     float alpha = (float) Math.exp(mOld - mNew);
-                    float sum = j.vector ? vectorExp(s, so, n, mNew) : scalarExp(s, so, n, mNew);
+                    float sum = j.vector ? softmaxExp(s, so, n, mNew, sc.ms) : scalarExp(s, so, n, mNew);
                     sc.l[r] = sc.l[r] * alpha + sum;
                     sc.m[r] = mNew;
                     if (alpha != 1f) {
@@ -142,8 +167,13 @@ final class TileOps {
         if (!j.vector) {
             scalarValues(j, sc, rows, vb, n);
         } else {
-            for (int r = 0; r < rows; r++) {
-                directValues(j, sc.s, r * keyTile(rows), vb, n, sc.o, r * d);
+            // chunks of VK keys for every row: the chunk's values stay in L1 for the group's other rows
+            int ks = keyTile(rows);
+            for (int c = 0; c < n; c += VK) {
+                int m = Math.min(VK, n - c);
+                for (int r = 0; r < rows; r++) {
+                    directValues(j, sc.s, r * ks + c, vb + c * j.kRow, m, sc.o, r * d);
+                }
             }
         }
     }
@@ -158,7 +188,7 @@ final class TileOps {
         AttentionOptions.Scoring scoring = j.scoring;
         for (int g = 0; g < BQ; g += L) {
             if (scoring == AttentionOptions.Scoring.SOFTMAX) {
-                softmaxColumns(s, g, n, sc.m, sc.l, sc.alpha);
+                softmaxColumns(s, g, n, sc.m, sc.l, sc.alpha, sc.ms);
             } else {
                 FloatVector sum = scoring == AttentionOptions.Scoring.SOFTPLUS ? softplusColumns(s, g, n)
                         : expColumns(s, g, n, FloatVector.zero(F));
@@ -182,18 +212,56 @@ final class TileOps {
         }
     }
 
-    /** Online softmax step for rows g..g+L of the wide tile: new max, weights, sum, rescale factors. */
-    private static void softmaxColumns(float[] s, int g, int n, float[] m, float[] l, float[] alphas) {
+    /**
+     * Online softmax step for rows g..g+L of the wide tile: new max, weights, sum, rescale factors. Arrays only
+     * cross its calls: a vector passed to or returned from a call the JIT did not inline is boxed.
+     */
+    private static void softmaxColumns(float[] s, int g, int n, float[] m, float[] l, float[] alphas, float[] ms) {
         FloatVector mOld = FloatVector.fromArray(F, m, g);
-        FloatVector mNew = maxColumns(s, g, n, mOld);
+        FloatVector mNew = mOld;
+        for (int c = 0; c < n; c++) {
+            FloatVector v = FloatVector.fromArray(F, s, c * BQ + g);
+            // NaN is skipped here; it shows through exp below
+            mNew = mNew.blend(v, v.compare(VectorOperators.GT, mNew));
+        }
         // rows with nothing visible yet: subtract 0 instead of -inf, so their weights are exp(-inf) = 0
-        VectorMask<Float> dead = mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY);
-        FloatVector mSafe = mNew.blend(0f, dead);
-        FloatVector alpha = VMath.exp(mOld.sub(mSafe));
-        FloatVector sum = expColumns(s, g, n, mSafe);
-        FloatVector.fromArray(F, l, g).mul(alpha).add(sum).intoArray(l, g);
+        mNew.blend(0f, mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY)).intoArray(ms, g);
         mNew.intoArray(m, g);
-        alpha.intoArray(alphas, g);
+        mOld.intoArray(alphas, g);
+        expMinus(alphas, g, ms, g);
+        FloatVector sum = FloatVector.zero(F);
+        for (int c = 0; c < n; c++) {
+            int si = c * BQ + g;
+            expMinus(s, si, ms, g);
+            sum = sum.add(FloatVector.fromArray(F, s, si));
+        }
+        FloatVector.fromArray(F, l, g).mul(FloatVector.fromArray(F, alphas, g)).add(sum).intoArray(l, g);
+    }
+
+    /**
+     * a[off..off+L) = e^(a - sub[so..so+L)) for differences <= 0 (scores minus their running max). Below -80
+     * (and -inf, a masked key) the result is 0: e^-80 is 1e-35 of the largest weight, far below the F32
+     * resolution of a sum that holds a weight of 1. NaN stays NaN. The polynomial of {@code VMath.exp}, written
+     * out here so that no vector crosses a call.
+     */
+    private static void expMinus(float[] a, int off, float[] sub, int so) {
+        FloatVector x = FloatVector.fromArray(F, a, off).sub(FloatVector.fromArray(F, sub, so));
+        VectorMask<Float> zero = x.compare(VectorOperators.LT, -80f);
+        x = x.max(-80f);
+        FloatVector t = x.fma(LOG2E, ROUND);
+        FloatVector k = t.sub(ROUND);
+        FloatVector r = k.fma(FloatVector.broadcast(F, -LN2_HI), x);
+        r = k.fma(FloatVector.broadcast(F, -LN2_LO), r);
+        FloatVector p = r.fma(Q3, Q2).fma(r, FloatVector.broadcast(F, Q1)).fma(r, FloatVector.broadcast(F, Q0));
+        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        // the low bits of t hold k (ROUND's own low bits are zero): t << 23 is k in exponent position
+        IntVector scale = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
+        y.reinterpretAsInts().add(scale).reinterpretAsFloats().blend(0f, zero).intoArray(a, off);
+    }
+
+    /** e^x for x <= 0 (softplus's e^-|x|), 0 below -80; NaN stays NaN. */
+    private static FloatVector expNeg(FloatVector x) {
+        return VMath.exp(x.max(-80f)).blend(0f, x.compare(VectorOperators.LT, -80f));
     }
 
     /** Lane-wise max of start and the n score vectors; NaN is skipped (it shows through exp later). */
@@ -223,7 +291,7 @@ final class TileOps {
         for (int c = 0; c < n; c++) {
             int si = c * BQ + g;
             FloatVector x = FloatVector.fromArray(F, s, si);
-            FloatVector p = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
+            FloatVector p = expNeg(x.abs().neg()).lanewise(VectorOperators.LOG1P)
                     .add(x.lanewise(VectorOperators.MAX, 0f));
             p.intoArray(s, si);
             sum = sum.add(p);
@@ -373,6 +441,28 @@ final class TileOps {
         return max;
     }
 
+    /** s = e^(s - max) in place for one row of n scores (max their largest); returns their sum. */
+    private static float softmaxExp(float[] s, int off, int n, float max, float[] ms) {
+        java.util.Arrays.fill(ms, 0, L, max);
+        FloatVector sum = FloatVector.zero(F);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            expMinus(s, off + i, ms, 0);
+            sum = sum.add(FloatVector.fromArray(F, s, off + i));
+        }
+        sum.intoArray(ms, 0);
+        float total = 0f;
+        for (int e = 0; e < L; e++) {
+            total += ms[e];
+        }
+        for (; i < n; i++) {
+            float e = (float) Math.exp(s[off + i] - max);
+            s[off + i] = e;
+            total += e;
+        }
+        return total;
+    }
+
     private static float vectorExp(float[] s, int off, int n, float max) {
         FloatVector sum = FloatVector.zero(F);
         int i = 0;
@@ -395,7 +485,7 @@ final class TileOps {
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
             FloatVector x = FloatVector.fromArray(F, s, off + i);
-            FloatVector e = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
+            FloatVector e = expNeg(x.abs().neg()).lanewise(VectorOperators.LOG1P)
                     .add(x.lanewise(VectorOperators.MAX, 0f));
             e.intoArray(s, off + i);
             sum = sum.add(e);
@@ -560,25 +650,6 @@ final class TileOps {
         MemorySegment km = j.km;
         long kr = j.kRow;
         int c = 0;
-        if (SUM4) {
-            // sixteen keys per pass, their sums folded into one vector: no per-key horizontal reduction
-            for (; c + 16 <= n; c += 16) {
-                FloatVector z = scores16(t, km, kb + c * kr, kr, q, qOff, d);
-                int tail = d & ~(L - 1);
-                if (tail < d) {
-                    for (int e = 0; e < 16; e++) {
-                        long ki = kb + (c + e) * kr;
-                        float acc = 0f;
-                        for (int i = tail; i < d; i++) {
-                            acc += q[qOff + i] * Lanes.get(t, km, ki + i);
-                        }
-                        s[sOff + c + e] = acc;
-                    }
-                    z = z.add(FloatVector.fromArray(F, s, sOff + c));
-                }
-                z.intoArray(s, sOff + c);
-            }
-        }
         for (; c + 4 <= n; c += 4) {
             long k0 = kb + c * kr;
             FloatVector a0 = FloatVector.zero(F);
@@ -637,38 +708,54 @@ final class TileOps {
     }
 
     /**
-     * Lane c of the result = q . k_c for the sixteen keys starting at element k0 (rows kr apart), over the whole
-     * vectors of head_dim: four passes of four keys, each folded two steps (four partial sums per key), then the
-     * four folded vectors folded two more steps and put back in key order (the folding leaves key c in lane
-     * bitrev(c)).
+     * s[sOff..sOff+16) = q . k_c for the sixteen keys starting at element kb (rows j.kRow apart). Four passes of
+     * four keys, each folded two steps (four partial sums per key: keys 0, 2, 1, 3 in lanes 0-3, 4-7, 8-11,
+     * 12-15) and parked in z; then the four folded vectors folded two more steps and put back in key order (the
+     * folding leaves key c in lane bitrev(c)). One method with no vector arguments or results: a vector crossing
+     * a call the JIT does not inline is boxed. The last d % L elements of each key are added one by one.
      */
-    private static FloatVector scores16(DType t, MemorySegment km, long k0, long kr, float[] q, int qOff, int d) {
-        FloatVector z0 = fold4(t, km, k0, kr, q, qOff, d);
-        FloatVector z1 = fold4(t, km, k0 + 4 * kr, kr, q, qOff, d);
-        FloatVector z2 = fold4(t, km, k0 + 8 * kr, kr, q, qOff, d);
-        FloatVector z3 = fold4(t, km, k0 + 12 * kr, kr, q, qOff, d);
+    private static void scores16(Job j, float[] q, int qOff, long kb, float[] s, int sOff, float[] z) {
+        int d = j.d;
+        DType t = j.kt;
+        MemorySegment km = j.km;
+        long kr = j.kRow;
+        for (int p = 0; p < 4; p++) {
+            long k0 = kb + 4 * p * kr;
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            for (int i = 0, up = d - L; i <= up; i += L) {
+                FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+                a0 = Lanes.load(t, km, k0 + i).fma(qv, a0);
+                a1 = Lanes.load(t, km, k0 + kr + i).fma(qv, a1);
+                a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(qv, a2);
+                a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(qv, a3);
+            }
+            FloatVector x = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
+            FloatVector y = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
+            x.blend(y, ODD4).add(y.blend(x, ODD4).rearrange(X4)).intoArray(z, p * L);
+        }
+        FloatVector z0 = FloatVector.fromArray(F, z, 0);
+        FloatVector z1 = FloatVector.fromArray(F, z, L);
+        FloatVector z2 = FloatVector.fromArray(F, z, 2 * L);
+        FloatVector z3 = FloatVector.fromArray(F, z, 3 * L);
         FloatVector y0 = z0.blend(z1, ODD2).add(z1.blend(z0, ODD2).rearrange(X2));
         FloatVector y1 = z2.blend(z3, ODD2).add(z3.blend(z2, ODD2).rearrange(X2));
-        FloatVector r = y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(X1));
-        return r.rearrange(BITREV);
-    }
-
-    /** Four keys' dot products with q, folded to four partial sums each (key 0, 2, 1, 3 in lanes 0-3, 4-7, ...). */
-    private static FloatVector fold4(DType t, MemorySegment km, long k0, long kr, float[] q, int qOff, int d) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = a0;
-        FloatVector a2 = a0;
-        FloatVector a3 = a0;
-        for (int i = 0, up = d - L; i <= up; i += L) {
-            FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
-            a0 = Lanes.load(t, km, k0 + i).fma(qv, a0);
-            a1 = Lanes.load(t, km, k0 + kr + i).fma(qv, a1);
-            a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(qv, a2);
-            a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(qv, a3);
+        FloatVector r = y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(X1)).rearrange(BITREV);
+        int tail = d & ~(L - 1);
+        if (tail < d) {
+            for (int e = 0; e < 16; e++) {
+                long ki = kb + e * kr;
+                float acc = 0f;
+                for (int i = tail; i < d; i++) {
+                    acc += q[qOff + i] * Lanes.get(t, km, ki + i);
+                }
+                z[e] = acc;
+            }
+            r = r.add(FloatVector.fromArray(F, z, 0));
         }
-        FloatVector p = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
-        FloatVector r = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
-        return p.blend(r, ODD4).add(r.blend(p, ODD4).rearrange(X4));
+        r.intoArray(s, sOff);
     }
 
     /**
