@@ -523,7 +523,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** The max each row's scores are reduced by (0 where no key is visible yet). */
         final float[] ms = new float[BQ];
         /** Folded partial sums of the few-row score pass. */
-        final float[] z = new float[64];
+        final float[] z = new float[256];
         /** Per row of the tile: element offsets of its query and output row, its position, its mask row. */
         final long[] rq = new long[BQ];
         final long[] ro = new long[BQ];
@@ -552,7 +552,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** Bytes of scratch one thread holds for head size d. */
         static long bytes(int d) {
             int dd = Math.max(d, 64);
-            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 4L * BQ + 64) + 8L * 4 * BQ;
+            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 4L * BQ + 256) + 8L * 4 * BQ;
         }
 
         void start(Job j, int rows) {

@@ -119,7 +119,11 @@ final class TileOps {
             int c = 0;
             if (SUM4) {
                 for (; c + 16 <= n; c += 16) {
-                    for (int r = 0; r < rows; r++) {
+                    int r = 0;
+                    for (; r + 4 <= rows; r += 4) {
+                        scores16x4(j, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, ks, sc.z);
+                    }
+                    for (; r < rows; r++) {
                         scores16(j, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, sc.z);
                     }
                 }
@@ -171,8 +175,17 @@ final class TileOps {
             int ks = keyTile(rows);
             for (int c = 0; c < n; c += VK) {
                 int m = Math.min(VK, n - c);
-                for (int r = 0; r < rows; r++) {
-                    directValues(j, sc.s, r * ks + c, vb + c * j.kRow, m, sc.o, r * d);
+                int r = 0;
+                int wide4 = d - d % (4 * L);
+                for (; r + 4 <= rows && wide4 > 0; r += 4) {
+                    // four rows share each value vector loaded; the last columns row by row
+                    values4(j, sc.s, r * ks + c, ks, vb + c * j.kRow, m, sc.o, r * d, wide4);
+                    for (int e = 0; e < 4; e++) {
+                        directValues(j, sc.s, (r + e) * ks + c, vb + c * j.kRow, m, sc.o, (r + e) * d, wide4);
+                    }
+                }
+                for (; r < rows; r++) {
+                    directValues(j, sc.s, r * ks + c, vb + c * j.kRow, m, sc.o, r * d, 0);
                 }
             }
         }
@@ -759,6 +772,87 @@ final class TileOps {
     }
 
     /**
+     * {@link #scores16} for four query rows at once (q rows d apart, score rows ks apart): each key vector is
+     * loaded once for the four rows, 16 accumulators (4 rows x 4 keys) per pass. z holds 4 x 4 folded vectors.
+     */
+    private static void scores16x4(Job j, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
+        int d = j.d;
+        DType t = j.kt;
+        MemorySegment km = j.km;
+        long kr = j.kRow;
+        for (int p = 0; p < 4; p++) {
+            long k0 = kb + 4 * p * kr;
+            FloatVector a00 = FloatVector.zero(F);
+            FloatVector a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            for (int i = 0, up = d - L; i <= up; i += L) {
+                FloatVector k0v = Lanes.load(t, km, k0 + i);
+                FloatVector k1v = Lanes.load(t, km, k0 + kr + i);
+                FloatVector k2v = Lanes.load(t, km, k0 + 2 * kr + i);
+                FloatVector k3v = Lanes.load(t, km, k0 + 3 * kr + i);
+                FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+                a00 = k0v.fma(qv, a00);
+                a01 = k1v.fma(qv, a01);
+                a02 = k2v.fma(qv, a02);
+                a03 = k3v.fma(qv, a03);
+                qv = FloatVector.fromArray(F, q, qOff + d + i);
+                a10 = k0v.fma(qv, a10);
+                a11 = k1v.fma(qv, a11);
+                a12 = k2v.fma(qv, a12);
+                a13 = k3v.fma(qv, a13);
+                qv = FloatVector.fromArray(F, q, qOff + 2 * d + i);
+                a20 = k0v.fma(qv, a20);
+                a21 = k1v.fma(qv, a21);
+                a22 = k2v.fma(qv, a22);
+                a23 = k3v.fma(qv, a23);
+                qv = FloatVector.fromArray(F, q, qOff + 3 * d + i);
+                a30 = k0v.fma(qv, a30);
+                a31 = k1v.fma(qv, a31);
+                a32 = k2v.fma(qv, a32);
+                a33 = k3v.fma(qv, a33);
+            }
+            // the first two folding steps per row (keys 0, 2, 1, 3 in lanes 0-3, 4-7, ...), written out: a
+            // helper taking vectors would box them if the JIT did not inline it
+            FloatVector x0 = a00.blend(a01, HI8).add(a01.blend(a00, HI8).rearrange(X8));
+            FloatVector y0 = a02.blend(a03, HI8).add(a03.blend(a02, HI8).rearrange(X8));
+            x0.blend(y0, ODD4).add(y0.blend(x0, ODD4).rearrange(X4)).intoArray(z, (0 + p) * L);
+            FloatVector x1 = a10.blend(a11, HI8).add(a11.blend(a10, HI8).rearrange(X8));
+            FloatVector y1 = a12.blend(a13, HI8).add(a13.blend(a12, HI8).rearrange(X8));
+            x1.blend(y1, ODD4).add(y1.blend(x1, ODD4).rearrange(X4)).intoArray(z, (4 + p) * L);
+            FloatVector x2 = a20.blend(a21, HI8).add(a21.blend(a20, HI8).rearrange(X8));
+            FloatVector y2 = a22.blend(a23, HI8).add(a23.blend(a22, HI8).rearrange(X8));
+            x2.blend(y2, ODD4).add(y2.blend(x2, ODD4).rearrange(X4)).intoArray(z, (8 + p) * L);
+            FloatVector x3 = a30.blend(a31, HI8).add(a31.blend(a30, HI8).rearrange(X8));
+            FloatVector y3 = a32.blend(a33, HI8).add(a33.blend(a32, HI8).rearrange(X8));
+            x3.blend(y3, ODD4).add(y3.blend(x3, ODD4).rearrange(X4)).intoArray(z, (12 + p) * L);
+        }
+        for (int r = 0; r < 4; r++) {
+            int zr = 4 * r * L;
+            FloatVector z0 = FloatVector.fromArray(F, z, zr);
+            FloatVector z1 = FloatVector.fromArray(F, z, zr + L);
+            FloatVector z2 = FloatVector.fromArray(F, z, zr + 2 * L);
+            FloatVector z3 = FloatVector.fromArray(F, z, zr + 3 * L);
+            FloatVector y0 = z0.blend(z1, ODD2).add(z1.blend(z0, ODD2).rearrange(X2));
+            FloatVector y1 = z2.blend(z3, ODD2).add(z3.blend(z2, ODD2).rearrange(X2));
+            y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(X1)).rearrange(BITREV).intoArray(s, sOff + r * ks);
+        }
+        int tail = d & ~(L - 1);
+        if (tail < d) {
+            for (int r = 0; r < 4; r++) {
+                int qr = qOff + r * d;
+                for (int e = 0; e < 16; e++) {
+                    long ki = kb + e * kr;
+                    float acc = 0f;
+                    for (int i = tail; i < d; i++) {
+                        acc += q[qr + i] * Lanes.get(t, km, ki + i);
+                    }
+                    s[sOff + r * ks + e] += acc;
+                }
+            }
+        }
+    }
+
+    /**
      * The lane sums of four 16-lane vectors at once, folding two vectors into one at each of the first two steps:
      * lane 0 holds the sum of a0, lane 8 of a1, lane 4 of a2, lane 12 of a3 (20 operations instead of 36).
      */
@@ -772,13 +866,90 @@ final class TileOps {
         return z.add(z.rearrange(X1));
     }
 
-    /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
-    private static void directValues(Job j, float[] w, int wOff, long vb, int n, float[] o, int oOff) {
+    /**
+     * Columns [0, cols) (a multiple of 4L) of four rows: o[r] += sum_c w[r * ws + c] * v_c for rows r = 0..3
+     * (o rows d apart), 4 x 4 vectors in registers: each value vector is loaded once for the four rows.
+     */
+    private static void values4(Job j, float[] w, int wOff, int ws, long vb, int n, float[] o, int oOff, int cols) {
         int d = j.d;
         DType t = j.vt;
         MemorySegment vm = j.vm;
         long vr = j.kRow;
-        int i = 0;
+        for (int i = 0; i < cols; i += 4 * L) {
+            int o0 = oOff + i;
+            int o1 = o0 + d;
+            int o2 = o1 + d;
+            int o3 = o2 + d;
+            FloatVector c00 = FloatVector.fromArray(F, o, o0);
+            FloatVector c01 = FloatVector.fromArray(F, o, o0 + L);
+            FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L);
+            FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L);
+            FloatVector c10 = FloatVector.fromArray(F, o, o1);
+            FloatVector c11 = FloatVector.fromArray(F, o, o1 + L);
+            FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L);
+            FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
+            FloatVector c20 = FloatVector.fromArray(F, o, o2);
+            FloatVector c21 = FloatVector.fromArray(F, o, o2 + L);
+            FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L);
+            FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L);
+            FloatVector c30 = FloatVector.fromArray(F, o, o3);
+            FloatVector c31 = FloatVector.fromArray(F, o, o3 + L);
+            FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L);
+            FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
+            for (int c = 0; c < n; c++) {
+                long vi = vb + c * vr + i;
+                FloatVector v0 = Lanes.load(t, vm, vi);
+                FloatVector v1 = Lanes.load(t, vm, vi + L);
+                FloatVector v2 = Lanes.load(t, vm, vi + 2 * L);
+                FloatVector v3 = Lanes.load(t, vm, vi + 3 * L);
+                int wi = wOff + c;
+                FloatVector p = FloatVector.broadcast(F, w[wi]);
+                c00 = v0.fma(p, c00);
+                c01 = v1.fma(p, c01);
+                c02 = v2.fma(p, c02);
+                c03 = v3.fma(p, c03);
+                p = FloatVector.broadcast(F, w[wi + ws]);
+                c10 = v0.fma(p, c10);
+                c11 = v1.fma(p, c11);
+                c12 = v2.fma(p, c12);
+                c13 = v3.fma(p, c13);
+                p = FloatVector.broadcast(F, w[wi + 2 * ws]);
+                c20 = v0.fma(p, c20);
+                c21 = v1.fma(p, c21);
+                c22 = v2.fma(p, c22);
+                c23 = v3.fma(p, c23);
+                p = FloatVector.broadcast(F, w[wi + 3 * ws]);
+                c30 = v0.fma(p, c30);
+                c31 = v1.fma(p, c31);
+                c32 = v2.fma(p, c32);
+                c33 = v3.fma(p, c33);
+            }
+            c00.intoArray(o, o0);
+            c01.intoArray(o, o0 + L);
+            c02.intoArray(o, o0 + 2 * L);
+            c03.intoArray(o, o0 + 3 * L);
+            c10.intoArray(o, o1);
+            c11.intoArray(o, o1 + L);
+            c12.intoArray(o, o1 + 2 * L);
+            c13.intoArray(o, o1 + 3 * L);
+            c20.intoArray(o, o2);
+            c21.intoArray(o, o2 + L);
+            c22.intoArray(o, o2 + 2 * L);
+            c23.intoArray(o, o2 + 3 * L);
+            c30.intoArray(o, o3);
+            c31.intoArray(o, o3 + L);
+            c32.intoArray(o, o3 + 2 * L);
+            c33.intoArray(o, o3 + 3 * L);
+        }
+    }
+
+    /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
+    private static void directValues(Job j, float[] w, int wOff, long vb, int n, float[] o, int oOff, int from) {
+        int d = j.d;
+        DType t = j.vt;
+        MemorySegment vm = j.vm;
+        long vr = j.kRow;
+        int i = from;
         for (; i + 4 * L <= d; i += 4 * L) {
             // four vectors of o in registers: a value row of head_dim 64 is read in one pass
             FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
