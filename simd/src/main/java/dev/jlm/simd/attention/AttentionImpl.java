@@ -574,7 +574,9 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             // Only tiles that cross a boundary need masking element by element; the others are whole or skipped.
             boolean full = (!causalLike || k1 - 1 <= pFirst)
                     && (window == 0 || k0 > pLast - window || k1 <= global);
-            if (!full) {
+            if (!full && wide) {
+                TileOps.maskWide(s, sc.rposI, n, k0, window, global);
+            } else if (!full) {
                 for (int r = 0; r < rows; r++) {
                     long p = sc.rpos[r];
                     int so = r * rs;
@@ -615,6 +617,8 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         final long[] rq = new long[BQ];
         final long[] ro = new long[BQ];
         final long[] rpos = new long[BQ];
+        /** rpos as ints (positions are below 2^31), rows past the tile's far below any key: for lane-wise masks. */
+        final int[] rposI = new int[BQ];
         final long[] rmask = new long[BQ];
         /** When the item is one key range [lo, hi) of a split item: its (item, range) index, else -1. */
         long partAt = -1;
@@ -644,10 +648,13 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** Bytes of scratch one thread holds for head size d. */
         static long bytes(int d) {
             int dd = Math.max(d, 64);
-            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 4L * BQ + 256) + 8L * 4 * BQ;
+            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 5L * BQ + 256) + 8L * 4 * BQ;
         }
 
         void start(Job j, int rows) {
+            for (int r = 0; r < BQ; r++) {
+                rposI[r] = r < rows ? (int) rpos[r] : Integer.MIN_VALUE / 2;
+            }
             TileOps.loadQuery(j, this, rows);
             java.util.Arrays.fill(o, 0, rows * j.d, 0f);
             // all BQ entries: the wide layout computes whole lane groups, padding rows included

@@ -77,12 +77,181 @@ final class TileOps {
         }
         if (wide(j, rows)) {
             float[] qt = sc.kt;
-            for (int i = 0; i < d; i++) {
+            int i0 = 0;
+            if (SUM4) {
+                for (; i0 + L <= d; i0 += L) {
+                    for (int r0 = 0; r0 < BQ; r0 += L) {
+                        transpose16(sc.q, d, rows, r0, i0, qt);
+                    }
+                }
+            }
+            for (int i = i0; i < d; i++) {
                 int to = i * BQ;
                 for (int r = 0; r < rows; r++) {
                     qt[to + r] = sc.q[r * d + i];
                 }
                 java.util.Arrays.fill(qt, to + rows, to + BQ, 0f);
+            }
+        }
+    }
+
+    /**
+     * qt[(i0 + i) * BQ + r0 + r] = q[(r0 + r) * d + i0 + i] for a 16 x 16 block (rows from {@code rows} on read as
+     * 0): four swap stages (the off-diagonal 8 x 8 blocks, then 4 x 4 within them, ...), each a lane swap and a
+     * blend per vector, instead of 256 scalar moves.
+     */
+    private static void transpose16(float[] q, int d, int rows, int r0, int i0, float[] qt) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector v0 = r0 + 0 < rows ? FloatVector.fromArray(F, q, (r0 + 0) * d + i0) : z;
+        FloatVector v1 = r0 + 1 < rows ? FloatVector.fromArray(F, q, (r0 + 1) * d + i0) : z;
+        FloatVector v2 = r0 + 2 < rows ? FloatVector.fromArray(F, q, (r0 + 2) * d + i0) : z;
+        FloatVector v3 = r0 + 3 < rows ? FloatVector.fromArray(F, q, (r0 + 3) * d + i0) : z;
+        FloatVector v4 = r0 + 4 < rows ? FloatVector.fromArray(F, q, (r0 + 4) * d + i0) : z;
+        FloatVector v5 = r0 + 5 < rows ? FloatVector.fromArray(F, q, (r0 + 5) * d + i0) : z;
+        FloatVector v6 = r0 + 6 < rows ? FloatVector.fromArray(F, q, (r0 + 6) * d + i0) : z;
+        FloatVector v7 = r0 + 7 < rows ? FloatVector.fromArray(F, q, (r0 + 7) * d + i0) : z;
+        FloatVector v8 = r0 + 8 < rows ? FloatVector.fromArray(F, q, (r0 + 8) * d + i0) : z;
+        FloatVector v9 = r0 + 9 < rows ? FloatVector.fromArray(F, q, (r0 + 9) * d + i0) : z;
+        FloatVector v10 = r0 + 10 < rows ? FloatVector.fromArray(F, q, (r0 + 10) * d + i0) : z;
+        FloatVector v11 = r0 + 11 < rows ? FloatVector.fromArray(F, q, (r0 + 11) * d + i0) : z;
+        FloatVector v12 = r0 + 12 < rows ? FloatVector.fromArray(F, q, (r0 + 12) * d + i0) : z;
+        FloatVector v13 = r0 + 13 < rows ? FloatVector.fromArray(F, q, (r0 + 13) * d + i0) : z;
+        FloatVector v14 = r0 + 14 < rows ? FloatVector.fromArray(F, q, (r0 + 14) * d + i0) : z;
+        FloatVector v15 = r0 + 15 < rows ? FloatVector.fromArray(F, q, (r0 + 15) * d + i0) : z;
+        // stage 8
+        FloatVector t8_0 = v0.blend(v8.rearrange(X8), HI8);
+        v8 = v0.rearrange(X8).blend(v8, HI8);
+        v0 = t8_0;
+        FloatVector t8_1 = v1.blend(v9.rearrange(X8), HI8);
+        v9 = v1.rearrange(X8).blend(v9, HI8);
+        v1 = t8_1;
+        FloatVector t8_2 = v2.blend(v10.rearrange(X8), HI8);
+        v10 = v2.rearrange(X8).blend(v10, HI8);
+        v2 = t8_2;
+        FloatVector t8_3 = v3.blend(v11.rearrange(X8), HI8);
+        v11 = v3.rearrange(X8).blend(v11, HI8);
+        v3 = t8_3;
+        FloatVector t8_4 = v4.blend(v12.rearrange(X8), HI8);
+        v12 = v4.rearrange(X8).blend(v12, HI8);
+        v4 = t8_4;
+        FloatVector t8_5 = v5.blend(v13.rearrange(X8), HI8);
+        v13 = v5.rearrange(X8).blend(v13, HI8);
+        v5 = t8_5;
+        FloatVector t8_6 = v6.blend(v14.rearrange(X8), HI8);
+        v14 = v6.rearrange(X8).blend(v14, HI8);
+        v6 = t8_6;
+        FloatVector t8_7 = v7.blend(v15.rearrange(X8), HI8);
+        v15 = v7.rearrange(X8).blend(v15, HI8);
+        v7 = t8_7;
+        // stage 4
+        FloatVector t4_0 = v0.blend(v4.rearrange(X4), ODD4);
+        v4 = v0.rearrange(X4).blend(v4, ODD4);
+        v0 = t4_0;
+        FloatVector t4_1 = v1.blend(v5.rearrange(X4), ODD4);
+        v5 = v1.rearrange(X4).blend(v5, ODD4);
+        v1 = t4_1;
+        FloatVector t4_2 = v2.blend(v6.rearrange(X4), ODD4);
+        v6 = v2.rearrange(X4).blend(v6, ODD4);
+        v2 = t4_2;
+        FloatVector t4_3 = v3.blend(v7.rearrange(X4), ODD4);
+        v7 = v3.rearrange(X4).blend(v7, ODD4);
+        v3 = t4_3;
+        FloatVector t4_8 = v8.blend(v12.rearrange(X4), ODD4);
+        v12 = v8.rearrange(X4).blend(v12, ODD4);
+        v8 = t4_8;
+        FloatVector t4_9 = v9.blend(v13.rearrange(X4), ODD4);
+        v13 = v9.rearrange(X4).blend(v13, ODD4);
+        v9 = t4_9;
+        FloatVector t4_10 = v10.blend(v14.rearrange(X4), ODD4);
+        v14 = v10.rearrange(X4).blend(v14, ODD4);
+        v10 = t4_10;
+        FloatVector t4_11 = v11.blend(v15.rearrange(X4), ODD4);
+        v15 = v11.rearrange(X4).blend(v15, ODD4);
+        v11 = t4_11;
+        // stage 2
+        FloatVector t2_0 = v0.blend(v2.rearrange(X2), ODD2);
+        v2 = v0.rearrange(X2).blend(v2, ODD2);
+        v0 = t2_0;
+        FloatVector t2_1 = v1.blend(v3.rearrange(X2), ODD2);
+        v3 = v1.rearrange(X2).blend(v3, ODD2);
+        v1 = t2_1;
+        FloatVector t2_4 = v4.blend(v6.rearrange(X2), ODD2);
+        v6 = v4.rearrange(X2).blend(v6, ODD2);
+        v4 = t2_4;
+        FloatVector t2_5 = v5.blend(v7.rearrange(X2), ODD2);
+        v7 = v5.rearrange(X2).blend(v7, ODD2);
+        v5 = t2_5;
+        FloatVector t2_8 = v8.blend(v10.rearrange(X2), ODD2);
+        v10 = v8.rearrange(X2).blend(v10, ODD2);
+        v8 = t2_8;
+        FloatVector t2_9 = v9.blend(v11.rearrange(X2), ODD2);
+        v11 = v9.rearrange(X2).blend(v11, ODD2);
+        v9 = t2_9;
+        FloatVector t2_12 = v12.blend(v14.rearrange(X2), ODD2);
+        v14 = v12.rearrange(X2).blend(v14, ODD2);
+        v12 = t2_12;
+        FloatVector t2_13 = v13.blend(v15.rearrange(X2), ODD2);
+        v15 = v13.rearrange(X2).blend(v15, ODD2);
+        v13 = t2_13;
+        // stage 1
+        FloatVector t1_0 = v0.blend(v1.rearrange(X1), ODD1);
+        v1 = v0.rearrange(X1).blend(v1, ODD1);
+        v0 = t1_0;
+        FloatVector t1_2 = v2.blend(v3.rearrange(X1), ODD1);
+        v3 = v2.rearrange(X1).blend(v3, ODD1);
+        v2 = t1_2;
+        FloatVector t1_4 = v4.blend(v5.rearrange(X1), ODD1);
+        v5 = v4.rearrange(X1).blend(v5, ODD1);
+        v4 = t1_4;
+        FloatVector t1_6 = v6.blend(v7.rearrange(X1), ODD1);
+        v7 = v6.rearrange(X1).blend(v7, ODD1);
+        v6 = t1_6;
+        FloatVector t1_8 = v8.blend(v9.rearrange(X1), ODD1);
+        v9 = v8.rearrange(X1).blend(v9, ODD1);
+        v8 = t1_8;
+        FloatVector t1_10 = v10.blend(v11.rearrange(X1), ODD1);
+        v11 = v10.rearrange(X1).blend(v11, ODD1);
+        v10 = t1_10;
+        FloatVector t1_12 = v12.blend(v13.rearrange(X1), ODD1);
+        v13 = v12.rearrange(X1).blend(v13, ODD1);
+        v12 = t1_12;
+        FloatVector t1_14 = v14.blend(v15.rearrange(X1), ODD1);
+        v15 = v14.rearrange(X1).blend(v15, ODD1);
+        v14 = t1_14;
+        v0.intoArray(qt, (i0 + 0) * BQ + r0);
+        v1.intoArray(qt, (i0 + 1) * BQ + r0);
+        v2.intoArray(qt, (i0 + 2) * BQ + r0);
+        v3.intoArray(qt, (i0 + 3) * BQ + r0);
+        v4.intoArray(qt, (i0 + 4) * BQ + r0);
+        v5.intoArray(qt, (i0 + 5) * BQ + r0);
+        v6.intoArray(qt, (i0 + 6) * BQ + r0);
+        v7.intoArray(qt, (i0 + 7) * BQ + r0);
+        v8.intoArray(qt, (i0 + 8) * BQ + r0);
+        v9.intoArray(qt, (i0 + 9) * BQ + r0);
+        v10.intoArray(qt, (i0 + 10) * BQ + r0);
+        v11.intoArray(qt, (i0 + 11) * BQ + r0);
+        v12.intoArray(qt, (i0 + 12) * BQ + r0);
+        v13.intoArray(qt, (i0 + 13) * BQ + r0);
+        v14.intoArray(qt, (i0 + 14) * BQ + r0);
+        v15.intoArray(qt, (i0 + 15) * BQ + r0);
+    }
+
+    /**
+     * Sets to -inf the scores s[key * BQ + row] of keys k0..k0+n that a row cannot see (causal, window, global
+     * tokens), BQ rows at once lane-wise; pos holds each row's position.
+     */
+    static void maskWide(float[] s, int[] pos, int n, long k0, long window, long global) {
+        for (int g = 0; g < BQ; g += L) {
+            IntVector p = IntVector.fromArray(Lanes.I, pos, g);
+            for (int c = 0; c < n; c++) {
+                long kp = k0 + c;
+                VectorMask<Integer> hidden = p.compare(VectorOperators.LT, (int) kp);
+                if (window > 0 && kp >= global) {
+                    // outside the window: p >= kp + window
+                    hidden = hidden.or(p.compare(VectorOperators.GE, (int) Math.min(Integer.MAX_VALUE, kp + window)));
+                }
+                int si = c * BQ + g;
+                FloatVector.fromArray(F, s, si).blend(Float.NEGATIVE_INFINITY, hidden.cast(F)).intoArray(s, si);
             }
         }
     }
