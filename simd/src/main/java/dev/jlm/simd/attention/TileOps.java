@@ -271,6 +271,11 @@ final class TileOps {
             toF32(j.kt, j.km, kb, j.kRow, n, j.d, sc.kf);
             int d = j.d;
             int c = 0;
+            for (; c + 8 <= n; c += 8) {
+                for (int g = 0; g < BQ; g += 2 * L) {
+                    keys8(sc.kf, c * d, d, sc.kt, g, sc.s, c * BQ + g);
+                }
+            }
             for (; c + 4 <= n; c += 4) {
                 for (int g = 0; g < BQ; g += 2 * L) {
                     keys4(sc.kf, c * d, d, sc.kt, g, sc.s, c * BQ + g);
@@ -513,6 +518,73 @@ final class TileOps {
         c31.intoArray(s, so + 3 * BQ + L);
     }
 
+    /** As {@link #keys4} for eight keys: 16 accumulators, each pair of query vectors serves eight keys. */
+    private static void keys8(float[] kf, int k0, int d, float[] qt, int g, float[] s, int so) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c00 = z;
+        FloatVector c01 = z;
+        FloatVector c10 = z;
+        FloatVector c11 = z;
+        FloatVector c20 = z;
+        FloatVector c21 = z;
+        FloatVector c30 = z;
+        FloatVector c31 = z;
+        FloatVector c40 = z;
+        FloatVector c41 = z;
+        FloatVector c50 = z;
+        FloatVector c51 = z;
+        FloatVector c60 = z;
+        FloatVector c61 = z;
+        FloatVector c70 = z;
+        FloatVector c71 = z;
+        for (int i = 0; i < d; i++) {
+            int bi = i * BQ + g;
+            FloatVector b0 = FloatVector.fromArray(F, qt, bi);
+            FloatVector b1 = FloatVector.fromArray(F, qt, bi + L);
+            int ki = k0 + i;
+            FloatVector a0 = FloatVector.broadcast(F, kf[ki + 0 * d]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            FloatVector a1 = FloatVector.broadcast(F, kf[ki + 1 * d]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            FloatVector a2 = FloatVector.broadcast(F, kf[ki + 2 * d]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            FloatVector a3 = FloatVector.broadcast(F, kf[ki + 3 * d]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            FloatVector a4 = FloatVector.broadcast(F, kf[ki + 4 * d]);
+            c40 = b0.fma(a4, c40);
+            c41 = b1.fma(a4, c41);
+            FloatVector a5 = FloatVector.broadcast(F, kf[ki + 5 * d]);
+            c50 = b0.fma(a5, c50);
+            c51 = b1.fma(a5, c51);
+            FloatVector a6 = FloatVector.broadcast(F, kf[ki + 6 * d]);
+            c60 = b0.fma(a6, c60);
+            c61 = b1.fma(a6, c61);
+            FloatVector a7 = FloatVector.broadcast(F, kf[ki + 7 * d]);
+            c70 = b0.fma(a7, c70);
+            c71 = b1.fma(a7, c71);
+        }
+        c00.intoArray(s, so + 0 * BQ);
+        c01.intoArray(s, so + 0 * BQ + L);
+        c10.intoArray(s, so + 1 * BQ);
+        c11.intoArray(s, so + 1 * BQ + L);
+        c20.intoArray(s, so + 2 * BQ);
+        c21.intoArray(s, so + 2 * BQ + L);
+        c30.intoArray(s, so + 3 * BQ);
+        c31.intoArray(s, so + 3 * BQ + L);
+        c40.intoArray(s, so + 4 * BQ);
+        c41.intoArray(s, so + 4 * BQ + L);
+        c50.intoArray(s, so + 5 * BQ);
+        c51.intoArray(s, so + 5 * BQ + L);
+        c60.intoArray(s, so + 6 * BQ);
+        c61.intoArray(s, so + 6 * BQ + L);
+        c70.intoArray(s, so + 7 * BQ);
+        c71.intoArray(s, so + 7 * BQ + L);
+    }
+
     private static void keys1(float[] kf, int k0, int d, float[] qt, int g, float[] s, int so) {
         FloatVector c0 = FloatVector.zero(F);
         FloatVector c1 = c0;
@@ -713,6 +785,9 @@ final class TileOps {
     /** o[4 rows][0..d) += w[4 rows][0..n) x vt[n][d]; weight (r, p) at w[wOff + r + p * pStride]. */
     private static void columns4(float[] w, int wOff, int pStride, float[] vt, int n, float[] o, int oOff, int d) {
         int c = 0;
+        for (; c + 4 * L <= d; c += 4 * L) {
+            gemm4x4(w, wOff, pStride, vt, c, d, n, o, oOff + c, d);
+        }
         for (; c + 2 * L <= d; c += 2 * L) {
             gemm4x2(w, wOff, pStride, vt, c, d, n, o, oOff + c, d);
         }
@@ -785,6 +860,71 @@ final class TileOps {
         c21.intoArray(c, cOff + 2 * cStride + L);
         c30.intoArray(c, cOff + 3 * cStride);
         c31.intoArray(c, cOff + 3 * cStride + L);
+    }
+
+    /** As {@link #gemm4x2} for 4L columns: 16 accumulators, each weight broadcast serves four value vectors. */
+    private static void gemm4x4(float[] w, int wOff, int pStride, float[] b, int bOff, int bStride, int kk,
+                                float[] c, int cOff, int cStride) {
+        FloatVector c00 = FloatVector.fromArray(F, c, cOff + 0 * cStride + 0 * L);
+        FloatVector c01 = FloatVector.fromArray(F, c, cOff + 0 * cStride + 1 * L);
+        FloatVector c02 = FloatVector.fromArray(F, c, cOff + 0 * cStride + 2 * L);
+        FloatVector c03 = FloatVector.fromArray(F, c, cOff + 0 * cStride + 3 * L);
+        FloatVector c10 = FloatVector.fromArray(F, c, cOff + 1 * cStride + 0 * L);
+        FloatVector c11 = FloatVector.fromArray(F, c, cOff + 1 * cStride + 1 * L);
+        FloatVector c12 = FloatVector.fromArray(F, c, cOff + 1 * cStride + 2 * L);
+        FloatVector c13 = FloatVector.fromArray(F, c, cOff + 1 * cStride + 3 * L);
+        FloatVector c20 = FloatVector.fromArray(F, c, cOff + 2 * cStride + 0 * L);
+        FloatVector c21 = FloatVector.fromArray(F, c, cOff + 2 * cStride + 1 * L);
+        FloatVector c22 = FloatVector.fromArray(F, c, cOff + 2 * cStride + 2 * L);
+        FloatVector c23 = FloatVector.fromArray(F, c, cOff + 2 * cStride + 3 * L);
+        FloatVector c30 = FloatVector.fromArray(F, c, cOff + 3 * cStride + 0 * L);
+        FloatVector c31 = FloatVector.fromArray(F, c, cOff + 3 * cStride + 1 * L);
+        FloatVector c32 = FloatVector.fromArray(F, c, cOff + 3 * cStride + 2 * L);
+        FloatVector c33 = FloatVector.fromArray(F, c, cOff + 3 * cStride + 3 * L);
+        for (int p = 0; p < kk; p++) {
+            int bi = bOff + p * bStride;
+            FloatVector b0 = FloatVector.fromArray(F, b, bi + 0 * L);
+            FloatVector b1 = FloatVector.fromArray(F, b, bi + 1 * L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bi + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bi + 3 * L);
+            int wi = wOff + p * pStride;
+            FloatVector a0 = FloatVector.broadcast(F, w[wi + 0]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            c02 = b2.fma(a0, c02);
+            c03 = b3.fma(a0, c03);
+            FloatVector a1 = FloatVector.broadcast(F, w[wi + 1]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            c12 = b2.fma(a1, c12);
+            c13 = b3.fma(a1, c13);
+            FloatVector a2 = FloatVector.broadcast(F, w[wi + 2]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            c22 = b2.fma(a2, c22);
+            c23 = b3.fma(a2, c23);
+            FloatVector a3 = FloatVector.broadcast(F, w[wi + 3]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            c32 = b2.fma(a3, c32);
+            c33 = b3.fma(a3, c33);
+        }
+        c00.intoArray(c, cOff + 0 * cStride + 0 * L);
+        c01.intoArray(c, cOff + 0 * cStride + 1 * L);
+        c02.intoArray(c, cOff + 0 * cStride + 2 * L);
+        c03.intoArray(c, cOff + 0 * cStride + 3 * L);
+        c10.intoArray(c, cOff + 1 * cStride + 0 * L);
+        c11.intoArray(c, cOff + 1 * cStride + 1 * L);
+        c12.intoArray(c, cOff + 1 * cStride + 2 * L);
+        c13.intoArray(c, cOff + 1 * cStride + 3 * L);
+        c20.intoArray(c, cOff + 2 * cStride + 0 * L);
+        c21.intoArray(c, cOff + 2 * cStride + 1 * L);
+        c22.intoArray(c, cOff + 2 * cStride + 2 * L);
+        c23.intoArray(c, cOff + 2 * cStride + 3 * L);
+        c30.intoArray(c, cOff + 3 * cStride + 0 * L);
+        c31.intoArray(c, cOff + 3 * cStride + 1 * L);
+        c32.intoArray(c, cOff + 3 * cStride + 2 * L);
+        c33.intoArray(c, cOff + 3 * cStride + 3 * L);
     }
 
     /** As {@link #gemm4x2} for L columns. */
