@@ -22,11 +22,15 @@ import jdk.incubator.vector.VectorShuffle;
  * The arithmetic on one (query tile x key tile): scores, the online softmax update, and weights times values.
  * Scalar versions use double accumulators. Vector versions, with more than BQ / 4 query rows ("wide"): the query
  * tile is transposed once per tile into scratch so that scores come out as {@code [key][query row]} with the
- * query rows along the lanes: {@code S^T = K Q^T} runs as a 4-key x 2-vector register block (eight FMAs per
- * two vector loads and four broadcast keys elements), the online softmax works lane-wise on whole groups of rows
- * (no horizontal reductions), and {@code P V} runs as a 4-row x 2-vector block over the value tile converted to
- * F32 once. With fewer rows (decoding, where a row may be another query head of the same kv head) keys and values
- * are read in place: a key tile comes from memory for the first row and from L1 for the others.
+ * query rows along the lanes: {@code S^T = K Q^T} runs as an 8-key x 2-vector register block, the online
+ * softmax works lane-wise on whole groups of rows (no horizontal reductions), and {@code P V} runs as a 4-row x
+ * 4-vector block over the value tile converted to F32 once. With fewer rows (decoding, where a row may be another
+ * query head of the same kv head) keys and values are read in place, sixteen keys' scores folded into one vector,
+ * four rows at a time where there are four.
+ *
+ * <p>In the softmax paths no vector is passed to or returned from a method: where the JIT does not inline a
+ * callee, such a vector is allocated on the heap. Small vector helpers remain only off those paths (softplus and
+ * EXP_L1 weights, the last keys of a tile that do not fill a group of sixteen).
  */
 final class TileOps {
     private static final int L = F.length();
@@ -449,16 +453,6 @@ final class TileOps {
     /** e^x for x <= 0 (softplus's e^-|x|), 0 below -80; NaN stays NaN. */
     private static FloatVector expNeg(FloatVector x) {
         return VMath.exp(x.max(-80f)).blend(0f, x.compare(VectorOperators.LT, -80f));
-    }
-
-    /** Lane-wise max of start and the n score vectors; NaN is skipped (it shows through exp later). */
-    private static FloatVector maxColumns(float[] s, int g, int n, FloatVector start) {
-        FloatVector mt = start;
-        for (int c = 0; c < n; c++) {
-            FloatVector v = FloatVector.fromArray(F, s, c * BQ + g);
-            mt = mt.blend(v, v.compare(VectorOperators.GT, mt));
-        }
-        return mt;
     }
 
     /** s = exp(s - max) in place for the n score vectors; returns their sum. */
