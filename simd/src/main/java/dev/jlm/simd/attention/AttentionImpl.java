@@ -22,7 +22,20 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
     /** Keys per tile; a multiple of twice the lane count of every species up to 512 bits. */
     static final int BK = 64;
 
+    /**
+     * Keys per tile for a tile of this many query rows: BK, or four times as many for at most BQ / 4 rows (decode),
+     * whose scores fit the same scratch; longer tiles spread the per-tile softmax steps over more keys.
+     */
+    static int keyTile(int rows) {
+        return rows <= BQ / 4 ? BQ * BK / (BQ / 4) : BK;
+    }
+
     private static final ThreadLocal<Scratch> SCRATCH = new ThreadLocal<>();
+
+    /** Decoding with fewer items than this splits each item's keys into ranges (then merges the partial states). */
+    static final int MIN_ITEMS = 8;
+    /** Keys per range at least, when splitting. */
+    static final int SPLIT_KEYS = 1024;
 
 
     private AttentionImpl(boolean vector, int threads) {
@@ -219,6 +232,17 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         long[] cumItems;
         /** Decoding with GQA: one item holds every query head of a kv head, so each key is read once per group. */
         boolean grouped;
+        /**
+         * Key ranges per item (decoding with few items, so that threads share the work): each range leaves its
+         * unnormalized output, max and sum in {@code part}, merged after all ranges ran. 1: no split.
+         */
+        int splits = 1;
+        /** Rows per item when split. */
+        int splitRows;
+        /** Per (item, range, row): d outputs, max, sum. */
+        float[] part;
+        /** Per (item, row): the output offset. */
+        long[] partOut;
         // additive mask, contiguous [mb, mh, qLen, kvLen]
         MemorySegment mm;
         DType mt;
@@ -287,9 +311,25 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             cumItems = new long[batch + 1];
             grouped = group > 1 && (long) qLen * group <= BQ;
             long per = grouped ? heads / group : (long) heads * tiles(qLen);
-            for (int b = 0; b < batch; b++) {
-                cumItems[b + 1] = cumItems[b] + per;
+            long base = per * batch;
+            // The split depends on the shape alone, never on the thread count: results stay the same bits.
+            splits = splits(base, qLen, kvLen);
+            if (splits > 1) {
+                splitRows = grouped ? group * qLen : qLen;
+                part = new float[(int) (base * splits * splitRows * (d + 2))];
+                partOut = new long[(int) (base * splitRows)];
             }
+            for (int b = 0; b < batch; b++) {
+                cumItems[b + 1] = cumItems[b] + per * splits;
+            }
+        }
+
+        /** Key ranges per item for items of qLen queries against kvLen keys, base items in all. */
+        static int splits(long base, int qLen, int kvLen) {
+            if (qLen > BQ / 4 || base >= MIN_ITEMS || kvLen < 2 * SPLIT_KEYS) {
+                return 1;
+            }
+            return (int) Math.min((MIN_ITEMS + base - 1) / base, kvLen / SPLIT_KEYS);
         }
 
         void packed(long[] offsets) {
@@ -370,6 +410,9 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                 } else {
                     RowExecutor.run(chunks, items, this::items);
                 }
+                if (splits > 1) {
+                    merge();
+                }
             } catch (IllegalStateException e) {
                 throw new JlmException.InvalidArgument("attention input closed during the call: " + e.getMessage());
             }
@@ -386,6 +429,18 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                     b++;
                 }
                 long rem = it - cumItems[b];
+                sc.partAt = -1;
+                if (splits > 1) {
+                    int range = (int) (rem % splits);
+                    rem /= splits;
+                    long item = (cumItems[b] / splits + rem);
+                    sc.partAt = item * splits + range;
+                    sc.outAt = item * splitRows;
+                    int ks = kvLen(b);
+                    // ranges on 16-key boundaries: whole groups of the few-row score pass
+                    sc.lo = (long) ks * range / splits & ~15L;
+                    sc.hi = range == splits - 1 ? ks : (long) ks * (range + 1) / splits & ~15L;
+                }
                 if (grouped) {
                     tileGrouped(sc, b, (int) rem);
                     continue;
@@ -395,6 +450,39 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                 int t = (int) (rem % tiles);
                 int q0 = t * BQ;
                 tile(sc, b, h, q0, Math.min(qLen(b), q0 + BQ));
+            }
+        }
+
+        /**
+         * Each row of a split item from its ranges' states: weights e^(m_s - M) with M the largest max (1 for the
+         * scorings without a running max), output sum_s w_s o_s / sum_s w_s l_s.
+         */
+        private void merge() {
+            int w = d + 2;
+            int rows = splitRows;
+            long items = partOut.length / rows;
+            boolean softmax = scoring == AttentionOptions.Scoring.SOFTMAX;
+            float[] acc = new float[d];
+            for (long it = 0; it < items; it++) {
+                for (int r = 0; r < rows; r++) {
+                    float big = Float.NEGATIVE_INFINITY;
+                    for (int sp = 0; sp < splits; sp++) {
+                        big = Math.max(big, part[(int) (((it * splits + sp) * rows + r) * w + d)]);
+                    }
+                    java.util.Arrays.fill(acc, 0f);
+                    float sum = 0f;
+                    for (int sp = 0; sp < splits; sp++) {
+                        int at = (int) (((it * splits + sp) * rows + r) * w);
+                        float ms = part[at + d];
+                        // a range with nothing visible (max -inf) weighs 0
+                        float f = !softmax ? 1f : ms == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(ms - big);
+                        sum += f * part[at + d + 1];
+                        for (int i = 0; i < d; i++) {
+                            acc[i] += f * part[at + i];
+                        }
+                    }
+                    TileOps.storeScaled(vector, acc, 0, d, 1f / sum, om, partOut[(int) (it * rows + r)]);
+                }
             }
         }
 
@@ -448,11 +536,19 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             long kEnd = causalLike ? Math.min(kvl, pLast + 1) : kvl;
             long kStart = window > 0 ? Math.max(0, pFirst - window + 1) : 0;
             long gEnd = Math.min(global, kStart);
-            for (long k0 = 0; k0 < gEnd; k0 += BK) {
-                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(BK, gEnd - k0));
+            long gStart = 0;
+            if (sc.partAt >= 0) {
+                gStart = Math.max(gStart, sc.lo);
+                gEnd = Math.min(gEnd, sc.hi);
+                kStart = Math.max(kStart, sc.lo);
+                kEnd = Math.min(kEnd, sc.hi);
             }
-            for (long k0 = kStart; k0 < kEnd; k0 += BK) {
-                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(BK, kEnd - k0));
+            int tk = keyTile(rows);
+            for (long k0 = gStart; k0 < gEnd; k0 += tk) {
+                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(tk, gEnd - k0));
+            }
+            for (long k0 = kStart; k0 < kEnd; k0 += tk) {
+                block(sc, rows, pFirst, pLast, kb, k0, (int) Math.min(tk, kEnd - k0));
             }
             sc.finish(this, rows);
         }
@@ -463,8 +559,8 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             boolean wide = TileOps.wide(this, rows);
             TileOps.scores(this, sc, rows, kb + k0 * kRow, n);
             float[] s = sc.s;
-            // scores are [row][key] (stride BK), or [key][row] (stride BQ) in the wide layout
-            int rs = wide ? 1 : BK;
+            // scores are [row][key] (stride keyTile), or [key][row] (stride BQ) in the wide layout
+            int rs = wide ? 1 : keyTile(rows);
             int cs = wide ? BQ : 1;
             if (mm != null) {
                 for (int r = 0; r < rows; r++) {
@@ -478,7 +574,9 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             // Only tiles that cross a boundary need masking element by element; the others are whole or skipped.
             boolean full = (!causalLike || k1 - 1 <= pFirst)
                     && (window == 0 || k0 > pLast - window || k1 <= global);
-            if (!full) {
+            if (!full && wide) {
+                TileOps.maskWide(s, sc.rposI, n, k0, window, global);
+            } else if (!full) {
                 for (int r = 0; r < rows; r++) {
                     long p = sc.rpos[r];
                     int so = r * rs;
@@ -511,11 +609,22 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         final float[] m = new float[BQ];
         final float[] l = new float[BQ];
         final float[] alpha = new float[BQ];
+        /** The max each row's scores are reduced by (0 where no key is visible yet). */
+        final float[] ms = new float[BQ];
+        /** Folded partial sums of the few-row score pass. */
+        final float[] z = new float[256];
         /** Per row of the tile: element offsets of its query and output row, its position, its mask row. */
         final long[] rq = new long[BQ];
         final long[] ro = new long[BQ];
         final long[] rpos = new long[BQ];
+        /** rpos as ints (positions are below 2^31), rows past the tile's far below any key: for lane-wise masks. */
+        final int[] rposI = new int[BQ];
         final long[] rmask = new long[BQ];
+        /** When the item is one key range [lo, hi) of a split item: its (item, range) index, else -1. */
+        long partAt = -1;
+        long outAt;
+        long lo;
+        long hi;
 
         private Scratch(int d) {
             this.d = d;
@@ -539,10 +648,13 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** Bytes of scratch one thread holds for head size d. */
         static long bytes(int d) {
             int dd = Math.max(d, 64);
-            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 3L * BQ) + 8L * 4 * BQ;
+            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 5L * BQ + 256) + 8L * 4 * BQ;
         }
 
         void start(Job j, int rows) {
+            for (int r = 0; r < BQ; r++) {
+                rposI[r] = r < rows ? (int) rpos[r] : Integer.MIN_VALUE / 2;
+            }
             TileOps.loadQuery(j, this, rows);
             java.util.Arrays.fill(o, 0, rows * j.d, 0f);
             // all BQ entries: the wide layout computes whole lane groups, padding rows included
@@ -552,6 +664,18 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
 
         void finish(Job j, int rows) {
             int dd = j.d;
+            if (partAt >= 0) {
+                // one key range of a split item: the state as it stands, merged in Job.merge
+                int w = dd + 2;
+                int at = (int) (partAt * rows * w);
+                for (int r = 0; r < rows; r++) {
+                    System.arraycopy(o, r * dd, j.part, at + r * w, dd);
+                    j.part[at + r * w + dd] = m[r];
+                    j.part[at + r * w + dd + 1] = l[r];
+                    j.partOut[(int) outAt + r] = ro[r];
+                }
+                return;
+            }
             for (int r = 0; r < rows; r++) {
                 float inv = 1f / l[r];
                 long oi = ro[r];

@@ -1,6 +1,6 @@
 package dev.jlm.simd.attention;
 
-import static dev.jlm.simd.attention.AttentionImpl.BK;
+import static dev.jlm.simd.attention.AttentionImpl.keyTile;
 import static dev.jlm.simd.attention.AttentionImpl.BQ;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
@@ -13,6 +13,7 @@ import dev.jlm.simd.internal.Lanes;
 import dev.jlm.simd.internal.VMath;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -21,14 +22,29 @@ import jdk.incubator.vector.VectorShuffle;
  * The arithmetic on one (query tile x key tile): scores, the online softmax update, and weights times values.
  * Scalar versions use double accumulators. Vector versions, with more than BQ / 4 query rows ("wide"): the query
  * tile is transposed once per tile into scratch so that scores come out as {@code [key][query row]} with the
- * query rows along the lanes: {@code S^T = K Q^T} runs as a 4-key x 2-vector register block (eight FMAs per
- * two vector loads and four broadcast keys elements), the online softmax works lane-wise on whole groups of rows
- * (no horizontal reductions), and {@code P V} runs as a 4-row x 2-vector block over the value tile converted to
- * F32 once. With fewer rows (decoding, where a row may be another query head of the same kv head) keys and values
- * are read in place: a key tile comes from memory for the first row and from L1 for the others.
+ * query rows along the lanes: {@code S^T = K Q^T} runs as an 8-key x 2-vector register block, the online
+ * softmax works lane-wise on whole groups of rows (no horizontal reductions), and {@code P V} runs as a 4-row x
+ * 4-vector block over the value tile converted to F32 once. With fewer rows (decoding, where a row may be another
+ * query head of the same kv head) keys and values are read in place, sixteen keys' scores folded into one vector,
+ * four rows at a time where there are four.
+ *
+ * <p>In the softmax paths no vector is passed to or returned from a method: where the JIT does not inline a
+ * callee, such a vector is allocated on the heap. Small vector helpers remain only off those paths (softplus and
+ * EXP_L1 weights, the last keys of a tile that do not fill a group of sixteen).
  */
 final class TileOps {
     private static final int L = F.length();
+    // e^x = 2^k e^r, k = round(x log2 e), r = x - k ln 2 (ln 2 in two parts), e^r by a degree-5 polynomial
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float ROUND = 12582912f;
+    private static final float Q0 = 0.499992311000824f;
+    private static final float Q1 = 0.16667114198207855f;
+    private static final float Q2 = 0.041890114545822144f;
+    private static final float Q3 = 0.008312525227665901f;
+    /** Keys per chunk of the few-row value pass: 32 rows of head_dim 128 in F32 are 16 KiB, held in L1. */
+    private static final int VK = 32;
     // For sum4 with 16 lanes: lane i pairs with lane i ^ k; the masks pick lanes 8..15 and lanes 4..7, 12..15.
     private static final boolean SUM4 = L == 16;
     private static final VectorShuffle<Float> X8 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 8 : i);
@@ -37,6 +53,11 @@ final class TileOps {
     private static final VectorShuffle<Float> X1 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 1 : i);
     private static final VectorMask<Float> HI8 = VectorMask.fromLong(F, 0xff00L);
     private static final VectorMask<Float> ODD4 = VectorMask.fromLong(F, 0xf0f0L);
+    // For scores16: lanes with bit 1 set, odd lanes, and the bit-reversal of a 4-bit lane index.
+    private static final VectorMask<Float> ODD2 = VectorMask.fromLong(F, 0xccccL);
+    private static final VectorMask<Float> ODD1 = VectorMask.fromLong(F, 0xaaaaL);
+    private static final VectorShuffle<Float> BITREV = VectorShuffle.fromOp(F,
+            i -> SUM4 ? ((i & 1) << 3) | ((i & 2) << 1) | ((i & 4) >> 1) | ((i & 8) >> 3) : i);
 
     private TileOps() {
     }
@@ -60,12 +81,181 @@ final class TileOps {
         }
         if (wide(j, rows)) {
             float[] qt = sc.kt;
-            for (int i = 0; i < d; i++) {
+            int i0 = 0;
+            if (SUM4) {
+                for (; i0 + L <= d; i0 += L) {
+                    for (int r0 = 0; r0 < BQ; r0 += L) {
+                        transpose16(sc.q, d, rows, r0, i0, qt);
+                    }
+                }
+            }
+            for (int i = i0; i < d; i++) {
                 int to = i * BQ;
                 for (int r = 0; r < rows; r++) {
                     qt[to + r] = sc.q[r * d + i];
                 }
                 java.util.Arrays.fill(qt, to + rows, to + BQ, 0f);
+            }
+        }
+    }
+
+    /**
+     * qt[(i0 + i) * BQ + r0 + r] = q[(r0 + r) * d + i0 + i] for a 16 x 16 block (rows from {@code rows} on read as
+     * 0): four swap stages (the off-diagonal 8 x 8 blocks, then 4 x 4 within them, ...), each a lane swap and a
+     * blend per vector, instead of 256 scalar moves.
+     */
+    private static void transpose16(float[] q, int d, int rows, int r0, int i0, float[] qt) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector v0 = r0 + 0 < rows ? FloatVector.fromArray(F, q, (r0 + 0) * d + i0) : z;
+        FloatVector v1 = r0 + 1 < rows ? FloatVector.fromArray(F, q, (r0 + 1) * d + i0) : z;
+        FloatVector v2 = r0 + 2 < rows ? FloatVector.fromArray(F, q, (r0 + 2) * d + i0) : z;
+        FloatVector v3 = r0 + 3 < rows ? FloatVector.fromArray(F, q, (r0 + 3) * d + i0) : z;
+        FloatVector v4 = r0 + 4 < rows ? FloatVector.fromArray(F, q, (r0 + 4) * d + i0) : z;
+        FloatVector v5 = r0 + 5 < rows ? FloatVector.fromArray(F, q, (r0 + 5) * d + i0) : z;
+        FloatVector v6 = r0 + 6 < rows ? FloatVector.fromArray(F, q, (r0 + 6) * d + i0) : z;
+        FloatVector v7 = r0 + 7 < rows ? FloatVector.fromArray(F, q, (r0 + 7) * d + i0) : z;
+        FloatVector v8 = r0 + 8 < rows ? FloatVector.fromArray(F, q, (r0 + 8) * d + i0) : z;
+        FloatVector v9 = r0 + 9 < rows ? FloatVector.fromArray(F, q, (r0 + 9) * d + i0) : z;
+        FloatVector v10 = r0 + 10 < rows ? FloatVector.fromArray(F, q, (r0 + 10) * d + i0) : z;
+        FloatVector v11 = r0 + 11 < rows ? FloatVector.fromArray(F, q, (r0 + 11) * d + i0) : z;
+        FloatVector v12 = r0 + 12 < rows ? FloatVector.fromArray(F, q, (r0 + 12) * d + i0) : z;
+        FloatVector v13 = r0 + 13 < rows ? FloatVector.fromArray(F, q, (r0 + 13) * d + i0) : z;
+        FloatVector v14 = r0 + 14 < rows ? FloatVector.fromArray(F, q, (r0 + 14) * d + i0) : z;
+        FloatVector v15 = r0 + 15 < rows ? FloatVector.fromArray(F, q, (r0 + 15) * d + i0) : z;
+        // stage 8
+        FloatVector t8_0 = v0.blend(v8.rearrange(X8), HI8);
+        v8 = v0.rearrange(X8).blend(v8, HI8);
+        v0 = t8_0;
+        FloatVector t8_1 = v1.blend(v9.rearrange(X8), HI8);
+        v9 = v1.rearrange(X8).blend(v9, HI8);
+        v1 = t8_1;
+        FloatVector t8_2 = v2.blend(v10.rearrange(X8), HI8);
+        v10 = v2.rearrange(X8).blend(v10, HI8);
+        v2 = t8_2;
+        FloatVector t8_3 = v3.blend(v11.rearrange(X8), HI8);
+        v11 = v3.rearrange(X8).blend(v11, HI8);
+        v3 = t8_3;
+        FloatVector t8_4 = v4.blend(v12.rearrange(X8), HI8);
+        v12 = v4.rearrange(X8).blend(v12, HI8);
+        v4 = t8_4;
+        FloatVector t8_5 = v5.blend(v13.rearrange(X8), HI8);
+        v13 = v5.rearrange(X8).blend(v13, HI8);
+        v5 = t8_5;
+        FloatVector t8_6 = v6.blend(v14.rearrange(X8), HI8);
+        v14 = v6.rearrange(X8).blend(v14, HI8);
+        v6 = t8_6;
+        FloatVector t8_7 = v7.blend(v15.rearrange(X8), HI8);
+        v15 = v7.rearrange(X8).blend(v15, HI8);
+        v7 = t8_7;
+        // stage 4
+        FloatVector t4_0 = v0.blend(v4.rearrange(X4), ODD4);
+        v4 = v0.rearrange(X4).blend(v4, ODD4);
+        v0 = t4_0;
+        FloatVector t4_1 = v1.blend(v5.rearrange(X4), ODD4);
+        v5 = v1.rearrange(X4).blend(v5, ODD4);
+        v1 = t4_1;
+        FloatVector t4_2 = v2.blend(v6.rearrange(X4), ODD4);
+        v6 = v2.rearrange(X4).blend(v6, ODD4);
+        v2 = t4_2;
+        FloatVector t4_3 = v3.blend(v7.rearrange(X4), ODD4);
+        v7 = v3.rearrange(X4).blend(v7, ODD4);
+        v3 = t4_3;
+        FloatVector t4_8 = v8.blend(v12.rearrange(X4), ODD4);
+        v12 = v8.rearrange(X4).blend(v12, ODD4);
+        v8 = t4_8;
+        FloatVector t4_9 = v9.blend(v13.rearrange(X4), ODD4);
+        v13 = v9.rearrange(X4).blend(v13, ODD4);
+        v9 = t4_9;
+        FloatVector t4_10 = v10.blend(v14.rearrange(X4), ODD4);
+        v14 = v10.rearrange(X4).blend(v14, ODD4);
+        v10 = t4_10;
+        FloatVector t4_11 = v11.blend(v15.rearrange(X4), ODD4);
+        v15 = v11.rearrange(X4).blend(v15, ODD4);
+        v11 = t4_11;
+        // stage 2
+        FloatVector t2_0 = v0.blend(v2.rearrange(X2), ODD2);
+        v2 = v0.rearrange(X2).blend(v2, ODD2);
+        v0 = t2_0;
+        FloatVector t2_1 = v1.blend(v3.rearrange(X2), ODD2);
+        v3 = v1.rearrange(X2).blend(v3, ODD2);
+        v1 = t2_1;
+        FloatVector t2_4 = v4.blend(v6.rearrange(X2), ODD2);
+        v6 = v4.rearrange(X2).blend(v6, ODD2);
+        v4 = t2_4;
+        FloatVector t2_5 = v5.blend(v7.rearrange(X2), ODD2);
+        v7 = v5.rearrange(X2).blend(v7, ODD2);
+        v5 = t2_5;
+        FloatVector t2_8 = v8.blend(v10.rearrange(X2), ODD2);
+        v10 = v8.rearrange(X2).blend(v10, ODD2);
+        v8 = t2_8;
+        FloatVector t2_9 = v9.blend(v11.rearrange(X2), ODD2);
+        v11 = v9.rearrange(X2).blend(v11, ODD2);
+        v9 = t2_9;
+        FloatVector t2_12 = v12.blend(v14.rearrange(X2), ODD2);
+        v14 = v12.rearrange(X2).blend(v14, ODD2);
+        v12 = t2_12;
+        FloatVector t2_13 = v13.blend(v15.rearrange(X2), ODD2);
+        v15 = v13.rearrange(X2).blend(v15, ODD2);
+        v13 = t2_13;
+        // stage 1
+        FloatVector t1_0 = v0.blend(v1.rearrange(X1), ODD1);
+        v1 = v0.rearrange(X1).blend(v1, ODD1);
+        v0 = t1_0;
+        FloatVector t1_2 = v2.blend(v3.rearrange(X1), ODD1);
+        v3 = v2.rearrange(X1).blend(v3, ODD1);
+        v2 = t1_2;
+        FloatVector t1_4 = v4.blend(v5.rearrange(X1), ODD1);
+        v5 = v4.rearrange(X1).blend(v5, ODD1);
+        v4 = t1_4;
+        FloatVector t1_6 = v6.blend(v7.rearrange(X1), ODD1);
+        v7 = v6.rearrange(X1).blend(v7, ODD1);
+        v6 = t1_6;
+        FloatVector t1_8 = v8.blend(v9.rearrange(X1), ODD1);
+        v9 = v8.rearrange(X1).blend(v9, ODD1);
+        v8 = t1_8;
+        FloatVector t1_10 = v10.blend(v11.rearrange(X1), ODD1);
+        v11 = v10.rearrange(X1).blend(v11, ODD1);
+        v10 = t1_10;
+        FloatVector t1_12 = v12.blend(v13.rearrange(X1), ODD1);
+        v13 = v12.rearrange(X1).blend(v13, ODD1);
+        v12 = t1_12;
+        FloatVector t1_14 = v14.blend(v15.rearrange(X1), ODD1);
+        v15 = v14.rearrange(X1).blend(v15, ODD1);
+        v14 = t1_14;
+        v0.intoArray(qt, (i0 + 0) * BQ + r0);
+        v1.intoArray(qt, (i0 + 1) * BQ + r0);
+        v2.intoArray(qt, (i0 + 2) * BQ + r0);
+        v3.intoArray(qt, (i0 + 3) * BQ + r0);
+        v4.intoArray(qt, (i0 + 4) * BQ + r0);
+        v5.intoArray(qt, (i0 + 5) * BQ + r0);
+        v6.intoArray(qt, (i0 + 6) * BQ + r0);
+        v7.intoArray(qt, (i0 + 7) * BQ + r0);
+        v8.intoArray(qt, (i0 + 8) * BQ + r0);
+        v9.intoArray(qt, (i0 + 9) * BQ + r0);
+        v10.intoArray(qt, (i0 + 10) * BQ + r0);
+        v11.intoArray(qt, (i0 + 11) * BQ + r0);
+        v12.intoArray(qt, (i0 + 12) * BQ + r0);
+        v13.intoArray(qt, (i0 + 13) * BQ + r0);
+        v14.intoArray(qt, (i0 + 14) * BQ + r0);
+        v15.intoArray(qt, (i0 + 15) * BQ + r0);
+    }
+
+    /**
+     * Sets to -inf the scores s[key * BQ + row] of keys k0..k0+n that a row cannot see (causal, window, global
+     * tokens), BQ rows at once lane-wise; pos holds each row's position.
+     */
+    static void maskWide(float[] s, int[] pos, int n, long k0, long window, long global) {
+        for (int g = 0; g < BQ; g += L) {
+            IntVector p = IntVector.fromArray(Lanes.I, pos, g);
+            for (int c = 0; c < n; c++) {
+                long kp = k0 + c;
+                VectorMask<Integer> hidden = p.compare(VectorOperators.LT, (int) kp);
+                if (window > 0 && kp >= global) {
+                    // outside the window: p >= kp + window
+                    hidden = hidden.or(p.compare(VectorOperators.GE, (int) Math.min(Integer.MAX_VALUE, kp + window)));
+                }
+                int si = c * BQ + g;
+                FloatVector.fromArray(F, s, si).blend(Float.NEGATIVE_INFINITY, hidden.cast(F)).intoArray(s, si);
             }
         }
     }
@@ -85,6 +275,11 @@ final class TileOps {
             toF32(j.kt, j.km, kb, j.kRow, n, j.d, sc.kf);
             int d = j.d;
             int c = 0;
+            for (; c + 8 <= n; c += 8) {
+                for (int g = 0; g < BQ; g += 2 * L) {
+                    keys8(sc.kf, c * d, d, sc.kt, g, sc.s, c * BQ + g);
+                }
+            }
             for (; c + 4 <= n; c += 4) {
                 for (int g = 0; g < BQ; g += 2 * L) {
                     keys4(sc.kf, c * d, d, sc.kt, g, sc.s, c * BQ + g);
@@ -96,8 +291,25 @@ final class TileOps {
                 }
             }
         } else {
-            for (int r = 0; r < rows; r++) {
-                directScores(j, sc.q, r * j.d, kb, n, sc.s, r * BK);
+            // sixteen keys at a time for every row (the group's other query heads): those keys stay in L1
+            int ks = keyTile(rows);
+            int d = j.d;
+            int c = 0;
+            if (SUM4) {
+                for (; c + 16 <= n; c += 16) {
+                    int r = 0;
+                    for (; r + 4 <= rows; r += 4) {
+                        scores16x4(j, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, ks, sc.z);
+                    }
+                    for (; r < rows; r++) {
+                        scores16(j, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, sc.z);
+                    }
+                }
+            }
+            if (c < n) {
+                for (int r = 0; r < rows; r++) {
+                    directScores(j, sc.q, r * d, kb + c * j.kRow, n - c, sc.s, r * ks + c);
+                }
             }
         }
     }
@@ -111,7 +323,7 @@ final class TileOps {
         int d = j.d;
         float[] s = sc.s;
         for (int r = 0; r < rows; r++) {
-            int so = r * BK;
+            int so = r * keyTile(rows);
             switch (j.scoring) {
                 case SOFTMAX -> {
                     float mt = j.vector ? vectorMax(s, so, n) : scalarMax(s, so, n);
@@ -123,7 +335,7 @@ final class TileOps {
                         continue;
                     }
                     float alpha = (float) Math.exp(mOld - mNew);
-                    float sum = j.vector ? vectorExp(s, so, n, mNew) : scalarExp(s, so, n, mNew);
+                    float sum = j.vector ? softmaxExp(s, so, n, mNew, sc.ms) : scalarExp(s, so, n, mNew);
                     sc.l[r] = sc.l[r] * alpha + sum;
                     sc.m[r] = mNew;
                     if (alpha != 1f) {
@@ -137,8 +349,22 @@ final class TileOps {
         if (!j.vector) {
             scalarValues(j, sc, rows, vb, n);
         } else {
-            for (int r = 0; r < rows; r++) {
-                directValues(j, sc.s, r * BK, vb, n, sc.o, r * d);
+            // chunks of VK keys for every row: the chunk's values stay in L1 for the group's other rows
+            int ks = keyTile(rows);
+            for (int c = 0; c < n; c += VK) {
+                int m = Math.min(VK, n - c);
+                int r = 0;
+                int wide4 = d - d % (4 * L);
+                for (; r + 4 <= rows && wide4 > 0; r += 4) {
+                    // four rows share each value vector loaded; the last columns row by row
+                    values4(j, sc.s, r * ks + c, ks, vb + c * j.kRow, m, sc.o, r * d, wide4);
+                    for (int e = 0; e < 4; e++) {
+                        directValues(j, sc.s, (r + e) * ks + c, vb + c * j.kRow, m, sc.o, (r + e) * d, wide4);
+                    }
+                }
+                for (; r < rows; r++) {
+                    directValues(j, sc.s, r * ks + c, vb + c * j.kRow, m, sc.o, r * d, 0);
+                }
             }
         }
     }
@@ -153,7 +379,7 @@ final class TileOps {
         AttentionOptions.Scoring scoring = j.scoring;
         for (int g = 0; g < BQ; g += L) {
             if (scoring == AttentionOptions.Scoring.SOFTMAX) {
-                softmaxColumns(s, g, n, sc.m, sc.l, sc.alpha);
+                softmaxColumns(s, g, n, sc.m, sc.l, sc.alpha, sc.ms);
             } else {
                 FloatVector sum = scoring == AttentionOptions.Scoring.SOFTPLUS ? softplusColumns(s, g, n)
                         : expColumns(s, g, n, FloatVector.zero(F));
@@ -177,28 +403,56 @@ final class TileOps {
         }
     }
 
-    /** Online softmax step for rows g..g+L of the wide tile: new max, weights, sum, rescale factors. */
-    private static void softmaxColumns(float[] s, int g, int n, float[] m, float[] l, float[] alphas) {
+    /**
+     * Online softmax step for rows g..g+L of the wide tile: new max, weights, sum, rescale factors. Arrays only
+     * cross its calls: a vector passed to or returned from a call the JIT did not inline is boxed.
+     */
+    private static void softmaxColumns(float[] s, int g, int n, float[] m, float[] l, float[] alphas, float[] ms) {
         FloatVector mOld = FloatVector.fromArray(F, m, g);
-        FloatVector mNew = maxColumns(s, g, n, mOld);
-        // rows with nothing visible yet: subtract 0 instead of -inf, so their weights are exp(-inf) = 0
-        VectorMask<Float> dead = mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY);
-        FloatVector mSafe = mNew.blend(0f, dead);
-        FloatVector alpha = VMath.exp(mOld.sub(mSafe));
-        FloatVector sum = expColumns(s, g, n, mSafe);
-        FloatVector.fromArray(F, l, g).mul(alpha).add(sum).intoArray(l, g);
-        mNew.intoArray(m, g);
-        alpha.intoArray(alphas, g);
-    }
-
-    /** Lane-wise max of start and the n score vectors; NaN is skipped (it shows through exp later). */
-    private static FloatVector maxColumns(float[] s, int g, int n, FloatVector start) {
-        FloatVector mt = start;
+        FloatVector mNew = mOld;
         for (int c = 0; c < n; c++) {
             FloatVector v = FloatVector.fromArray(F, s, c * BQ + g);
-            mt = mt.blend(v, v.compare(VectorOperators.GT, mt));
+            // NaN is skipped here; it shows through exp below
+            mNew = mNew.blend(v, v.compare(VectorOperators.GT, mNew));
         }
-        return mt;
+        // rows with nothing visible yet: subtract 0 instead of -inf, so their weights are exp(-inf) = 0
+        mNew.blend(0f, mNew.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY)).intoArray(ms, g);
+        mNew.intoArray(m, g);
+        mOld.intoArray(alphas, g);
+        expMinus(alphas, g, ms, g);
+        FloatVector sum = FloatVector.zero(F);
+        for (int c = 0; c < n; c++) {
+            int si = c * BQ + g;
+            expMinus(s, si, ms, g);
+            sum = sum.add(FloatVector.fromArray(F, s, si));
+        }
+        FloatVector.fromArray(F, l, g).mul(FloatVector.fromArray(F, alphas, g)).add(sum).intoArray(l, g);
+    }
+
+    /**
+     * a[off..off+L) = e^(a - sub[so..so+L)) for differences <= 0 (scores minus their running max). Below -80
+     * (and -inf, a masked key) the result is 0: e^-80 is 1e-35 of the largest weight, far below the F32
+     * resolution of a sum that holds a weight of 1. NaN stays NaN. The polynomial of {@code VMath.exp}, written
+     * out here so that no vector crosses a call.
+     */
+    private static void expMinus(float[] a, int off, float[] sub, int so) {
+        FloatVector x = FloatVector.fromArray(F, a, off).sub(FloatVector.fromArray(F, sub, so));
+        VectorMask<Float> zero = x.compare(VectorOperators.LT, -80f);
+        x = x.max(-80f);
+        FloatVector t = x.fma(LOG2E, ROUND);
+        FloatVector k = t.sub(ROUND);
+        FloatVector r = k.fma(FloatVector.broadcast(F, -LN2_HI), x);
+        r = k.fma(FloatVector.broadcast(F, -LN2_LO), r);
+        FloatVector p = r.fma(Q3, Q2).fma(r, FloatVector.broadcast(F, Q1)).fma(r, FloatVector.broadcast(F, Q0));
+        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        // the low bits of t hold k (ROUND's own low bits are zero): t << 23 is k in exponent position
+        IntVector scale = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
+        y.reinterpretAsInts().add(scale).reinterpretAsFloats().blend(0f, zero).intoArray(a, off);
+    }
+
+    /** e^x for x <= 0 (softplus's e^-|x|), 0 below -80; NaN stays NaN. */
+    private static FloatVector expNeg(FloatVector x) {
+        return VMath.exp(x.max(-80f)).blend(0f, x.compare(VectorOperators.LT, -80f));
     }
 
     /** s = exp(s - max) in place for the n score vectors; returns their sum. */
@@ -218,7 +472,7 @@ final class TileOps {
         for (int c = 0; c < n; c++) {
             int si = c * BQ + g;
             FloatVector x = FloatVector.fromArray(F, s, si);
-            FloatVector p = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
+            FloatVector p = expNeg(x.abs().neg()).lanewise(VectorOperators.LOG1P)
                     .add(x.lanewise(VectorOperators.MAX, 0f));
             p.intoArray(s, si);
             sum = sum.add(p);
@@ -258,6 +512,73 @@ final class TileOps {
         c31.intoArray(s, so + 3 * BQ + L);
     }
 
+    /** As {@link #keys4} for eight keys: 16 accumulators, each pair of query vectors serves eight keys. */
+    private static void keys8(float[] kf, int k0, int d, float[] qt, int g, float[] s, int so) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c00 = z;
+        FloatVector c01 = z;
+        FloatVector c10 = z;
+        FloatVector c11 = z;
+        FloatVector c20 = z;
+        FloatVector c21 = z;
+        FloatVector c30 = z;
+        FloatVector c31 = z;
+        FloatVector c40 = z;
+        FloatVector c41 = z;
+        FloatVector c50 = z;
+        FloatVector c51 = z;
+        FloatVector c60 = z;
+        FloatVector c61 = z;
+        FloatVector c70 = z;
+        FloatVector c71 = z;
+        for (int i = 0; i < d; i++) {
+            int bi = i * BQ + g;
+            FloatVector b0 = FloatVector.fromArray(F, qt, bi);
+            FloatVector b1 = FloatVector.fromArray(F, qt, bi + L);
+            int ki = k0 + i;
+            FloatVector a0 = FloatVector.broadcast(F, kf[ki + 0 * d]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            FloatVector a1 = FloatVector.broadcast(F, kf[ki + 1 * d]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            FloatVector a2 = FloatVector.broadcast(F, kf[ki + 2 * d]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            FloatVector a3 = FloatVector.broadcast(F, kf[ki + 3 * d]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            FloatVector a4 = FloatVector.broadcast(F, kf[ki + 4 * d]);
+            c40 = b0.fma(a4, c40);
+            c41 = b1.fma(a4, c41);
+            FloatVector a5 = FloatVector.broadcast(F, kf[ki + 5 * d]);
+            c50 = b0.fma(a5, c50);
+            c51 = b1.fma(a5, c51);
+            FloatVector a6 = FloatVector.broadcast(F, kf[ki + 6 * d]);
+            c60 = b0.fma(a6, c60);
+            c61 = b1.fma(a6, c61);
+            FloatVector a7 = FloatVector.broadcast(F, kf[ki + 7 * d]);
+            c70 = b0.fma(a7, c70);
+            c71 = b1.fma(a7, c71);
+        }
+        c00.intoArray(s, so + 0 * BQ);
+        c01.intoArray(s, so + 0 * BQ + L);
+        c10.intoArray(s, so + 1 * BQ);
+        c11.intoArray(s, so + 1 * BQ + L);
+        c20.intoArray(s, so + 2 * BQ);
+        c21.intoArray(s, so + 2 * BQ + L);
+        c30.intoArray(s, so + 3 * BQ);
+        c31.intoArray(s, so + 3 * BQ + L);
+        c40.intoArray(s, so + 4 * BQ);
+        c41.intoArray(s, so + 4 * BQ + L);
+        c50.intoArray(s, so + 5 * BQ);
+        c51.intoArray(s, so + 5 * BQ + L);
+        c60.intoArray(s, so + 6 * BQ);
+        c61.intoArray(s, so + 6 * BQ + L);
+        c70.intoArray(s, so + 7 * BQ);
+        c71.intoArray(s, so + 7 * BQ + L);
+    }
+
     private static void keys1(float[] kf, int k0, int d, float[] qt, int g, float[] s, int so) {
         FloatVector c0 = FloatVector.zero(F);
         FloatVector c1 = c0;
@@ -295,7 +616,7 @@ final class TileOps {
                 for (int i = 0; i < d; i++) {
                     acc += (double) sc.q[r * d + i] * Lanes.get(j.kt, j.km, ki + i);
                 }
-                sc.s[r * BK + c] = (float) acc;
+                sc.s[r * keyTile(rows) + c] = (float) acc;
             }
         }
     }
@@ -306,7 +627,7 @@ final class TileOps {
             for (int i = 0; i < d; i++) {
                 double acc = sc.o[r * d + i];
                 for (int c = 0; c < n; c++) {
-                    acc += (double) sc.s[r * BK + c] * Lanes.get(j.vt, j.vm, vb + c * j.kRow + i);
+                    acc += (double) sc.s[r * keyTile(rows) + c] * Lanes.get(j.vt, j.vm, vb + c * j.kRow + i);
                 }
                 sc.o[r * d + i] = (float) acc;
             }
@@ -368,6 +689,28 @@ final class TileOps {
         return max;
     }
 
+    /** s = e^(s - max) in place for one row of n scores (max their largest); returns their sum. */
+    private static float softmaxExp(float[] s, int off, int n, float max, float[] ms) {
+        java.util.Arrays.fill(ms, 0, L, max);
+        FloatVector sum = FloatVector.zero(F);
+        int i = 0;
+        for (int up = n - L; i <= up; i += L) {
+            expMinus(s, off + i, ms, 0);
+            sum = sum.add(FloatVector.fromArray(F, s, off + i));
+        }
+        sum.intoArray(ms, 0);
+        float total = 0f;
+        for (int e = 0; e < L; e++) {
+            total += ms[e];
+        }
+        for (; i < n; i++) {
+            float e = (float) Math.exp(s[off + i] - max);
+            s[off + i] = e;
+            total += e;
+        }
+        return total;
+    }
+
     private static float vectorExp(float[] s, int off, int n, float max) {
         FloatVector sum = FloatVector.zero(F);
         int i = 0;
@@ -390,7 +733,7 @@ final class TileOps {
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
             FloatVector x = FloatVector.fromArray(F, s, off + i);
-            FloatVector e = VMath.exp(x.abs().neg()).lanewise(VectorOperators.LOG1P)
+            FloatVector e = expNeg(x.abs().neg()).lanewise(VectorOperators.LOG1P)
                     .add(x.lanewise(VectorOperators.MAX, 0f));
             e.intoArray(s, off + i);
             sum = sum.add(e);
@@ -436,6 +779,9 @@ final class TileOps {
     /** o[4 rows][0..d) += w[4 rows][0..n) x vt[n][d]; weight (r, p) at w[wOff + r + p * pStride]. */
     private static void columns4(float[] w, int wOff, int pStride, float[] vt, int n, float[] o, int oOff, int d) {
         int c = 0;
+        for (; c + 4 * L <= d; c += 4 * L) {
+            gemm4x4(w, wOff, pStride, vt, c, d, n, o, oOff + c, d);
+        }
         for (; c + 2 * L <= d; c += 2 * L) {
             gemm4x2(w, wOff, pStride, vt, c, d, n, o, oOff + c, d);
         }
@@ -508,6 +854,71 @@ final class TileOps {
         c21.intoArray(c, cOff + 2 * cStride + L);
         c30.intoArray(c, cOff + 3 * cStride);
         c31.intoArray(c, cOff + 3 * cStride + L);
+    }
+
+    /** As {@link #gemm4x2} for 4L columns: 16 accumulators, each weight broadcast serves four value vectors. */
+    private static void gemm4x4(float[] w, int wOff, int pStride, float[] b, int bOff, int bStride, int kk,
+                                float[] c, int cOff, int cStride) {
+        FloatVector c00 = FloatVector.fromArray(F, c, cOff + 0 * cStride + 0 * L);
+        FloatVector c01 = FloatVector.fromArray(F, c, cOff + 0 * cStride + 1 * L);
+        FloatVector c02 = FloatVector.fromArray(F, c, cOff + 0 * cStride + 2 * L);
+        FloatVector c03 = FloatVector.fromArray(F, c, cOff + 0 * cStride + 3 * L);
+        FloatVector c10 = FloatVector.fromArray(F, c, cOff + 1 * cStride + 0 * L);
+        FloatVector c11 = FloatVector.fromArray(F, c, cOff + 1 * cStride + 1 * L);
+        FloatVector c12 = FloatVector.fromArray(F, c, cOff + 1 * cStride + 2 * L);
+        FloatVector c13 = FloatVector.fromArray(F, c, cOff + 1 * cStride + 3 * L);
+        FloatVector c20 = FloatVector.fromArray(F, c, cOff + 2 * cStride + 0 * L);
+        FloatVector c21 = FloatVector.fromArray(F, c, cOff + 2 * cStride + 1 * L);
+        FloatVector c22 = FloatVector.fromArray(F, c, cOff + 2 * cStride + 2 * L);
+        FloatVector c23 = FloatVector.fromArray(F, c, cOff + 2 * cStride + 3 * L);
+        FloatVector c30 = FloatVector.fromArray(F, c, cOff + 3 * cStride + 0 * L);
+        FloatVector c31 = FloatVector.fromArray(F, c, cOff + 3 * cStride + 1 * L);
+        FloatVector c32 = FloatVector.fromArray(F, c, cOff + 3 * cStride + 2 * L);
+        FloatVector c33 = FloatVector.fromArray(F, c, cOff + 3 * cStride + 3 * L);
+        for (int p = 0; p < kk; p++) {
+            int bi = bOff + p * bStride;
+            FloatVector b0 = FloatVector.fromArray(F, b, bi + 0 * L);
+            FloatVector b1 = FloatVector.fromArray(F, b, bi + 1 * L);
+            FloatVector b2 = FloatVector.fromArray(F, b, bi + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(F, b, bi + 3 * L);
+            int wi = wOff + p * pStride;
+            FloatVector a0 = FloatVector.broadcast(F, w[wi + 0]);
+            c00 = b0.fma(a0, c00);
+            c01 = b1.fma(a0, c01);
+            c02 = b2.fma(a0, c02);
+            c03 = b3.fma(a0, c03);
+            FloatVector a1 = FloatVector.broadcast(F, w[wi + 1]);
+            c10 = b0.fma(a1, c10);
+            c11 = b1.fma(a1, c11);
+            c12 = b2.fma(a1, c12);
+            c13 = b3.fma(a1, c13);
+            FloatVector a2 = FloatVector.broadcast(F, w[wi + 2]);
+            c20 = b0.fma(a2, c20);
+            c21 = b1.fma(a2, c21);
+            c22 = b2.fma(a2, c22);
+            c23 = b3.fma(a2, c23);
+            FloatVector a3 = FloatVector.broadcast(F, w[wi + 3]);
+            c30 = b0.fma(a3, c30);
+            c31 = b1.fma(a3, c31);
+            c32 = b2.fma(a3, c32);
+            c33 = b3.fma(a3, c33);
+        }
+        c00.intoArray(c, cOff + 0 * cStride + 0 * L);
+        c01.intoArray(c, cOff + 0 * cStride + 1 * L);
+        c02.intoArray(c, cOff + 0 * cStride + 2 * L);
+        c03.intoArray(c, cOff + 0 * cStride + 3 * L);
+        c10.intoArray(c, cOff + 1 * cStride + 0 * L);
+        c11.intoArray(c, cOff + 1 * cStride + 1 * L);
+        c12.intoArray(c, cOff + 1 * cStride + 2 * L);
+        c13.intoArray(c, cOff + 1 * cStride + 3 * L);
+        c20.intoArray(c, cOff + 2 * cStride + 0 * L);
+        c21.intoArray(c, cOff + 2 * cStride + 1 * L);
+        c22.intoArray(c, cOff + 2 * cStride + 2 * L);
+        c23.intoArray(c, cOff + 2 * cStride + 3 * L);
+        c30.intoArray(c, cOff + 3 * cStride + 0 * L);
+        c31.intoArray(c, cOff + 3 * cStride + 1 * L);
+        c32.intoArray(c, cOff + 3 * cStride + 2 * L);
+        c33.intoArray(c, cOff + 3 * cStride + 3 * L);
     }
 
     /** As {@link #gemm4x2} for L columns. */
@@ -613,6 +1024,138 @@ final class TileOps {
     }
 
     /**
+     * s[sOff..sOff+16) = q . k_c for the sixteen keys starting at element kb (rows j.kRow apart). Four passes of
+     * four keys, each folded two steps (four partial sums per key: keys 0, 2, 1, 3 in lanes 0-3, 4-7, 8-11,
+     * 12-15) and parked in z; then the four folded vectors folded two more steps and put back in key order (the
+     * folding leaves key c in lane bitrev(c)). One method with no vector arguments or results: a vector crossing
+     * a call the JIT does not inline is boxed. The last d % L elements of each key are added one by one.
+     */
+    private static void scores16(Job j, float[] q, int qOff, long kb, float[] s, int sOff, float[] z) {
+        int d = j.d;
+        DType t = j.kt;
+        MemorySegment km = j.km;
+        long kr = j.kRow;
+        for (int p = 0; p < 4; p++) {
+            long k0 = kb + 4 * p * kr;
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            for (int i = 0, up = d - L; i <= up; i += L) {
+                FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+                a0 = Lanes.load(t, km, k0 + i).fma(qv, a0);
+                a1 = Lanes.load(t, km, k0 + kr + i).fma(qv, a1);
+                a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(qv, a2);
+                a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(qv, a3);
+            }
+            FloatVector x = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
+            FloatVector y = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
+            x.blend(y, ODD4).add(y.blend(x, ODD4).rearrange(X4)).intoArray(z, p * L);
+        }
+        FloatVector z0 = FloatVector.fromArray(F, z, 0);
+        FloatVector z1 = FloatVector.fromArray(F, z, L);
+        FloatVector z2 = FloatVector.fromArray(F, z, 2 * L);
+        FloatVector z3 = FloatVector.fromArray(F, z, 3 * L);
+        FloatVector y0 = z0.blend(z1, ODD2).add(z1.blend(z0, ODD2).rearrange(X2));
+        FloatVector y1 = z2.blend(z3, ODD2).add(z3.blend(z2, ODD2).rearrange(X2));
+        FloatVector r = y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(X1)).rearrange(BITREV);
+        int tail = d & ~(L - 1);
+        if (tail < d) {
+            for (int e = 0; e < 16; e++) {
+                long ki = kb + e * kr;
+                float acc = 0f;
+                for (int i = tail; i < d; i++) {
+                    acc += q[qOff + i] * Lanes.get(t, km, ki + i);
+                }
+                z[e] = acc;
+            }
+            r = r.add(FloatVector.fromArray(F, z, 0));
+        }
+        r.intoArray(s, sOff);
+    }
+
+    /**
+     * {@link #scores16} for four query rows at once (q rows d apart, score rows ks apart): each key vector is
+     * loaded once for the four rows, 16 accumulators (4 rows x 4 keys) per pass. z holds 4 x 4 folded vectors.
+     */
+    private static void scores16x4(Job j, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
+        int d = j.d;
+        DType t = j.kt;
+        MemorySegment km = j.km;
+        long kr = j.kRow;
+        for (int p = 0; p < 4; p++) {
+            long k0 = kb + 4 * p * kr;
+            FloatVector a00 = FloatVector.zero(F);
+            FloatVector a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            for (int i = 0, up = d - L; i <= up; i += L) {
+                FloatVector k0v = Lanes.load(t, km, k0 + i);
+                FloatVector k1v = Lanes.load(t, km, k0 + kr + i);
+                FloatVector k2v = Lanes.load(t, km, k0 + 2 * kr + i);
+                FloatVector k3v = Lanes.load(t, km, k0 + 3 * kr + i);
+                FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+                a00 = k0v.fma(qv, a00);
+                a01 = k1v.fma(qv, a01);
+                a02 = k2v.fma(qv, a02);
+                a03 = k3v.fma(qv, a03);
+                qv = FloatVector.fromArray(F, q, qOff + d + i);
+                a10 = k0v.fma(qv, a10);
+                a11 = k1v.fma(qv, a11);
+                a12 = k2v.fma(qv, a12);
+                a13 = k3v.fma(qv, a13);
+                qv = FloatVector.fromArray(F, q, qOff + 2 * d + i);
+                a20 = k0v.fma(qv, a20);
+                a21 = k1v.fma(qv, a21);
+                a22 = k2v.fma(qv, a22);
+                a23 = k3v.fma(qv, a23);
+                qv = FloatVector.fromArray(F, q, qOff + 3 * d + i);
+                a30 = k0v.fma(qv, a30);
+                a31 = k1v.fma(qv, a31);
+                a32 = k2v.fma(qv, a32);
+                a33 = k3v.fma(qv, a33);
+            }
+            // the first two folding steps per row (keys 0, 2, 1, 3 in lanes 0-3, 4-7, ...), written out: a
+            // helper taking vectors would box them if the JIT did not inline it
+            FloatVector x0 = a00.blend(a01, HI8).add(a01.blend(a00, HI8).rearrange(X8));
+            FloatVector y0 = a02.blend(a03, HI8).add(a03.blend(a02, HI8).rearrange(X8));
+            x0.blend(y0, ODD4).add(y0.blend(x0, ODD4).rearrange(X4)).intoArray(z, (0 + p) * L);
+            FloatVector x1 = a10.blend(a11, HI8).add(a11.blend(a10, HI8).rearrange(X8));
+            FloatVector y1 = a12.blend(a13, HI8).add(a13.blend(a12, HI8).rearrange(X8));
+            x1.blend(y1, ODD4).add(y1.blend(x1, ODD4).rearrange(X4)).intoArray(z, (4 + p) * L);
+            FloatVector x2 = a20.blend(a21, HI8).add(a21.blend(a20, HI8).rearrange(X8));
+            FloatVector y2 = a22.blend(a23, HI8).add(a23.blend(a22, HI8).rearrange(X8));
+            x2.blend(y2, ODD4).add(y2.blend(x2, ODD4).rearrange(X4)).intoArray(z, (8 + p) * L);
+            FloatVector x3 = a30.blend(a31, HI8).add(a31.blend(a30, HI8).rearrange(X8));
+            FloatVector y3 = a32.blend(a33, HI8).add(a33.blend(a32, HI8).rearrange(X8));
+            x3.blend(y3, ODD4).add(y3.blend(x3, ODD4).rearrange(X4)).intoArray(z, (12 + p) * L);
+        }
+        for (int r = 0; r < 4; r++) {
+            int zr = 4 * r * L;
+            FloatVector z0 = FloatVector.fromArray(F, z, zr);
+            FloatVector z1 = FloatVector.fromArray(F, z, zr + L);
+            FloatVector z2 = FloatVector.fromArray(F, z, zr + 2 * L);
+            FloatVector z3 = FloatVector.fromArray(F, z, zr + 3 * L);
+            FloatVector y0 = z0.blend(z1, ODD2).add(z1.blend(z0, ODD2).rearrange(X2));
+            FloatVector y1 = z2.blend(z3, ODD2).add(z3.blend(z2, ODD2).rearrange(X2));
+            y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(X1)).rearrange(BITREV).intoArray(s, sOff + r * ks);
+        }
+        int tail = d & ~(L - 1);
+        if (tail < d) {
+            for (int r = 0; r < 4; r++) {
+                int qr = qOff + r * d;
+                for (int e = 0; e < 16; e++) {
+                    long ki = kb + e * kr;
+                    float acc = 0f;
+                    for (int i = tail; i < d; i++) {
+                        acc += q[qr + i] * Lanes.get(t, km, ki + i);
+                    }
+                    s[sOff + r * ks + e] += acc;
+                }
+            }
+        }
+    }
+
+    /**
      * The lane sums of four 16-lane vectors at once, folding two vectors into one at each of the first two steps:
      * lane 0 holds the sum of a0, lane 8 of a1, lane 4 of a2, lane 12 of a3 (20 operations instead of 36).
      */
@@ -626,13 +1169,109 @@ final class TileOps {
         return z.add(z.rearrange(X1));
     }
 
-    /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
-    private static void directValues(Job j, float[] w, int wOff, long vb, int n, float[] o, int oOff) {
+    /**
+     * Columns [0, cols) (a multiple of 4L) of four rows: o[r] += sum_c w[r * ws + c] * v_c for rows r = 0..3
+     * (o rows d apart), 4 x 4 vectors in registers: each value vector is loaded once for the four rows.
+     */
+    private static void values4(Job j, float[] w, int wOff, int ws, long vb, int n, float[] o, int oOff, int cols) {
         int d = j.d;
         DType t = j.vt;
         MemorySegment vm = j.vm;
         long vr = j.kRow;
-        int i = 0;
+        for (int i = 0; i < cols; i += 4 * L) {
+            int o0 = oOff + i;
+            int o1 = o0 + d;
+            int o2 = o1 + d;
+            int o3 = o2 + d;
+            FloatVector c00 = FloatVector.fromArray(F, o, o0);
+            FloatVector c01 = FloatVector.fromArray(F, o, o0 + L);
+            FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L);
+            FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L);
+            FloatVector c10 = FloatVector.fromArray(F, o, o1);
+            FloatVector c11 = FloatVector.fromArray(F, o, o1 + L);
+            FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L);
+            FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
+            FloatVector c20 = FloatVector.fromArray(F, o, o2);
+            FloatVector c21 = FloatVector.fromArray(F, o, o2 + L);
+            FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L);
+            FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L);
+            FloatVector c30 = FloatVector.fromArray(F, o, o3);
+            FloatVector c31 = FloatVector.fromArray(F, o, o3 + L);
+            FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L);
+            FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
+            for (int c = 0; c < n; c++) {
+                long vi = vb + c * vr + i;
+                FloatVector v0 = Lanes.load(t, vm, vi);
+                FloatVector v1 = Lanes.load(t, vm, vi + L);
+                FloatVector v2 = Lanes.load(t, vm, vi + 2 * L);
+                FloatVector v3 = Lanes.load(t, vm, vi + 3 * L);
+                int wi = wOff + c;
+                FloatVector p = FloatVector.broadcast(F, w[wi]);
+                c00 = v0.fma(p, c00);
+                c01 = v1.fma(p, c01);
+                c02 = v2.fma(p, c02);
+                c03 = v3.fma(p, c03);
+                p = FloatVector.broadcast(F, w[wi + ws]);
+                c10 = v0.fma(p, c10);
+                c11 = v1.fma(p, c11);
+                c12 = v2.fma(p, c12);
+                c13 = v3.fma(p, c13);
+                p = FloatVector.broadcast(F, w[wi + 2 * ws]);
+                c20 = v0.fma(p, c20);
+                c21 = v1.fma(p, c21);
+                c22 = v2.fma(p, c22);
+                c23 = v3.fma(p, c23);
+                p = FloatVector.broadcast(F, w[wi + 3 * ws]);
+                c30 = v0.fma(p, c30);
+                c31 = v1.fma(p, c31);
+                c32 = v2.fma(p, c32);
+                c33 = v3.fma(p, c33);
+            }
+            c00.intoArray(o, o0);
+            c01.intoArray(o, o0 + L);
+            c02.intoArray(o, o0 + 2 * L);
+            c03.intoArray(o, o0 + 3 * L);
+            c10.intoArray(o, o1);
+            c11.intoArray(o, o1 + L);
+            c12.intoArray(o, o1 + 2 * L);
+            c13.intoArray(o, o1 + 3 * L);
+            c20.intoArray(o, o2);
+            c21.intoArray(o, o2 + L);
+            c22.intoArray(o, o2 + 2 * L);
+            c23.intoArray(o, o2 + 3 * L);
+            c30.intoArray(o, o3);
+            c31.intoArray(o, o3 + L);
+            c32.intoArray(o, o3 + 2 * L);
+            c33.intoArray(o, o3 + 3 * L);
+        }
+    }
+
+    /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
+    private static void directValues(Job j, float[] w, int wOff, long vb, int n, float[] o, int oOff, int from) {
+        int d = j.d;
+        DType t = j.vt;
+        MemorySegment vm = j.vm;
+        long vr = j.kRow;
+        int i = from;
+        for (; i + 4 * L <= d; i += 4 * L) {
+            // four vectors of o in registers: a value row of head_dim 64 is read in one pass
+            FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
+            FloatVector c1 = FloatVector.fromArray(F, o, oOff + i + L);
+            FloatVector c2 = FloatVector.fromArray(F, o, oOff + i + 2 * L);
+            FloatVector c3 = FloatVector.fromArray(F, o, oOff + i + 3 * L);
+            for (int c = 0; c < n; c++) {
+                FloatVector p = FloatVector.broadcast(F, w[wOff + c]);
+                long vi = vb + c * vr + i;
+                c0 = Lanes.load(t, vm, vi).fma(p, c0);
+                c1 = Lanes.load(t, vm, vi + L).fma(p, c1);
+                c2 = Lanes.load(t, vm, vi + 2 * L).fma(p, c2);
+                c3 = Lanes.load(t, vm, vi + 3 * L).fma(p, c3);
+            }
+            c0.intoArray(o, oOff + i);
+            c1.intoArray(o, oOff + i + L);
+            c2.intoArray(o, oOff + i + 2 * L);
+            c3.intoArray(o, oOff + i + 3 * L);
+        }
         for (; i + 2 * L <= d; i += 2 * L) {
             FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
             FloatVector c1 = FloatVector.fromArray(F, o, oOff + i + L);

@@ -116,6 +116,70 @@ class AttentionTest {
         }
     }
 
+    /**
+     * Decoding shapes (one to three queries against many keys): key counts around the 16-key score groups and the
+     * longer key tiles of few-row tiles, head sizes with and without a lane tail, GQA ratios, 16-bit K/V.
+     */
+    static Stream<Arguments> decodeGrid() {
+        int[] kvs = {1, 7, 16, 33, 129, 256, 300, 700};
+        int[] dims = {7, 64, 80, 100, 128};
+        int[][] heads = {{1, 1}, {4, 1}, {8, 1}, {12, 4}, {32, 8}, {6, 3}};
+        DType[] types = {DType.F32, DType.F16, DType.BF16};
+        List<Arguments> out = new ArrayList<>();
+        int n = 0;
+        for (int kv : kvs) {
+            for (int d : dims) {
+                int[] hh = heads[n % heads.length];
+                int q = 1 + n % 3;
+                DType t = types[n % types.length];
+                n++;
+                for (Attention a : impls().toList()) {
+                    out.add(Arguments.of(a, hh[0], hh[1], q, kv, d, t));
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} h={1}/{2} q={3} kv={4} d={5} {6}")
+    @MethodSource("decodeGrid")
+    void decodeShapesMatchReference(Attention a, int h, int hkv, int sq, int skv, int d, DType kvType) {
+        int q = Math.min(sq, skv);
+        check(a, 1, h, hkv, q, skv, d, true, DType.F32, kvType);
+        check(a, 2, h, hkv, q, skv, d, false, DType.F32, kvType);
+    }
+
+    /** Decoding with one or two kv heads: each item's keys are split into ranges whose states are merged. */
+    @ParameterizedTest
+    @MethodSource("impls")
+    void fewHeadDecodeSplitsKeyRanges(Attention a) {
+        assertEquals(2, AttentionImpl.Job.splits(4, 1, 3000));
+        assertEquals(4, AttentionImpl.Job.splits(1, 3, 5000));
+        assertEquals(1, AttentionImpl.Job.splits(8, 1, 100_000));
+        assertEquals(1, AttentionImpl.Job.splits(1, 1, 2047));
+        check(a, 1, 4, 1, 1, 3000, 64, false, DType.F32, DType.F32);
+        check(a, 1, 1, 1, 3, 5000, 80, true, DType.F32, DType.F16);
+        check(a, 1, 8, 2, 2, 2100, 7, true, DType.BF16, DType.BF16);
+        int h = 4;
+        int hkv = 1;
+        int sq = 2;
+        int skv = 4100;
+        int d = 32;
+        int w = 300;
+        int g = 20;
+        try (Data x = Data.of(77, 1, h, hkv, sq, skv, d, DType.F32, DType.F32); Tensor out = poisoned(1, h, sq, d)) {
+            // the middle ranges hold no visible key for any row: they must weigh nothing
+            a.apply(x.qt, x.kt, x.vt, AttentionOptions.DEFAULT.withLambda(g, w), out);
+            Reference.compute(x.q, x.k, x.v, 1, h, hkv, sq, skv, d, 1 / Math.sqrt(d), (b, hh, i, j) -> {
+                int p = skv - sq + i;
+                return j <= p && (p - j < w || j < g);
+            }, null, Reference.Weights.SOFTMAX).assertClose("split Lambda", out.toFloatArray(), REL);
+            a.apply(x.qt, x.kt, x.vt, AttentionOptions.DEFAULT.withScoring(Scoring.SOFTPLUS), out);
+            Reference.compute(x.q, x.k, x.v, 1, h, hkv, sq, skv, d, 1 / Math.sqrt(d), Reference.all(), null,
+                    Reference.Weights.SOFTPLUS).assertClose("split softplus", out.toFloatArray(), REL);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("impls")
     void halfPrecisionKeysAndValues(Attention a) {
@@ -373,6 +437,13 @@ class AttentionTest {
             AttentionOptions o = AttentionOptions.DEFAULT.withCausal(true);
             Attention.vector().withThreads(1).apply(x.qt, x.kt, x.vt, o, o1);
             Attention.vector().withThreads(2).apply(x.qt, x.kt, x.vt, o, o2);
+            assertArrayEquals(o1.toFloatArray(), o2.toFloatArray());
+        }
+        // a decode step split into key ranges: the ranges do not depend on the thread count
+        try (Data x = Data.of(43, 1, 4, 1, 1, 4000, 64, DType.F32, DType.F32); Tensor o1 = poisoned(1, 4, 1, 64);
+             Tensor o2 = poisoned(1, 4, 1, 64)) {
+            Attention.vector().withThreads(1).apply(x.qt, x.kt, x.vt, AttentionOptions.DEFAULT, o1);
+            Attention.vector().withThreads(2).apply(x.qt, x.kt, x.vt, AttentionOptions.DEFAULT, o2);
             assertArrayEquals(o1.toFloatArray(), o2.toFloatArray());
         }
     }
