@@ -115,17 +115,111 @@ final class VectorNorms {
         }
     }
 
-    /** LayerNorm of F32 rows [from, to); {@code b} may be null. */
+    /**
+     * LayerNorm of F32 rows [from, to); {@code b} may be null. One streaming pass per row: the moments of a row
+     * are taken about its first element K, sum(x - K) and sum((x - K)^2), while the previous row is normalized,
+     * so the row is read from memory once and then once more from cache. About a shift that close to the mean
+     * the variance E[(x - K)^2] - E[x - K]^2 keeps its digits; when K is far from the mean (more than about three
+     * standard deviations: an outlier first element), the row goes through the exact two-pass path instead.
+     */
     static void layerRowsF32(MemorySegment x, long xs, MemorySegment g, MemorySegment b, MemorySegment y, long ys,
                              int n, float eps, long from, long to) {
-        float sum = sumF32(x, from * xs, n);
+        long moments = shiftedMomentsF32(x, from * xs, n);
         for (long r = from; r < to; r++) {
-            if (r + 1 < to) {
-                sum = layerF32NextSum(x, r * xs, (r + 1) * xs, g, b, y, r * ys, n, eps, sum);
-            } else {
-                finishLayer(DType.F32, x, r * xs, g, b, y, r * ys, n, eps, sum);
+            long xi = r * xs;
+            float k = x.get(F32, xi * 4);
+            double d = (double) Float.intBitsToFloat((int) (moments >>> 32)) / n;
+            double var = (double) Float.intBitsToFloat((int) moments) / n - d * d;
+            boolean next = r + 1 < to;
+            if (d * d > 8 * var) {   // a poor shift (NaN compares false and stays on the fast path, as NaN)
+                finishLayer(DType.F32, x, xi, g, b, y, r * ys, n, eps, sumF32(x, xi, n));
+                if (next) {
+                    moments = shiftedMomentsF32(x, (r + 1) * xs, n);
+                }
+                continue;
             }
+            float inv = (float) (1.0 / Math.sqrt(Math.max(0.0, var) + eps));
+            moments = normalizeF32NextMoments(x, xi, next ? (r + 1) * xs : -1, g, b, y, r * ys, n, k, (float) d, inv);
         }
+    }
+
+    /** sum(x - K) and sum((x - K)^2) of the row at xi, K its first element, packed as two floats (high, low). */
+    private static long shiftedMomentsF32(MemorySegment x, long xi, int n) {
+        long xb = xi * 4;
+        float k = x.get(F32, xb);
+        FloatVector s0 = FloatVector.zero(F);
+        FloatVector s1 = s0;
+        FloatVector q0 = s0;
+        FloatVector q1 = s0;
+        int i = 0;
+        for (int up = n - 2 * L; i <= up; i += 2 * L) {
+            FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(k);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE).sub(k);
+            s0 = s0.add(v0);
+            s1 = s1.add(v1);
+            q0 = v0.fma(v0, q0);
+            q1 = v1.fma(v1, q1);
+        }
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(k);
+            s0 = s0.add(v);
+            q0 = v.fma(v, q0);
+        }
+        float sd = Lanes.sum(s0.add(s1));
+        float sq = Lanes.sum(q0.add(q1));
+        for (; i < n; i++) {
+            float v = x.get(F32, xb + i * 4L) - k;
+            sd += v;
+            sq += v * v;
+        }
+        return ((long) Float.floatToRawIntBits(sd) << 32) | (Float.floatToRawIntBits(sq) & 0xffffffffL);
+    }
+
+    /**
+     * y = ((x - k) - d) * inv * gamma (+ beta) for the row at xi while taking the shifted moments of the row at ni
+     * (ni < 0: none), accumulated exactly as shiftedMomentsF32 does.
+     */
+    private static long normalizeF32NextMoments(MemorySegment x, long xi, long ni, MemorySegment g, MemorySegment b,
+                                                MemorySegment y, long yi, int n, float k, float d, float inv) {
+        long xb = xi * 4;
+        long yb = yi * 4;
+        if (ni < 0) {
+            normalizeF32(x, xi, g, b, y, yi, n, k, d, inv);
+            return 0;
+        }
+        long nb = ni * 4;
+        float kn = x.get(F32, nb);
+        FloatVector s0 = FloatVector.zero(F);
+        FloatVector s1 = s0;
+        FloatVector q0 = s0;
+        FloatVector q1 = s0;
+        int i = 0;
+        for (int up = n - 2 * L; i <= up; i += 2 * L) {
+            FloatVector v0 = FloatVector.fromMemorySegment(F, x, nb + i * 4L, LE).sub(kn);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, x, nb + (i + L) * 4L, LE).sub(kn);
+            s0 = s0.add(v0);
+            s1 = s1.add(v1);
+            q0 = v0.fma(v0, q0);
+            q1 = v1.fma(v1, q1);
+            normalizeVectorF32(x, xb, g, b, y, yb, i, k, d, inv);
+            normalizeVectorF32(x, xb, g, b, y, yb, i + L, k, d, inv);
+        }
+        for (int up = n - L; i <= up; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(F, x, nb + i * 4L, LE).sub(kn);
+            s0 = s0.add(v);
+            q0 = v.fma(v, q0);
+            normalizeVectorF32(x, xb, g, b, y, yb, i, k, d, inv);
+        }
+        float sd = Lanes.sum(s0.add(s1));
+        float sq = Lanes.sum(q0.add(q1));
+        for (; i < n; i++) {
+            float v = x.get(F32, nb + i * 4L) - kn;
+            sd += v;
+            sq += v * v;
+            float o = (x.get(F32, xb + i * 4L) - k - d) * inv * g.get(F32, i * 4L);
+            y.set(F32, yb + i * 4L, b == null ? o : o + b.get(F32, i * 4L));
+        }
+        return ((long) Float.floatToRawIntBits(sd) << 32) | (Float.floatToRawIntBits(sq) & 0xffffffffL);
     }
 
     /** y = x * inv * gamma for the row at xi; returns the sum of squares of the row at ni (as sumSquaresF32). */
@@ -164,73 +258,6 @@ final class VectorNorms {
             float w = x.get(F32, nb + i * 4L);
             s += w * w;
             y.set(F32, yb + i * 4L, x.get(F32, xb + i * 4L) * inv * g.get(F32, i * 4L));
-        }
-        return s;
-    }
-
-    /**
-     * LayerNorm of the row at xi whose sum is known (the centred pass reads it from cache), normalizing while
-     * summing the row at ni; returns that sum, accumulated as sumF32 does.
-     */
-    private static float layerF32NextSum(MemorySegment x, long xi, long ni, MemorySegment g, MemorySegment b,
-                                         MemorySegment y, long yi, int n, float eps, float sum) {
-        float m = (float) ((double) sum / n);
-        long xb = xi * 4;
-        FloatVector d0 = FloatVector.zero(F);
-        FloatVector d1 = d0;
-        FloatVector q0 = d0;
-        FloatVector q1 = d0;
-        int i = 0;
-        for (int up = n - 2 * L; i <= up; i += 2 * L) {
-            FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m);
-            FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE).sub(m);
-            d0 = d0.add(v0);
-            d1 = d1.add(v1);
-            q0 = v0.fma(v0, q0);
-            q1 = v1.fma(v1, q1);
-        }
-        for (int up = n - L; i <= up; i += L) {
-            FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m);
-            d0 = d0.add(v);
-            q0 = v.fma(v, q0);
-        }
-        float sd = Lanes.sum(d0.add(d1));
-        float sq = Lanes.sum(q0.add(q1));
-        for (; i < n; i++) {
-            float v = x.get(F32, xb + i * 4L) - m;
-            sd += v;
-            sq += v * v;
-        }
-        double cd = (double) sd / n;
-        double var = Math.max(0.0, (double) sq / n - cd * cd);
-        float inv = (float) (1.0 / Math.sqrt(var + eps));
-        float c = (float) cd;
-
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = a0;
-        FloatVector a2 = a0;
-        FloatVector a3 = a0;
-        long nb = ni * 4;
-        long yb = yi * 4;
-        i = 0;
-        for (int up = n - 4 * L; i <= up; i += 4 * L) {
-            a0 = a0.add(FloatVector.fromMemorySegment(F, x, nb + i * 4L, LE));
-            a1 = a1.add(FloatVector.fromMemorySegment(F, x, nb + (i + L) * 4L, LE));
-            a2 = a2.add(FloatVector.fromMemorySegment(F, x, nb + (i + 2 * L) * 4L, LE));
-            a3 = a3.add(FloatVector.fromMemorySegment(F, x, nb + (i + 3 * L) * 4L, LE));
-            for (int k = 0; k < 4 * L; k += L) {
-                normalizeVectorF32(x, xb, g, b, y, yb, i + k, m, c, inv);
-            }
-        }
-        for (int up = n - L; i <= up; i += L) {
-            a0 = a0.add(FloatVector.fromMemorySegment(F, x, nb + i * 4L, LE));
-            normalizeVectorF32(x, xb, g, b, y, yb, i, m, c, inv);
-        }
-        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
-        for (; i < n; i++) {
-            s += x.get(F32, nb + i * 4L);
-            float v = (x.get(F32, xb + i * 4L) - m - c) * inv * g.get(F32, i * 4L);
-            y.set(F32, yb + i * 4L, b == null ? v : v + b.get(F32, i * 4L));
         }
         return s;
     }
