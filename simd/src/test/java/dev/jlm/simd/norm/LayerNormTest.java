@@ -254,4 +254,30 @@ class LayerNormTest {
             }
         }
     }
+
+    /**
+     * The F32 rows take their moments about the first element; a first element far from the mean (an outlier)
+     * must send the row to the exact two-pass path, rows around it keep the one-pass path, and all stay within
+     * the bound.
+     */
+    @ParameterizedTest
+    @MethodSource("impls")
+    void anOutlierFirstElementKeepsThePrecision(LayerNorm k) {
+        int rows = 4;
+        int n = 4099;
+        float[] x = normal(91, rows * n, 0, 1);
+        x[n] = 1e4f;             // row 1 starts with an outlier
+        x[2 * n] = 1e6f;         // row 2, a larger one
+        for (int i = 3 * n; i < 4 * n; i++) {
+            x[i] = 1000f + 0.01f * x[i];   // row 3: large mean, small spread
+        }
+        float[] g = normal(92, n, 1, 0.1);
+        float[] b = normal(93, n, 0, 0.1);
+        try (Tensor xt = Tensor.of(x, rows, n); Tensor gt = Tensor.of(g, n); Tensor bt = Tensor.of(b, n);
+             Tensor out = poisoned(rows, n)) {
+            k.apply(xt, gt, bt, EPS, out);
+            assertRowsClose(k.kind() + " outlier first elements", reference(x, g, b, rows, n, EPS), out.toFloatArray(),
+                    rows, n);
+        }
+    }
 }
