@@ -173,24 +173,58 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
         }
     }
 
-    // ---- Vector API: head after head, each read and written front to back (the table row stays in L1) ----
+    // ---- Vector API: every head of a token with the token's table row (F32: in registers; else from L1) ----
 
+    /**
+     * Up to four vectors of the token's table row are held in registers while every head of the token is
+     * rotated with them, each head front to back: the table is read once per token and the heads stream
+     * sequentially, with the loop over heads (not over a few vectors) as the one the JIT sees.
+     */
     private static void vectorHalfF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys, int heads,
                                       MemorySegment c, MemorySegment s, long ti, int half) {
         int vecEnd = half - half % L;
-        for (int h = 0; h < heads; h++) {
-            long xh = x0 + h * xs;
-            long yh = y0 + h * ys;
-            for (int i = 0; i < vecEnd; i += L) {
-                FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
-                FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
-                FloatVector a = FloatVector.fromMemorySegment(F, x, (xh + i) * 4, LE);
-                FloatVector b = FloatVector.fromMemorySegment(F, x, (xh + i + half) * 4, LE);
-                a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, (yh + i) * 4, LE);
-                b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yh + i + half) * 4, LE);
+        for (int i0 = 0; i0 < vecEnd; i0 += 4 * L) {
+            int nv = Math.min(4, (vecEnd - i0) / L);
+            FloatVector c0 = FloatVector.fromMemorySegment(F, c, (ti + i0) * 4, LE);
+            FloatVector s0 = FloatVector.fromMemorySegment(F, s, (ti + i0) * 4, LE);
+            FloatVector c1 = nv > 1 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + L) * 4, LE) : c0;
+            FloatVector s1 = nv > 1 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + L) * 4, LE) : s0;
+            FloatVector c2 = nv > 2 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + 2 * L) * 4, LE) : c0;
+            FloatVector s2 = nv > 2 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + 2 * L) * 4, LE) : s0;
+            FloatVector c3 = nv > 3 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + 3 * L) * 4, LE) : c0;
+            FloatVector s3 = nv > 3 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + 3 * L) * 4, LE) : s0;
+            for (int h = 0; h < heads; h++) {
+                long xh = x0 + h * xs + i0;
+                long yh = y0 + h * ys + i0;
+                if (nv > 0) {
+                    FloatVector a = FloatVector.fromMemorySegment(F, x, (xh + 0 * L) * 4, LE);
+                    FloatVector b = FloatVector.fromMemorySegment(F, x, (xh + 0 * L + half) * 4, LE);
+                    a.mul(c0).sub(b.mul(s0)).intoMemorySegment(y, (yh + 0 * L) * 4, LE);
+                    b.fma(c0, a.mul(s0)).intoMemorySegment(y, (yh + 0 * L + half) * 4, LE);
+                }
+                if (nv > 1) {
+                    FloatVector a = FloatVector.fromMemorySegment(F, x, (xh + 1 * L) * 4, LE);
+                    FloatVector b = FloatVector.fromMemorySegment(F, x, (xh + 1 * L + half) * 4, LE);
+                    a.mul(c1).sub(b.mul(s1)).intoMemorySegment(y, (yh + 1 * L) * 4, LE);
+                    b.fma(c1, a.mul(s1)).intoMemorySegment(y, (yh + 1 * L + half) * 4, LE);
+                }
+                if (nv > 2) {
+                    FloatVector a = FloatVector.fromMemorySegment(F, x, (xh + 2 * L) * 4, LE);
+                    FloatVector b = FloatVector.fromMemorySegment(F, x, (xh + 2 * L + half) * 4, LE);
+                    a.mul(c2).sub(b.mul(s2)).intoMemorySegment(y, (yh + 2 * L) * 4, LE);
+                    b.fma(c2, a.mul(s2)).intoMemorySegment(y, (yh + 2 * L + half) * 4, LE);
+                }
+                if (nv > 3) {
+                    FloatVector a = FloatVector.fromMemorySegment(F, x, (xh + 3 * L) * 4, LE);
+                    FloatVector b = FloatVector.fromMemorySegment(F, x, (xh + 3 * L + half) * 4, LE);
+                    a.mul(c3).sub(b.mul(s3)).intoMemorySegment(y, (yh + 3 * L) * 4, LE);
+                    b.fma(c3, a.mul(s3)).intoMemorySegment(y, (yh + 3 * L + half) * 4, LE);
+                }
             }
-            if (vecEnd < half) {
-                scalarHalf(DType.F32, x, xh, y, yh, c, s, ti, half, vecEnd);
+        }
+        if (vecEnd < half) {
+            for (int h = 0; h < heads; h++) {
+                scalarHalf(DType.F32, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, half, vecEnd);
             }
         }
     }
@@ -216,8 +250,83 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
     }
 
     /** c and s are the pair tables ({@link RopeTable#pairs()}), ti the first element of this position in them. */
+    /**
+     * As {@link #vectorHalfF32}, with up to eight vectors of the pair tables in registers (they are as wide as the
+     * rotation: eight vectors at head size 128), so that each head is read in one sequential run; wider rotations
+     * go head after head with the table reloaded from L1.
+     */
     private static void vectorInterleavedF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
                                              int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
+        int vecEnd = rot - rot % L;
+        if (vecEnd > 8 * L) {
+            interleavedHeadByHeadF32(x, x0, xs, y, y0, ys, heads, c, s, ti, rot);
+            return;
+        }
+        if (vecEnd > 0) {
+            int i0 = 0;
+            int nv = vecEnd / L;
+            FloatVector c0 = FloatVector.fromMemorySegment(F, c, (ti + i0) * 4, LE);
+            FloatVector s0 = FloatVector.fromMemorySegment(F, s, (ti + i0) * 4, LE);
+            FloatVector c1 = nv > 1 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + 1 * L) * 4, LE) : c0;
+            FloatVector s1 = nv > 1 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + 1 * L) * 4, LE) : s0;
+            FloatVector c2 = nv > 2 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + 2 * L) * 4, LE) : c0;
+            FloatVector s2 = nv > 2 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + 2 * L) * 4, LE) : s0;
+            FloatVector c3 = nv > 3 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + 3 * L) * 4, LE) : c0;
+            FloatVector s3 = nv > 3 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + 3 * L) * 4, LE) : s0;
+            FloatVector c4 = nv > 4 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + 4 * L) * 4, LE) : c0;
+            FloatVector s4 = nv > 4 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + 4 * L) * 4, LE) : s0;
+            FloatVector c5 = nv > 5 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + 5 * L) * 4, LE) : c0;
+            FloatVector s5 = nv > 5 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + 5 * L) * 4, LE) : s0;
+            FloatVector c6 = nv > 6 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + 6 * L) * 4, LE) : c0;
+            FloatVector s6 = nv > 6 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + 6 * L) * 4, LE) : s0;
+            FloatVector c7 = nv > 7 ? FloatVector.fromMemorySegment(F, c, (ti + i0 + 7 * L) * 4, LE) : c0;
+            FloatVector s7 = nv > 7 ? FloatVector.fromMemorySegment(F, s, (ti + i0 + 7 * L) * 4, LE) : s0;
+            for (int h = 0; h < heads; h++) {
+                long xh = x0 + h * xs + i0;
+                long yh = y0 + h * ys + i0;
+                if (nv > 0) {
+                    FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + 0 * L) * 4, LE);
+                    v.fma(c0, v.rearrange(SWAP_PAIRS).mul(s0)).intoMemorySegment(y, (yh + 0 * L) * 4, LE);
+                }
+                if (nv > 1) {
+                    FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + 1 * L) * 4, LE);
+                    v.fma(c1, v.rearrange(SWAP_PAIRS).mul(s1)).intoMemorySegment(y, (yh + 1 * L) * 4, LE);
+                }
+                if (nv > 2) {
+                    FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + 2 * L) * 4, LE);
+                    v.fma(c2, v.rearrange(SWAP_PAIRS).mul(s2)).intoMemorySegment(y, (yh + 2 * L) * 4, LE);
+                }
+                if (nv > 3) {
+                    FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + 3 * L) * 4, LE);
+                    v.fma(c3, v.rearrange(SWAP_PAIRS).mul(s3)).intoMemorySegment(y, (yh + 3 * L) * 4, LE);
+                }
+                if (nv > 4) {
+                    FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + 4 * L) * 4, LE);
+                    v.fma(c4, v.rearrange(SWAP_PAIRS).mul(s4)).intoMemorySegment(y, (yh + 4 * L) * 4, LE);
+                }
+                if (nv > 5) {
+                    FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + 5 * L) * 4, LE);
+                    v.fma(c5, v.rearrange(SWAP_PAIRS).mul(s5)).intoMemorySegment(y, (yh + 5 * L) * 4, LE);
+                }
+                if (nv > 6) {
+                    FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + 6 * L) * 4, LE);
+                    v.fma(c6, v.rearrange(SWAP_PAIRS).mul(s6)).intoMemorySegment(y, (yh + 6 * L) * 4, LE);
+                }
+                if (nv > 7) {
+                    FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + 7 * L) * 4, LE);
+                    v.fma(c7, v.rearrange(SWAP_PAIRS).mul(s7)).intoMemorySegment(y, (yh + 7 * L) * 4, LE);
+                }
+            }
+        }
+        if (vecEnd < rot) {
+            for (int h = 0; h < heads; h++) {
+                pairTail(DType.F32, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, rot, vecEnd);
+            }
+        }
+    }
+
+    private static void interleavedHeadByHeadF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
+                                                 int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
         int vecEnd = rot - rot % L;
         for (int h = 0; h < heads; h++) {
             long xh = x0 + h * xs;
