@@ -21,11 +21,6 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
     static final SoftmaxImpl SCALAR = new SoftmaxImpl(false, RowExecutor.cores());
     static final SoftmaxImpl VECTOR = new SoftmaxImpl(true, RowExecutor.cores());
     private static final int L = F.length();
-    private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
-    private static final FloatVector Q1 = FloatVector.broadcast(F, VMath.Q1);
-    private static final FloatVector Q0 = FloatVector.broadcast(F, VMath.Q0);
-    private static final FloatVector NLN2_HI = FloatVector.broadcast(F, -VMath.LN2_HI);
-    private static final FloatVector NLN2_LO = FloatVector.broadcast(F, -VMath.LN2_LO);
 
 
     private SoftmaxImpl(boolean vector, int threads) {
@@ -199,6 +194,11 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
     private static float expSumF32(MemorySegment x, long xi, MemorySegment m, long mi, float max, MemorySegment y,
                                    long yi, int n) {
         FloatVector s0 = FloatVector.zero(F);
+        FloatVector one = FloatVector.broadcast(F, 1f);
+        FloatVector q1 = FloatVector.broadcast(F, VMath.Q1);
+        FloatVector q0 = FloatVector.broadcast(F, VMath.Q0);
+        FloatVector ln2Hi = FloatVector.broadcast(F, -VMath.LN2_HI);
+        FloatVector ln2Lo = FloatVector.broadcast(F, -VMath.LN2_LO);
         float rare = 0;
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
@@ -207,18 +207,18 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
                 a = a.add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
             }
             a = a.sub(max);
-            if (!a.compare(VectorOperators.GE, -VMath.FAST_RANGE).allTrue()) {
+            if (a.compare(VectorOperators.GE, -VMath.FAST_RANGE).allTrue()) {
+                FloatVector t = a.fma(VMath.LOG2E, VMath.ROUND);
+                FloatVector k = t.sub(VMath.ROUND);
+                FloatVector r = k.fma(ln2Lo, k.fma(ln2Hi, a));
+                FloatVector e = r.fma(VMath.Q3, VMath.Q2).fma(r, q1).fma(r, q0).fma(r, one).fma(r, one)
+                        .reinterpretAsInts().add(t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                        .reinterpretAsFloats();
+                e.intoMemorySegment(y, (yi + i) * 4, LE);
+                s0 = s0.add(e);
+            } else {
                 rare += expLanes(x, xi, m, mi, max, y, yi, i, i + L);
-                continue;
             }
-            FloatVector t = a.fma(VMath.LOG2E, VMath.ROUND);
-            FloatVector k = t.sub(VMath.ROUND);
-            FloatVector r = k.fma(NLN2_LO, k.fma(NLN2_HI, a));
-            FloatVector e = r.fma(VMath.Q3, VMath.Q2).fma(r, Q1).fma(r, Q0).fma(r, ONE).fma(r, ONE)
-                    .reinterpretAsInts().add(t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
-                    .reinterpretAsFloats();
-            e.intoMemorySegment(y, (yi + i) * 4, LE);
-            s0 = s0.add(e);
         }
         return Lanes.sum(s0) + rare + expLanes(x, xi, m, mi, max, y, yi, i, n);
     }
