@@ -145,44 +145,19 @@ final class VectorNorms {
 
     /** sum(x - K) and sum((x - K)^2) of the row at xi, K its first element, packed as two floats (high, low). */
     private static long shiftedMomentsF32(MemorySegment x, long xi, int n) {
-        long xb = xi * 4;
-        float k = x.get(F32, xb);
-        FloatVector s0 = FloatVector.zero(F);
-        FloatVector s1 = s0;
-        FloatVector q0 = s0;
-        FloatVector q1 = s0;
-        int i = 0;
-        for (int up = n - 2 * L; i <= up; i += 2 * L) {
-            FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(k);
-            FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE).sub(k);
-            s0 = s0.add(v0);
-            s1 = s1.add(v1);
-            q0 = v0.fma(v0, q0);
-            q1 = v1.fma(v1, q1);
-        }
-        for (int up = n - L; i <= up; i += L) {
-            FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(k);
-            s0 = s0.add(v);
-            q0 = v.fma(v, q0);
-        }
-        float sd = Lanes.sum(s0.add(s1));
-        float sq = Lanes.sum(q0.add(q1));
-        for (; i < n; i++) {
-            float v = x.get(F32, xb + i * 4L) - k;
-            sd += v;
-            sq += v * v;
-        }
-        return ((long) Float.floatToRawIntBits(sd) << 32) | (Float.floatToRawIntBits(sq) & 0xffffffffL);
+        return normalizeF32NextMoments(x, -1, xi, null, null, null, 0, n, 0f, 0f, 0f);
     }
 
     /**
-     * y = ((x - k) - d) * inv * gamma (+ beta) for the row at xi while taking the shifted moments of the row at ni
-     * (ni < 0: none), accumulated exactly as shiftedMomentsF32 does.
+     * y = ((x - k) - d) * inv * gamma (+ beta) for the row at xi while taking the shifted moments of the row at ni,
+     * packed as two floats (high: sum, low: sum of squares). xi < 0: moments only; ni < 0: normalization only. One
+     * loop serves both, so a row's moments are the same bits whichever way they were taken.
      */
     private static long normalizeF32NextMoments(MemorySegment x, long xi, long ni, MemorySegment g, MemorySegment b,
                                                 MemorySegment y, long yi, int n, float k, float d, float inv) {
         long xb = xi * 4;
         long yb = yi * 4;
+        boolean write = xi >= 0;
         if (ni < 0) {
             normalizeF32(x, xi, g, b, y, yi, n, k, d, inv);
             return 0;
@@ -201,14 +176,18 @@ final class VectorNorms {
             s1 = s1.add(v1);
             q0 = v0.fma(v0, q0);
             q1 = v1.fma(v1, q1);
-            normalizeVectorF32(x, xb, g, b, y, yb, i, k, d, inv);
-            normalizeVectorF32(x, xb, g, b, y, yb, i + L, k, d, inv);
+            if (write) {
+                normalizeVectorF32(x, xb, g, b, y, yb, i, k, d, inv);
+                normalizeVectorF32(x, xb, g, b, y, yb, i + L, k, d, inv);
+            }
         }
         for (int up = n - L; i <= up; i += L) {
             FloatVector v = FloatVector.fromMemorySegment(F, x, nb + i * 4L, LE).sub(kn);
             s0 = s0.add(v);
             q0 = v.fma(v, q0);
-            normalizeVectorF32(x, xb, g, b, y, yb, i, k, d, inv);
+            if (write) {
+                normalizeVectorF32(x, xb, g, b, y, yb, i, k, d, inv);
+            }
         }
         float sd = Lanes.sum(s0.add(s1));
         float sq = Lanes.sum(q0.add(q1));
@@ -216,8 +195,10 @@ final class VectorNorms {
             float v = x.get(F32, nb + i * 4L) - kn;
             sd += v;
             sq += v * v;
-            float o = (x.get(F32, xb + i * 4L) - k - d) * inv * g.get(F32, i * 4L);
-            y.set(F32, yb + i * 4L, b == null ? o : o + b.get(F32, i * 4L));
+            if (write) {
+                float o = (x.get(F32, xb + i * 4L) - k - d) * inv * g.get(F32, i * 4L);
+                y.set(F32, yb + i * 4L, b == null ? o : o + b.get(F32, i * 4L));
+            }
         }
         return ((long) Float.floatToRawIntBits(sd) << 32) | (Float.floatToRawIntBits(sq) & 0xffffffffL);
     }
