@@ -10,7 +10,7 @@ import java.util.Arrays;
 /**
  * {@code Y[M, N] = A[M, K] x dequant(B)^T (+ bias[N])} with B a {@link QuantizedMatrix}, reading exactly the
  * MatMulNBits bytes and dequantizing on the fly (the float weight matrix is never built). F32 activations.
- * Work is split over N into {@code threads} parts that run on the common fork-join pool, the caller taking one.
+ * Work is split over N into {@code threads} parts on the kernels' shared row executor, the caller taking one.
  * Implementations are stateless and thread-safe.
  */
 public interface QMatMul {
