@@ -253,13 +253,13 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
     /**
      * As {@link #vectorHalfF32}, with up to eight vectors of the pair tables in registers (they are as wide as the
      * rotation: eight vectors at head size 128), so that each head is read in one sequential run; wider rotations
-     * go head after head with the table reloaded from L1.
+     * take the any-dtype loop (head after head, the table reloaded from L1).
      */
     private static void vectorInterleavedF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
                                              int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
         int vecEnd = rot - rot % L;
         if (vecEnd > 8 * L) {
-            interleavedHeadByHeadF32(x, x0, xs, y, y0, ys, heads, c, s, ti, rot);
+            vectorInterleaved(DType.F32, x, x0, xs, y, y0, ys, heads, c, s, ti, rot);
             return;
         }
         if (vecEnd > 0) {
@@ -321,24 +321,6 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
         if (vecEnd < rot) {
             for (int h = 0; h < heads; h++) {
                 pairTail(DType.F32, x, x0 + h * xs, y, y0 + h * ys, c, s, ti, rot, vecEnd);
-            }
-        }
-    }
-
-    private static void interleavedHeadByHeadF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
-                                                 int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
-        int vecEnd = rot - rot % L;
-        for (int h = 0; h < heads; h++) {
-            long xh = x0 + h * xs;
-            long yh = y0 + h * ys;
-            for (int i = 0; i < vecEnd; i += L) {
-                FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
-                FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
-                FloatVector v = FloatVector.fromMemorySegment(F, x, (xh + i) * 4, LE);
-                v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (yh + i) * 4, LE);
-            }
-            if (vecEnd < rot) {
-                pairTail(DType.F32, x, xh, y, yh, c, s, ti, rot, vecEnd);
             }
         }
     }
