@@ -32,11 +32,13 @@ public final class Lanes {
     public static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    // For sum(): lane i pairs with lane i ^ k. Constants (not an array) so that the JIT sees each shuffle.
-    private static final VectorShuffle<Float> FOLD8 = fold(8);
-    private static final VectorShuffle<Float> FOLD4 = fold(4);
-    private static final VectorShuffle<Float> FOLD2 = fold(2);
-    private static final VectorShuffle<Float> FOLD1 = fold(1);
+    // For sum(): lane i pairs with lane i ^ k. Constants (not an array) so that the JIT sees each shuffle. Public
+    // for kernels whose hot method is too large for the JIT to inline sum() into (it would then box the vector):
+    // they write the same four folds out.
+    public static final VectorShuffle<Float> FOLD8 = fold(8);
+    public static final VectorShuffle<Float> FOLD4 = fold(4);
+    public static final VectorShuffle<Float> FOLD2 = fold(2);
+    public static final VectorShuffle<Float> FOLD1 = fold(1);
 
     private Lanes() {
     }

@@ -188,20 +188,88 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
     /**
      * y = exp(x (+ mask) - max); returns the sum of y. exp is written out here (VMath's arithmetic and constants) so
      * that no vector crosses a call: a vector handed to a method the JIT declines to inline is boxed, and that
-     * decision depends on compilation order. A vector with a lane below exp's fast range (masked scores, NaN) is
-     * done lane by lane in double.
+     * decision depends on compilation order. Two vectors per step, each with its own sum, and the polynomial in
+     * Estrin's form: the pass is bound by the latency of each vector's chain of dependent operations (the scheduler
+     * fills up), so independent chains and a shallower polynomial are what make it faster; one more multiply does
+     * not matter. A pair with a lane below exp's fast range (masked scores, NaN) is done lane by lane in double.
      */
     private static float expSumF32(MemorySegment x, long xi, MemorySegment m, long mi, float max, MemorySegment y,
                                    long yi, int n) {
         FloatVector s0 = FloatVector.zero(F);
+        FloatVector s1 = s0;
         FloatVector one = FloatVector.broadcast(F, 1f);
-        FloatVector q1 = FloatVector.broadcast(F, VMath.Q1);
         FloatVector q0 = FloatVector.broadcast(F, VMath.Q0);
+        FloatVector q1 = FloatVector.broadcast(F, VMath.Q1);
+        FloatVector q2 = FloatVector.broadcast(F, VMath.Q2);
+        FloatVector q3 = FloatVector.broadcast(F, VMath.Q3);
+        FloatVector log2e = FloatVector.broadcast(F, VMath.LOG2E);
+        FloatVector round = FloatVector.broadcast(F, VMath.ROUND);
         FloatVector ln2Hi = FloatVector.broadcast(F, -VMath.LN2_HI);
         FloatVector ln2Lo = FloatVector.broadcast(F, -VMath.LN2_LO);
+        FloatVector low = FloatVector.broadcast(F, -VMath.FAST_RANGE);
+        FloatVector mx = FloatVector.broadcast(F, max);
         float rare = 0;
         int i = 0;
-        for (int up = n - L; i <= up; i += L) {
+        for (int up = n - 2 * L; i <= up; i += 2 * L) {
+            FloatVector a = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            FloatVector b = FloatVector.fromMemorySegment(F, x, (xi + i + L) * 4, LE);
+            if (m != null) {
+                a = a.add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
+                b = b.add(FloatVector.fromMemorySegment(F, m, (mi + i + L) * 4, LE));
+            }
+            a = a.sub(mx);
+            b = b.sub(mx);
+            if (a.compare(VectorOperators.GE, low).and(b.compare(VectorOperators.GE, low)).allTrue()) {
+                FloatVector ta = a.fma(log2e, round);
+                FloatVector tb = b.fma(log2e, round);
+                FloatVector ka = ta.sub(round);
+                FloatVector kb = tb.sub(round);
+                FloatVector ra = ka.fma(ln2Lo, ka.fma(ln2Hi, a));
+                FloatVector rb = kb.fma(ln2Lo, kb.fma(ln2Hi, b));
+                // 1 + r + r^2 (Q0 + Q1 r + r^2 (Q2 + Q3 r)): VMath's polynomial, three levels deep instead of five
+                FloatVector ra2 = ra.mul(ra);
+                FloatVector rb2 = rb.mul(rb);
+                FloatVector ea = ra2.fma(ra2.fma(ra.fma(q3, q2), ra.fma(q1, q0)), ra.add(one))
+                        .reinterpretAsInts().add(ta.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                        .reinterpretAsFloats();
+                FloatVector eb = rb2.fma(rb2.fma(rb.fma(q3, q2), rb.fma(q1, q0)), rb.add(one))
+                        .reinterpretAsInts().add(tb.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                        .reinterpretAsFloats();
+                ea.intoMemorySegment(y, (yi + i) * 4, LE);
+                eb.intoMemorySegment(y, (yi + i + L) * 4, LE);
+                s0 = s0.add(ea);
+                s1 = s1.add(eb);
+            } else {
+                rare += expLanes(x, xi, m, mi, max, y, yi, i, i + 2 * L);
+            }
+        }
+        // Lanes.sum written out: this method is past the JIT's inlining budget, and a call that takes a vector boxes it
+        FloatVector s = s0.add(s1);
+        if (L > 8) {
+            s = s.add(s.rearrange(Lanes.FOLD8));
+        }
+        if (L > 4) {
+            s = s.add(s.rearrange(Lanes.FOLD4));
+        }
+        if (L > 2) {
+            s = s.add(s.rearrange(Lanes.FOLD2));
+        }
+        if (L > 1) {
+            s = s.add(s.rearrange(Lanes.FOLD1));
+        }
+        return s.lane(0) + rare + expTailF32(x, xi, m, mi, max, y, yi, i, n);
+    }
+
+    /**
+     * expSumF32 for the last elements [from, n), fewer than two vectors: one vector, then lane by lane. A method of
+     * its own because a larger expSumF32 makes the JIT stop inlining into it (its node budget), and the call that
+     * is then left out takes a vector: boxed.
+     */
+    private static float expTailF32(MemorySegment x, long xi, MemorySegment m, long mi, float max, MemorySegment y,
+                                    long yi, int from, int n) {
+        int i = from;
+        float sum = 0;
+        if (i <= n - L) {
             FloatVector a = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
             if (m != null) {
                 a = a.add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
@@ -210,17 +278,21 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
             if (a.compare(VectorOperators.GE, -VMath.FAST_RANGE).allTrue()) {
                 FloatVector t = a.fma(VMath.LOG2E, VMath.ROUND);
                 FloatVector k = t.sub(VMath.ROUND);
-                FloatVector r = k.fma(ln2Lo, k.fma(ln2Hi, a));
-                FloatVector e = r.fma(VMath.Q3, VMath.Q2).fma(r, q1).fma(r, q0).fma(r, one).fma(r, one)
+                FloatVector r = k.fma(FloatVector.broadcast(F, -VMath.LN2_LO),
+                        k.fma(FloatVector.broadcast(F, -VMath.LN2_HI), a));
+                FloatVector one = FloatVector.broadcast(F, 1f);
+                FloatVector e = r.fma(VMath.Q3, VMath.Q2).fma(r, FloatVector.broadcast(F, VMath.Q1))
+                        .fma(r, FloatVector.broadcast(F, VMath.Q0)).fma(r, one).fma(r, one)
                         .reinterpretAsInts().add(t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
                         .reinterpretAsFloats();
                 e.intoMemorySegment(y, (yi + i) * 4, LE);
-                s0 = s0.add(e);
+                sum = Lanes.sum(e);
             } else {
-                rare += expLanes(x, xi, m, mi, max, y, yi, i, i + L);
+                sum = expLanes(x, xi, m, mi, max, y, yi, i, i + L);
             }
+            i += L;
         }
-        return Lanes.sum(s0) + rare + expLanes(x, xi, m, mi, max, y, yi, i, n);
+        return sum + expLanes(x, xi, m, mi, max, y, yi, i, n);
     }
 
     /** y = exp(x (+ mask) - max) for elements [from, to), in double; returns their sum. */
