@@ -178,6 +178,9 @@ final class Gemv {
         int blob = b.blobBytes();
         int block = b.blockSize();
         int groups = kb * block / GROUP;
+        // bytes per group (64), not a compile-time constant: with a constant stride C2 guards each load with a
+        // long chain of clamping instructions instead of a compare and a branch
+        int groupBytes = GROUP * blob / block;
         long rowBytes = (long) kb * blob;
         long o0 = r * rowBytes;
         long o1 = o0 + rowBytes;
@@ -195,7 +198,7 @@ final class Gemv {
         FloatVector acc2 = FloatVector.zero(F);
         FloatVector acc3 = FloatVector.zero(F);
         for (int g = 0; g < groups; g++) {
-            long o = (long) GROUP / 2 * g;
+            long o = (long) groupBytes * g;
             int ai = GROUP * g;
             IntVector v0 = ByteVector.fromMemorySegment(B64, d, o0 + o, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
             IntVector v1 = ByteVector.fromMemorySegment(B64, d, o1 + o, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
@@ -374,13 +377,14 @@ final class Gemv {
      */
     static void arrange4(MemorySegment as, int k, float[] ap, int kp) {
         int groups = kp / GROUP;
+        float[] raw = new float[groups * GROUP];
+        MemorySegment.copy(as, F32, 0, raw, 0, Math.min(k, raw.length));
         for (int g = 0; g < groups; g++) {
             int base = g * GROUP;
-            for (int j = 0; j < 16; j++) {
-                for (int t = 0; t < 8; t++) {
-                    int idx = base + 8 * j + t;
-                    float v = idx < k ? as.getAtIndex(F32, idx) : 0f;
-                    ap[base + 16 * t + j] = v * NIBBLE_WEIGHT[t];
+            for (int t = 0; t < 8; t++) {
+                float w = NIBBLE_WEIGHT[t];
+                for (int j = 0; j < 16; j++) {
+                    ap[base + 16 * t + j] = raw[base + 8 * j + t] * w;
                 }
             }
         }
