@@ -16,14 +16,19 @@ import java.nio.ByteOrder;
 /**
  * Decode (M = 1) for 16 float lanes: {@code y[r] = sum_blk s[r, blk] (sum_k q[r, k] a[k] - zp[r, blk] asum[blk])}.
  *
- * <p>Four weight rows are read per pass, sharing the loads of A. Per chunk of 16 code bytes and row: one
- * zero-extending load to int lanes, a shift for the high nibbles (4 bits), two int-to-float conversions and two
- * FMAs into a per-block partial; per block and row one FMA folds the partial into the row's accumulator with the
- * block's scale. No reduction runs inside the K loop: each row is reduced once at the end. The zero-point term
+ * <p>Four weight rows are read per pass, sharing the loads of A. 4 bits: each group of 64 code bytes (128 k) of a
+ * row is one load of 16 int lanes holding 8 nibbles each; nibble {@code t} is isolated in place by one mask
+ * ({@code 0xF << 4t}; the top nibble by a shift) and converted exactly to {@code q 2^4t}, A being arranged once per
+ * call so that step {@code t} of lane {@code j} holds {@code a[8j + t] 2^-4t} ({@link #arrange4}). Per 16 weights
+ * and row: one mask, one int-to-float conversion, one FMA; per group and row one FMA with a vector of the
+ * lanes' block scales. Blocks after the last whole group (and 8-bit rows: one zero-extending load and one
+ * conversion per 16 codes) take a loop over 16-byte chunks with one FMA per block and row for the scale. No
+ * reduction runs inside the K loop: each row is reduced once at the end. The zero-point term
  * {@code sum_blk s zp asum} runs as a separate vector pass over the row's scales and packed zero points.
  *
  * <p>Needs {@code blobBytes % 16 == 0} (4 bits: block >= 32; 8 bits: any block) and A arranged as
- * {@link VectorQMatMul} arranges it (per 32 values of a 4-bit row: the even k, then the odd k).
+ * {@link VectorQMatMul} arranges it (per 32 values of a 4-bit row: the even k, then the odd k), then, for 4 bits,
+ * its whole groups rearranged by {@link #arrange4}.
  */
 final class Gemv {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
