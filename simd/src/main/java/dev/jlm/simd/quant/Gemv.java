@@ -16,19 +16,25 @@ import java.nio.ByteOrder;
 /**
  * Decode (M = 1) for 16 float lanes: {@code y[r] = sum_blk s[r, blk] (sum_k q[r, k] a[k] - zp[r, blk] asum[blk])}.
  *
- * <p>Four weight rows are read per pass, sharing the loads of A. Per chunk of 16 code bytes and row: one
- * zero-extending load to int lanes, a shift for the high nibbles (4 bits), two int-to-float conversions and two
- * FMAs into a per-block partial; per block and row one FMA folds the partial into the row's accumulator with the
- * block's scale. No reduction runs inside the K loop: each row is reduced once at the end. The zero-point term
+ * <p>Four weight rows are read per pass, sharing the loads of A. 4 bits: each group of 64 code bytes (128 k) of a
+ * row is one load of 16 int lanes holding 8 nibbles each; nibble {@code t} is isolated in place by one mask
+ * ({@code 0xF << 4t}; the top nibble by a shift) and converted exactly to {@code q 2^4t}, A being arranged once per
+ * call so that step {@code t} of lane {@code j} holds {@code a[8j + t] 2^-4t} ({@link #arrange4}). Per 16 weights
+ * and row: one mask, one int-to-float conversion, one FMA; per group and row one FMA with a vector of the
+ * lanes' block scales. Blocks after the last whole group (and 8-bit rows: one zero-extending load and one
+ * conversion per 16 codes) take a loop over 16-byte chunks with one FMA per block and row for the scale. No
+ * reduction runs inside the K loop: each row is reduced once at the end. The zero-point term
  * {@code sum_blk s zp asum} runs as a separate vector pass over the row's scales and packed zero points.
  *
  * <p>Needs {@code blobBytes % 16 == 0} (4 bits: block >= 32; 8 bits: any block) and A arranged as
- * {@link VectorQMatMul} arranges it (per 32 values of a 4-bit row: the even k, then the odd k).
+ * {@link VectorQMatMul} arranges it (per 32 values of a 4-bit row: the even k, then the odd k), then, for 4 bits,
+ * its whole groups rearranged by {@link #arrange4}.
  */
 final class Gemv {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
+    private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_512;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Rows per pass. */
@@ -37,6 +43,16 @@ final class Gemv {
     private static final VectorShuffle<Byte> PAIRS = VectorShuffle.fromOp(B, i -> i / 2);
     /** Shift per lane: 0 for the low nibble (even block), 4 for the high one. */
     private static final IntVector NIBBLE_SHIFT = IntVector.fromArray(I, new int[]{0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4}, 0);
+
+    /** k per group of 64 code bytes (4 bits): 16 int lanes of 8 nibbles. */
+    static final int GROUP = 128;
+    /** Exact powers of two that undo, in the arranged A, the place of nibble t in its int lane. */
+    private static final float[] NIBBLE_WEIGHT = {1f, 0x1p-4f, 0x1p-8f, 0x1p-12f, 0x1p-16f, 0x1p-20f, 0x1p-24f, 1f};
+    /** Lane j of a group to its block's scale, for blocks of 16, 32, 64 and >= 128 k. */
+    private static final VectorShuffle<Float> EX16 = VectorShuffle.fromOp(F, j -> j / 2);
+    private static final VectorShuffle<Float> EX32 = VectorShuffle.fromOp(F, j -> j / 4);
+    private static final VectorShuffle<Float> EX64 = VectorShuffle.fromOp(F, j -> j / 8);
+    private static final VectorShuffle<Float> EX128 = VectorShuffle.fromOp(F, j -> 0);
 
     private Gemv() {
     }
@@ -48,15 +64,22 @@ final class Gemv {
     /** Rows {@code [from, to)} of {@code y = a x dequant(b)^T + bias}. */
     static void rows(QuantizedMatrix b, long from, long to, float[] ap, float[] asum, float[] bias, MemorySegment ys) {
         int kb = b.kBlocks();
-        float[] sc = new float[ROWS * kb];
+        // 16 floats of slack: a group reads one vector of scales from its first block on
+        float[] sc = new float[ROWS * kb + 16];
         float[] out = new float[ROWS];
+        VectorShuffle<Float> ex = switch (b.blockSize()) {
+            case 16 -> EX16;
+            case 32 -> EX32;
+            case 64 -> EX64;
+            default -> EX128;
+        };
         long r = from;
         for (; r + ROWS <= to; r += ROWS) {
             for (int i = 0; i < ROWS; i++) {
                 scales(b, r + i, sc, i * kb);
             }
             if (b.bits() == 4) {
-                four(b, r, ap, sc, out);
+                four(b, r, ap, sc, out, ex);
             } else {
                 eight(b, r, ap, sc, out);
             }
@@ -67,7 +90,7 @@ final class Gemv {
         }
         for (; r < to; r++) {
             scales(b, r, sc, 0);
-            float v = single(b, r, ap, sc) - zeroPointTerm(b, r, sc, 0, asum);
+            float v = single(b, r, ap, sc, ex) - zeroPointTerm(b, r, sc, 0, asum);
             ys.set(F32, 4 * r, v + (bias == null ? 0f : bias[(int) r]));
         }
     }
@@ -144,45 +167,108 @@ final class Gemv {
         return (FloatVector) v.convert(VectorOperators.I2F, 0);
     }
 
-    /** Four 4-bit rows from {@code r}: {@code out[i] = sum_blk s sum_k q a} (zero points not subtracted). */
-    private static void four(QuantizedMatrix b, long r, float[] ap, float[] sc, float[] out) {
+    /**
+     * Four 4-bit rows from {@code r}: {@code out[i] = sum_blk s sum_k q a} (zero points not subtracted).
+     *
+     * <p>Groups of 64 code bytes (128 k) are read as 16 int lanes of 8 nibbles each; nibble {@code t} of every
+     * lane is isolated in place by one mask ({@code v & 0xF << 4t}; nibble 7 by a shift) and converted exactly
+     * to {@code q 2^4t}; A is arranged to match ({@link #arrange4}: lane j, step t holds {@code a[8j + t] 2^-4t}).
+     * Per 16 weights and row: one mask, one conversion, one FMA; per group and row the partial (its lanes lie
+     * in {@code 128 / block} blocks) is scaled by a vector of the lanes' block scales. Blocks after the last
+     * whole group run the 16-byte loop of the tail.
+     */
+    private static void four(QuantizedMatrix b, long r, float[] ap, float[] sc, float[] out, VectorShuffle<Float> ex) {
         MemorySegment d = b.data().segment();
         int kb = b.kBlocks();
         int blob = b.blobBytes();
         int block = b.blockSize();
+        int groups = kb * block / GROUP;
+        // bytes per group (64), not a compile-time constant: with a constant stride C2 guards each load with a
+        // long chain of clamping instructions instead of a compare and a branch
+        int groupBytes = GROUP * blob / block;
         long rowBytes = (long) kb * blob;
         long o0 = r * rowBytes;
         long o1 = o0 + rowBytes;
         long o2 = o1 + rowBytes;
         long o3 = o2 + rowBytes;
+        IntVector m0 = IntVector.broadcast(I, 0xF);
+        IntVector m1 = IntVector.broadcast(I, 0xF0);
+        IntVector m2 = IntVector.broadcast(I, 0xF00);
+        IntVector m3 = IntVector.broadcast(I, 0xF000);
+        IntVector m4 = IntVector.broadcast(I, 0xF0000);
+        IntVector m5 = IntVector.broadcast(I, 0xF00000);
+        IntVector m6 = IntVector.broadcast(I, 0xF000000);
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         FloatVector acc2 = FloatVector.zero(F);
         FloatVector acc3 = FloatVector.zero(F);
-        for (int blk = 0; blk < kb; blk++) {
+        for (int g = 0; g < groups; g++) {
+            long o = (long) groupBytes * g;
+            int ai = GROUP * g;
+            IntVector v0 = ByteVector.fromMemorySegment(B64, d, o0 + o, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
+            IntVector v1 = ByteVector.fromMemorySegment(B64, d, o1 + o, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
+            IntVector v2 = ByteVector.fromMemorySegment(B64, d, o2 + o, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
+            IntVector v3 = ByteVector.fromMemorySegment(B64, d, o3 + o, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
+            FloatVector a = FloatVector.fromArray(F, ap, ai);
+            FloatVector p0 = ((FloatVector) v0.and(m0).convert(VectorOperators.I2F, 0)).mul(a);
+            FloatVector p1 = ((FloatVector) v1.and(m0).convert(VectorOperators.I2F, 0)).mul(a);
+            FloatVector p2 = ((FloatVector) v2.and(m0).convert(VectorOperators.I2F, 0)).mul(a);
+            FloatVector p3 = ((FloatVector) v3.and(m0).convert(VectorOperators.I2F, 0)).mul(a);
+            a = FloatVector.fromArray(F, ap, ai + 16);
+            p0 = ((FloatVector) v0.and(m1).convert(VectorOperators.I2F, 0)).fma(a, p0);
+            p1 = ((FloatVector) v1.and(m1).convert(VectorOperators.I2F, 0)).fma(a, p1);
+            p2 = ((FloatVector) v2.and(m1).convert(VectorOperators.I2F, 0)).fma(a, p2);
+            p3 = ((FloatVector) v3.and(m1).convert(VectorOperators.I2F, 0)).fma(a, p3);
+            a = FloatVector.fromArray(F, ap, ai + 32);
+            p0 = ((FloatVector) v0.and(m2).convert(VectorOperators.I2F, 0)).fma(a, p0);
+            p1 = ((FloatVector) v1.and(m2).convert(VectorOperators.I2F, 0)).fma(a, p1);
+            p2 = ((FloatVector) v2.and(m2).convert(VectorOperators.I2F, 0)).fma(a, p2);
+            p3 = ((FloatVector) v3.and(m2).convert(VectorOperators.I2F, 0)).fma(a, p3);
+            a = FloatVector.fromArray(F, ap, ai + 48);
+            p0 = ((FloatVector) v0.and(m3).convert(VectorOperators.I2F, 0)).fma(a, p0);
+            p1 = ((FloatVector) v1.and(m3).convert(VectorOperators.I2F, 0)).fma(a, p1);
+            p2 = ((FloatVector) v2.and(m3).convert(VectorOperators.I2F, 0)).fma(a, p2);
+            p3 = ((FloatVector) v3.and(m3).convert(VectorOperators.I2F, 0)).fma(a, p3);
+            a = FloatVector.fromArray(F, ap, ai + 64);
+            p0 = ((FloatVector) v0.and(m4).convert(VectorOperators.I2F, 0)).fma(a, p0);
+            p1 = ((FloatVector) v1.and(m4).convert(VectorOperators.I2F, 0)).fma(a, p1);
+            p2 = ((FloatVector) v2.and(m4).convert(VectorOperators.I2F, 0)).fma(a, p2);
+            p3 = ((FloatVector) v3.and(m4).convert(VectorOperators.I2F, 0)).fma(a, p3);
+            a = FloatVector.fromArray(F, ap, ai + 80);
+            p0 = ((FloatVector) v0.and(m5).convert(VectorOperators.I2F, 0)).fma(a, p0);
+            p1 = ((FloatVector) v1.and(m5).convert(VectorOperators.I2F, 0)).fma(a, p1);
+            p2 = ((FloatVector) v2.and(m5).convert(VectorOperators.I2F, 0)).fma(a, p2);
+            p3 = ((FloatVector) v3.and(m5).convert(VectorOperators.I2F, 0)).fma(a, p3);
+            a = FloatVector.fromArray(F, ap, ai + 96);
+            p0 = ((FloatVector) v0.and(m6).convert(VectorOperators.I2F, 0)).fma(a, p0);
+            p1 = ((FloatVector) v1.and(m6).convert(VectorOperators.I2F, 0)).fma(a, p1);
+            p2 = ((FloatVector) v2.and(m6).convert(VectorOperators.I2F, 0)).fma(a, p2);
+            p3 = ((FloatVector) v3.and(m6).convert(VectorOperators.I2F, 0)).fma(a, p3);
+            a = FloatVector.fromArray(F, ap, ai + 112);
+            p0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p0);
+            p1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p1);
+            p2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p2);
+            p3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p3);
+            int s = (int) ((long) GROUP * g / block);
+            acc0 = p0.fma(FloatVector.fromArray(F, sc, s).rearrange(ex), acc0);
+            acc1 = p1.fma(FloatVector.fromArray(F, sc, kb + s).rearrange(ex), acc1);
+            acc2 = p2.fma(FloatVector.fromArray(F, sc, 2 * kb + s).rearrange(ex), acc2);
+            acc3 = p3.fma(FloatVector.fromArray(F, sc, 3 * kb + s).rearrange(ex), acc3);
+        }
+        for (int blk = groups * GROUP / block; blk < kb; blk++) {
             long o = (long) blk * blob;
             int ai = blk * block;
-            FloatVector aLo = FloatVector.fromArray(F, ap, ai);
-            FloatVector aHi = FloatVector.fromArray(F, ap, ai + 16);
-            IntVector v0 = codes(d, o0 + o);
-            IntVector v1 = codes(d, o1 + o);
-            IntVector v2 = codes(d, o2 + o);
-            IntVector v3 = codes(d, o3 + o);
-            FloatVector p0 = lo(v0).mul(aLo);
-            FloatVector p1 = lo(v1).mul(aLo);
-            FloatVector p2 = lo(v2).mul(aLo);
-            FloatVector p3 = lo(v3).mul(aLo);
-            p0 = hi(v0).fma(aHi, p0);
-            p1 = hi(v1).fma(aHi, p1);
-            p2 = hi(v2).fma(aHi, p2);
-            p3 = hi(v3).fma(aHi, p3);
-            for (int c = 16; c < blob; c += 16) {
-                aLo = FloatVector.fromArray(F, ap, ai + 2 * c);
-                aHi = FloatVector.fromArray(F, ap, ai + 2 * c + 16);
-                v0 = codes(d, o0 + o + c);
-                v1 = codes(d, o1 + o + c);
-                v2 = codes(d, o2 + o + c);
-                v3 = codes(d, o3 + o + c);
+            FloatVector p0 = FloatVector.zero(F);
+            FloatVector p1 = FloatVector.zero(F);
+            FloatVector p2 = FloatVector.zero(F);
+            FloatVector p3 = FloatVector.zero(F);
+            for (int c = 0; c < blob; c += 16) {
+                FloatVector aLo = FloatVector.fromArray(F, ap, ai + 2 * c);
+                FloatVector aHi = FloatVector.fromArray(F, ap, ai + 2 * c + 16);
+                IntVector v0 = codes(d, o0 + o + c);
+                IntVector v1 = codes(d, o1 + o + c);
+                IntVector v2 = codes(d, o2 + o + c);
+                IntVector v3 = codes(d, o3 + o + c);
                 p0 = lo(v0).fma(aLo, p0);
                 p1 = lo(v1).fma(aLo, p1);
                 p2 = lo(v2).fma(aLo, p2);
@@ -244,7 +330,7 @@ final class Gemv {
     }
 
     /** One row (the tail of a part). */
-    private static float single(QuantizedMatrix b, long r, float[] ap, float[] sc) {
+    private static float single(QuantizedMatrix b, long r, float[] ap, float[] sc, VectorShuffle<Float> ex) {
         MemorySegment d = b.data().segment();
         int kb = b.kBlocks();
         int blob = b.blobBytes();
@@ -252,7 +338,25 @@ final class Gemv {
         long o0 = r * kb * blob;
         boolean four = b.bits() == 4;
         FloatVector acc = FloatVector.zero(F);
-        for (int blk = 0; blk < kb; blk++) {
+        int blk = 0;
+        if (four) {
+            int groups = kb * block / GROUP;
+            for (int g = 0; g < groups; g++) {
+                IntVector v = ByteVector.fromMemorySegment(B64, d, o0 + (long) GROUP / 2 * g, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
+                int ai = GROUP * g;
+                FloatVector p = ((FloatVector) v.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, ap, ai));
+                p = ((FloatVector) v.and(0xF0).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 16), p);
+                p = ((FloatVector) v.and(0xF00).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 32), p);
+                p = ((FloatVector) v.and(0xF000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 48), p);
+                p = ((FloatVector) v.and(0xF0000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 64), p);
+                p = ((FloatVector) v.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 80), p);
+                p = ((FloatVector) v.and(0xF000000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 96), p);
+                p = ((FloatVector) v.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 112), p);
+                acc = p.fma(FloatVector.fromArray(F, sc, (int) ((long) GROUP * g / block)).rearrange(ex), acc);
+            }
+            blk = groups * GROUP / block;
+        }
+        for (; blk < kb; blk++) {
             long o = o0 + (long) blk * blob;
             int ai = blk * block;
             FloatVector p = FloatVector.zero(F);
@@ -268,5 +372,26 @@ final class Gemv {
             acc = p.fma(FloatVector.broadcast(F, sc[blk]), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * Rearranges, for 4 bits, the whole groups of {@code ap} (arranged by {@link VectorQMatMul}, zero-padded to
+     * {@code kp}) from the raw row {@code a[0, k)}: {@code ap[g 128 + 16 t + j] = a[g 128 + 8 j + t] 2^-4t} (no
+     * factor for t = 7, which is read by a shift), the order and weights in which {@link #four} reads the
+     * nibbles of a group. Blocks after the last whole group keep the arrangement of the tail loop.
+     */
+    static void arrange4(MemorySegment as, int k, float[] ap, int kp) {
+        int groups = kp / GROUP;
+        float[] raw = new float[groups * GROUP];
+        MemorySegment.copy(as, F32, 0, raw, 0, Math.min(k, raw.length));
+        for (int g = 0; g < groups; g++) {
+            int base = g * GROUP;
+            for (int t = 0; t < 8; t++) {
+                float w = NIBBLE_WEIGHT[t];
+                for (int j = 0; j < 16; j++) {
+                    ap[base + 16 * t + j] = raw[base + 8 * j + t] * w;
+                }
+            }
+        }
     }
 }

@@ -59,6 +59,10 @@ final class VectorQMatMul implements QMatMul {
         MemorySegment ys = y.segment();
         float[] bv = bias == null ? null : bias.toFloatArray();
         if (m == 1 && F.length() >= 16 && Gemv.supports(b)) {
+            if (b.bits() == 4) {
+                // after the block sums, which do not depend on the order inside a block
+                Gemv.arrange4(a.segment(), (int) b.k(), ap, kp);
+            }
             NParallel.run(b.n(), threads, Gemv.ROWS, (from, to) -> Gemv.rows(b, from, to, ap, asum, bv, ys));
         } else if (m == 1) {
             NParallel.run(b.n(), threads, 1, (from, to) -> {

@@ -93,6 +93,45 @@ class QMatMulTest {
     }
 
     /**
+     * 4-bit decode reads whole groups of 64 code bytes (128 k, nibble t of each int lane weighted 2^4t and A
+     * arranged with 2^-4t) and then the blocks after the last whole group: K around multiples of 128, blocks of
+     * 32 to 256 (a group spans 4, 2, 1 or half a block), and activations spread over many binades so that the
+     * weighting of A must be exact.
+     */
+    @Test
+    void decodeNibbleGroups() {
+        Random rnd = new Random(17);
+        long[] ks = {96, 127, 128, 129, 255, 256, 300, 383, 640, 1000};
+        for (int block : new int[]{32, 64, 128, 256}) {
+            for (long k : ks) {
+                for (boolean asym : new boolean[]{false, true}) {
+                    long n = 1 + rnd.nextInt(10);
+                    int threads = 1 + rnd.nextInt(2);
+                    check(QMatMul.vector(), rnd, 4, block, 1, n, k, asym, DType.F32, rnd.nextBoolean(), threads);
+                    try (QuantizedMatrix q = QTesting.random(rnd, 4, block, n, k, DType.F32, asym);
+                         Tensor a = Tensor.allocate(DType.F32, 1, k);
+                         Tensor y = QTesting.nan(1, n)) {
+                        for (long i = 0; i < k; i++) {
+                            float v = (float) Math.scalb(rnd.nextDouble(-1, 1), rnd.nextInt(-30, 31));
+                            a.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, i, v);
+                        }
+                        QMatMul.vector().multiply(a, q, null, y, threads);
+                        double[][] ref = QTesting.reference(a, q, null);
+                        float[] got = y.toFloatArray();
+                        for (int i = 0; i < got.length; i++) {
+                            double tol = REL * ref[1][i] + 1e-30;
+                            if (!(Math.abs(got[i] - ref[0][i]) <= tol)) {
+                                fail("wide-range A, block " + block + " K=" + k + " N=" + n + ": y[" + i + "] = " + got[i]
+                                        + " but reference " + ref[0][i] + " (tolerance " + tol + ")");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * Prefill (M >= 32) transposes A into groups of 32 rows, dequantizes panels of whole rows and runs tiles of 6
      * weight rows over chunks of K: M around multiples of 32, N around multiples of 6, K over several chunks.
      */
