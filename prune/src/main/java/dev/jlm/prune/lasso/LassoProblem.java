@@ -61,6 +61,8 @@ public final class LassoProblem implements AutoCloseable {
     final MemorySegment x16;
     final double[] x16Scale;
     final double[] x16Error;
+    /** {@code scale_j^2 ||q_j||^2}: the squared norm of the 16-bit column, for coordinate descent on the copy. */
+    final double[] x16Norm2;
     static final java.lang.foreign.ValueLayout.OfShort I16 =
             java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
     final double[] xMean;
@@ -86,6 +88,7 @@ public final class LassoProblem implements AutoCloseable {
             x16 = arena.allocate(2L * n * p, 64);
             x16Scale = new double[p];
             x16Error = new double[p];
+            x16Norm2 = new double[p];
             for (int j = 0; j < p; j++) {
                 long base = (long) j * n;
                 double max = 0;
@@ -106,6 +109,7 @@ public final class LassoProblem implements AutoCloseable {
                     nrmX += v * v;
                 }
                 x16Scale[j] = scale;
+                x16Norm2[j] = scale * scale * nrmQ;
                 // ||x_j - scale q_j|| (plus the rounding of computing it), and the rounding of the product
                 // q_j . r in double: at most n 2^-53 sum |q_i r_i|, with room for the final scaling.
                 x16Error[j] = (Math.sqrt(err) + 0x1p-52 * Math.sqrt(nrmX)) * (1 + 1e-12)
@@ -115,6 +119,7 @@ public final class LassoProblem implements AutoCloseable {
             x16 = null;
             x16Scale = null;
             x16Error = null;
+            x16Norm2 = null;
         }
         this.kind = b.groups != null ? Kind.GROUP : (tasks > 1 ? Kind.MULTI_TASK : Kind.LASSO);
         this.arena = arena;

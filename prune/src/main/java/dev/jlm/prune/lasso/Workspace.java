@@ -31,6 +31,8 @@ final class Workspace implements AutoCloseable {
     /** Snapshots of the residual for extrapolation, and one extra n-vector. */
     MemorySegment snaps;
     MemorySegment tmp;
+    /** The residual of the 16-bit copy of X while coordinate descent runs on it. */
+    MemorySegment r16;
     /** A p*T buffer for FISTA and prox steps. */
     MemorySegment pbuf;
 
@@ -51,6 +53,7 @@ final class Workspace implements AutoCloseable {
         pCap = Math.max(pT, pCap);
         r = arena.allocate(8 * nCap, 64);
         tmp = arena.allocate(8 * nCap, 64);
+        r16 = arena.allocate(8 * nCap, 64);
         snaps = arena.allocate(8 * nCap * SNAPSHOTS, 64);
         xtr = arena.allocate(8 * pCap, 64);
         pbuf = arena.allocate(8 * pCap, 64);

@@ -223,6 +223,73 @@ final class VectorL1Kernels implements L1Kernels {
         }
     }
 
+    private static DoubleVector i16(jdk.incubator.vector.ShortVector v, int part) {
+        return (DoubleVector) v.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, part);
+    }
+
+    private static jdk.incubator.vector.ShortVector loadI16(MemorySegment m, long elem) {
+        return jdk.incubator.vector.ShortVector.fromMemorySegment(SS, m, elem * 2, LE);
+    }
+
+    @Override
+    public double dotI16(MemorySegment q, long qOff, MemorySegment r, long rOff, int n) {
+        DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+        int i = 0;
+        for (int bound = n - 4 * L; i <= bound; i += 4 * L) {
+            jdk.incubator.vector.ShortVector a = loadI16(q, qOff + i);
+            jdk.incubator.vector.ShortVector b = loadI16(q, qOff + i + 2 * L);
+            s0 = i16(a, 0).fma(load(r, rOff + i), s0);
+            s1 = i16(a, 1).fma(load(r, rOff + i + L), s1);
+            s2 = i16(b, 0).fma(load(r, rOff + i + 2 * L), s2);
+            s3 = i16(b, 1).fma(load(r, rOff + i + 3 * L), s3);
+        }
+        double s = sum(s0.add(s1).add(s2.add(s3)));
+        for (; i < n; i++) {
+            s += (double) q.getAtIndex(ScalarL1Kernels.I16, qOff + i) * r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+        }
+        return s;
+    }
+
+    @Override
+    public void axpyI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, int n) {
+        DoubleVector va = DoubleVector.broadcast(S, alpha);
+        int i = 0;
+        for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+            jdk.incubator.vector.ShortVector a = loadI16(q, qOff + i);
+            i16(a, 0).fma(va, load(y, yOff + i)).intoMemorySegment(y, (yOff + i) * 8, LE);
+            i16(a, 1).fma(va, load(y, yOff + i + L)).intoMemorySegment(y, (yOff + i + L) * 8, LE);
+        }
+        for (; i < n; i++) {
+            y.setAtIndex(ScalarL1Kernels.F64, yOff + i,
+                    y.getAtIndex(ScalarL1Kernels.F64, yOff + i) + alpha * q.getAtIndex(ScalarL1Kernels.I16, qOff + i));
+        }
+    }
+
+    @Override
+    public double axpyDotI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, MemorySegment z,
+                             long zOff, int n) {
+        DoubleVector va = DoubleVector.broadcast(S, alpha);
+        DoubleVector s0 = DoubleVector.zero(S), s1 = s0;
+        int i = 0;
+        for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+            jdk.incubator.vector.ShortVector a = loadI16(q, qOff + i);
+            jdk.incubator.vector.ShortVector b = loadI16(z, zOff + i);
+            DoubleVector y0 = i16(a, 0).fma(va, load(y, yOff + i));
+            DoubleVector y1 = i16(a, 1).fma(va, load(y, yOff + i + L));
+            y0.intoMemorySegment(y, (yOff + i) * 8, LE);
+            y1.intoMemorySegment(y, (yOff + i + L) * 8, LE);
+            s0 = i16(b, 0).fma(y0, s0);
+            s1 = i16(b, 1).fma(y1, s1);
+        }
+        double s = sum(s0.add(s1));
+        for (; i < n; i++) {
+            double v = y.getAtIndex(ScalarL1Kernels.F64, yOff + i) + alpha * q.getAtIndex(ScalarL1Kernels.I16, qOff + i);
+            y.setAtIndex(ScalarL1Kernels.F64, yOff + i, v);
+            s += (double) z.getAtIndex(ScalarL1Kernels.I16, zOff + i) * v;
+        }
+        return s;
+    }
+
     @Override
     public void softThreshold(MemorySegment in, long inOff, MemorySegment out, long outOff, int n, double t,
                               MemorySegment w, long wOff, boolean positive) {
