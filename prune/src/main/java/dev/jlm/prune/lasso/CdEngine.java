@@ -59,6 +59,8 @@ final class CdEngine {
         int sinceFresh;
         /** Solves along this path whose 16-bit phase did not end certified: after two, it is not tried again. */
         int quantizedMisses;
+        /** Set once the 8-bit pass of the certificate settles fewer than half the features. */
+        boolean noI8;
     }
 
     /** Solves in place from the warm start {@code w}; returns {gap, epochs}. */
@@ -96,6 +98,7 @@ final class CdEngine {
             }
         }
         double[] c = new double[p];
+        double[] est = new double[p]; // c with the estimates in place of the bounds: for choosing features
         int[] set = null;
         if (opt.screening() && st.c != null && !Double.isNaN(st.prevL1)) {
             set = strongSet(pb, w, v, st, l1, l2, screened);
@@ -108,14 +111,14 @@ final class CdEngine {
         for (int outer = 0; ; outer++) {
             boolean strong = outer == 0 && set != null;
             if (!strong) {
-                products(pb, w, c, set, l1, v);
+                products(pb, w, c, est, l1, v, st);
                 gap = fullGap(pb, w, c, l1, l2, v);
                 if ((gap <= tolAbs && unpenalizedSettled(pb, w, c, l2, v, tolAbs)) || epochs >= opt.maxIter()) {
                     break;
                 }
                 if (opt.screening()) {
                     screen(pb, w, c, l1, l2, v, gap, screened);
-                    set = workingSet(pb, w, c, l1, l2, v, screened, Math.max(prevSize * 2, 16));
+                    set = workingSet(pb, w, est, l1, l2, v, screened, Math.max(prevSize * 2, 16));
                 } else {
                     set = allFeatures(screened);
                 }
@@ -153,7 +156,7 @@ final class CdEngine {
                 epochs += inner(pb, w, set, l1, l2, v, innerTol, opt.maxIter() - epochs);
             }
         }
-        st.c = c;
+        st.c = est;
         st.prevL1 = l1;
         st.wAtR = w.clone();
         return new double[] {gap, epochs};
@@ -168,36 +171,64 @@ final class CdEngine {
      * (set by the support) and the gap, screening and working sets stay valid. This quarters the memory traffic
      * of the pass that dominates tall problems.
      */
-    private void products(LassoProblem pb, double[] w, double[] c, int[] set, double l1, double[] v) {
+    private void products(LassoProblem pb, double[] w, double[] c, double[] est, double l1, double[] v, State st) {
         if (pb.x16 == null || !opt.screening()) {
             ws.xtr(pb, ws.r, c);
+            System.arraycopy(c, 0, est, 0, pb.p);
             return;
         }
         int n = pb.n;
         int p = pb.p;
-        ws.xtr16(pb, ws.r, c);
         double rn = Math.sqrt(ws.k.sumSquares(ws.r, 0, n));
         int[] again = new int[p];
         int m = 0;
-        for (int j = 0; j < p; j++) {
-            double extra = pb.x16Error[j] * rn;
-            double b = (pb.positive ? c[j] : Math.abs(c[j])) + extra;
-            if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
-                c[j] = b;
-            } else {
+        if (pb.x8 != null && !st.noI8) {
+            // Early along a path the threshold is far above the correlations and the 8-bit bound settles most
+            // features; the others take the 16-bit products. Once it settles fewer than half, it is dropped for
+            // the rest of the path.
+            ws.xtr8(pb, ws.r, c);
+            for (int j = 0; j < p; j++) {
+                double b = (pb.positive ? c[j] : Math.abs(c[j])) + pb.x8Error[j] * rn;
+                est[j] = c[j];
+                if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
+                    c[j] = b;
+                } else {
+                    again[m++] = j;
+                }
+            }
+            st.noI8 = 2 * (p - m) < p;
+            ws.dots16(pb, again, m, ws.r, c);
+        } else {
+            ws.xtr16(pb, ws.r, c);
+            for (int j = 0; j < p; j++) {
                 again[m++] = j;
             }
         }
-        int left = 0;
+        int m16 = 0;
         for (int i = 0; i < m; i++) {
+            int j = again[i];
+            double b = (pb.positive ? c[j] : Math.abs(c[j])) + pb.x16Error[j] * rn;
+            est[j] = c[j];
+            if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
+                c[j] = b;
+            } else {
+                again[m16++] = j;
+            }
+        }
+        int left = 0;
+        for (int i = 0; i < m16; i++) {
             int j = again[i];
             if (dotVersion[j] == rVersion) {
                 c[j] = lastDot[j];
+                est[j] = c[j];
             } else {
                 again[left++] = j;
             }
         }
         ws.dots(pb, again, left, ws.r, c);
+        for (int i = 0; i < left; i++) {
+            est[again[i]] = c[again[i]];
+        }
     }
 
     /**

@@ -76,6 +76,14 @@ public interface L1Kernels {
                        MemorySegment out, long outOff);
 
     /**
+     * {@link #columnDots} on an 8-bit integer copy of the matrix ({@code x} holds int8, column j at {@code j * ld}
+     * bytes): {@code out = q_j . r} unscaled. An eighth of the float64 memory traffic, for a first screening pass
+     * whose (larger) error is bounded by the caller.
+     */
+    void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                      MemorySegment out, long outOff);
+
+    /**
      * {@code sum_i q[qOff + i] * r[rOff + i]} with {@code q} little-endian int16 and {@code r} float64 (the caller
      * multiplies by the column's scale).
      */

@@ -96,6 +96,19 @@ final class ScalarL1Kernels implements L1Kernels {
         }
     }
 
+    @Override
+    public void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                             MemorySegment out, long outOff) {
+        for (int j = from; j < to; j++) {
+            double s = 0;
+            long c = j * ld;
+            for (int i = 0; i < n; i++) {
+                s += (double) x.get(ValueLayout.JAVA_BYTE, c + i) * r.getAtIndex(F64, rOff + i);
+            }
+            out.setAtIndex(F64, outOff + j - from, s);
+        }
+    }
+
     static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     @Override

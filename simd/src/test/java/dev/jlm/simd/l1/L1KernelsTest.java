@@ -227,6 +227,33 @@ class L1KernelsTest {
         }
     }
 
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void columnDotsI8(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(29L * n + name.hashCode());
+        int ld = n + 5;
+        int p = 11; // columns 1..10: two blocks of four and a tail of two
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) ld * p, 8);
+            MemorySegment xd = arena.allocate(8L * ld * p, 8);
+            for (int i = 0; i < ld * p; i++) {
+                // The whole range, extremes included.
+                byte v = (byte) (i % 13 == 0 ? (i % 2 == 0 ? 127 : -128) : rnd.nextInt(256) - 128);
+                x.set(ValueLayout.JAVA_BYTE, i, v);
+                xd.setAtIndex(F64, i, v);
+            }
+            MemorySegment r = random(arena, rnd, n, 2);
+            MemorySegment out = poisoned(arena, p + 1);
+            k.columnDotsI8(x, ld, n, 1, p, r, 2, out, 1);
+            assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
+            for (int j = 1; j < p; j++) {
+                long c = (long) j * ld;
+                assertSum(exactDot(xd, c, r, 2, n), out.getAtIndex(F64, j), absDot(xd, c, r, 2, n), n, "i8 column " + j);
+            }
+        }
+    }
+
     /**
      * dotI16, axpyI16 and axpyDotI16 against the same operations on the int16 values widened to float64 (exact:
      * every int16 is a double), over the whole int16 range, at unaligned offsets: dots within the summation
