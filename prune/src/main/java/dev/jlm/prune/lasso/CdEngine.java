@@ -488,10 +488,11 @@ final class CdEngine {
     /** {@code x_j . r - scale_j (q_j . r)} for the features of the set (zero elsewhere). */
     private double[] corrections(LassoProblem pb, int[] set, MemorySegment r) {
         double[] corr = new double[pb.p];
-        int n = pb.n;
+        double[] q = new double[pb.p];
+        ws.dots(pb, set, set.length, r, corr);
+        ws.dots16(pb, set, set.length, r, q);
         for (int j : set) {
-            long off = (long) j * n;
-            corr[j] = ws.k.dot(pb.x, off, r, 0, n) - pb.x16Scale[j] * ws.k.dotI16(pb.x16, off, r, 0, n);
+            corr[j] -= q[j];
         }
         return corr;
     }

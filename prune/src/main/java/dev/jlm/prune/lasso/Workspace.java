@@ -59,9 +59,32 @@ final class Workspace implements AutoCloseable {
         pbuf = arena.allocate(8 * pCap, 64);
     }
 
-    /** R = Y - X W for W row-major [p, T]. */
+    /** R = Y - X W for W row-major [p, T]; a single task split by rows across the threads when worth it. */
     void residual(LassoProblem pb, double[] w, MemorySegment out) {
         int n = pb.n;
+        if (pool != null && pb.tasks == 1) {
+            int nnz = 0;
+            for (double v : w) {
+                nnz += v != 0 ? 1 : 0;
+            }
+            if ((long) nnz * n >= PARALLEL_MIN) {
+                List<Future<?>> fs = new ArrayList<>(threads);
+                for (int q = 0; q < threads; q++) {
+                    int from = (int) ((long) n * q / threads);
+                    int to = (int) ((long) n * (q + 1) / threads);
+                    fs.add(pool.submit(() -> {
+                        MemorySegment.copy(pb.y, 8L * from, out, 8L * from, 8L * (to - from));
+                        for (int j = 0; j < pb.p; j++) {
+                            if (w[j] != 0) {
+                                k.axpy(-w[j], pb.x, (long) j * n + from, out, from, to - from);
+                            }
+                        }
+                    }));
+                }
+                join(fs);
+                return;
+            }
+        }
         MemorySegment.copy(pb.y, 0, out, 0, 8L * n * pb.tasks);
         for (int j = 0; j < pb.p; j++) {
             for (int t = 0; t < pb.tasks; t++) {
