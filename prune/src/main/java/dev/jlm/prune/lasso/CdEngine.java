@@ -43,6 +43,8 @@ final class CdEngine {
     private double[] lastDot = new double[0];
     private long[] dotVersion = new long[0];
     private long rVersion;
+    /** Scratch for the 16-bit restricted gap's products. */
+    private double[] dots = new double[0];
 
     CdEngine(Workspace ws, SolverOptions opt) {
         this.ws = ws;
@@ -551,9 +553,13 @@ final class CdEngine {
         double omega = 0;
         double wn2 = 0;
         double wd = 0;
+        if (dots.length < pb.p) {
+            dots = new double[pb.p];
+        }
+        ws.dots16(pb, set, m, ws.r16, dots); // split across the threads when worth it
         for (int i = 0; i < m; i++) {
             int j = set[i];
-            double d = pb.x16Scale[j] * k.dotI16(pb.x16, (long) j * n, ws.r16, 0, n) + (corr == null ? 0 : corr[j]);
+            double d = dots[j] + (corr == null ? 0 : corr[j]);
             double a = d - l2 * w[j];
             a = pb.positive ? a : Math.abs(a);
             if (v[j] > 0) {
