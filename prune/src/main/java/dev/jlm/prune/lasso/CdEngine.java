@@ -17,10 +17,25 @@ final class CdEngine {
     private static final int ANDERSON = 5;
     private static final int MAX_SETTLE = 500;
     private static final int FRESH_EVERY = 4;
+    /**
+     * Working sets whose float64 columns take more than this many bytes (past the private caches) are first solved
+     * on the 16-bit copy of X (a quarter of the memory traffic per sweep).
+     */
+    static final long QUANTIZED_MIN_BYTES = 8L << 20;
+    /**
+     * The first 16-bit round stops at this multiple of the inner tolerance: its solution is off by the 16-bit
+     * rounding anyway (true gaps near 1e-6 relative), which the refinement round removes.
+     */
+    private static final double FIRST_ROUND_TOL = 50;
 
     private final Workspace ws;
     private final SolverOptions opt;
     final NewtonPolish newton;
+    /** {@link #QUANTIZED_MIN_BYTES}, changed only by tests (0: always, Long.MAX_VALUE: never). */
+    long quantizedMinBytes = QUANTIZED_MIN_BYTES;
+    /** Working-set solves that ran on the 16-bit copy, and those whose certificate then failed (tests). */
+    int quantizedSolves;
+    int quantizedFallbacks;
     /**
      * x_j . R from the last restricted gap, valid while {@code rVersion} has not moved: the certificate reuses
      * them instead of reading the support's columns again. Every change of the residual bumps the version.
@@ -28,6 +43,8 @@ final class CdEngine {
     private double[] lastDot = new double[0];
     private long[] dotVersion = new long[0];
     private long rVersion;
+    /** Scratch for the 16-bit restricted gap's products. */
+    private double[] dots = new double[0];
 
     CdEngine(Workspace ws, SolverOptions opt) {
         this.ws = ws;
@@ -42,6 +59,10 @@ final class CdEngine {
         /** The coefficients the workspace residual belongs to (the previous solution), and its age. */
         double[] wAtR;
         int sinceFresh;
+        /** Solves along this path whose 16-bit phase did not end certified: after two, it is not tried again. */
+        int quantizedMisses;
+        /** Set once the 8-bit pass of the certificate settles fewer than half the features. */
+        boolean noI8;
     }
 
     /** Solves in place from the warm start {@code w}; returns {gap, epochs}. */
@@ -79,6 +100,7 @@ final class CdEngine {
             }
         }
         double[] c = new double[p];
+        double[] est = new double[p]; // c with the estimates in place of the bounds: for choosing features
         int[] set = null;
         if (opt.screening() && st.c != null && !Double.isNaN(st.prevL1)) {
             set = strongSet(pb, w, v, st, l1, l2, screened);
@@ -86,17 +108,19 @@ final class CdEngine {
         int epochs = 0;
         double gap = Double.POSITIVE_INFINITY;
         int prevSize = set == null ? 0 : set.length;
+        boolean quantizedTried = false;
+        boolean quantizedPending = false;
         for (int outer = 0; ; outer++) {
             boolean strong = outer == 0 && set != null;
             if (!strong) {
-                products(pb, w, c, set, l1, v);
+                products(pb, w, c, est, l1, v, st);
                 gap = fullGap(pb, w, c, l1, l2, v);
                 if ((gap <= tolAbs && unpenalizedSettled(pb, w, c, l2, v, tolAbs)) || epochs >= opt.maxIter()) {
                     break;
                 }
                 if (opt.screening()) {
                     screen(pb, w, c, l1, l2, v, gap, screened);
-                    set = workingSet(pb, w, c, l1, l2, v, screened, Math.max(prevSize * 2, 16));
+                    set = workingSet(pb, w, est, l1, l2, v, screened, Math.max(prevSize * 2, 16));
                 } else {
                     set = allFeatures(screened);
                 }
@@ -106,9 +130,35 @@ final class CdEngine {
             if (!opt.screening()) {
                 innerTol = 0.5 * tolAbs;
             }
-            epochs += inner(pb, w, set, l1, l2, v, innerTol, opt.maxIter() - epochs);
+            if (!quantizedTried && st.quantizedMisses < 2 && pb.x16 != null && opt.screening() && allPenalized(v)
+                    && (long) set.length * pb.n * 8 > quantizedMinBytes) {
+                // Large working sets are solved on the 16-bit copy first (a quarter of the memory per sweep), then
+                // refined; the residual is recomputed in float64 and the full certificate decides as always. If it
+                // fails, the rest of this solve runs in float64 (with the Newton step); after two such misses along
+                // a path the copy is not used for it again.
+                quantizedTried = true;
+                quantizedPending = true;
+                quantizedSolves++;
+                epochs += innerQuantized(pb, w, set, l1, l2, v, FIRST_ROUND_TOL * innerTol, opt.maxIter() - epochs, null);
+                ws.residual(pb, w, r);
+                // The 16-bit gradients are off by e_j . r (e_j the column's rounding), which moves the dual scaling
+                // and so the gap at first order. One round of iterative refinement: the float64 gradients at this
+                // point correct the 16-bit ones, so that only the rounding of the change since remains.
+                double[] corr = corrections(pb, set, r);
+                epochs += innerQuantized(pb, w, set, l1, l2, v, 0.5 * innerTol, opt.maxIter() - epochs, corr);
+                ws.residual(pb, w, r);
+                st.sinceFresh = 0;
+                rVersion++;
+            } else {
+                if (quantizedPending) {
+                    st.quantizedMisses++; // the 16-bit phase did not end certified
+                    quantizedFallbacks++;
+                    quantizedPending = false;
+                }
+                epochs += inner(pb, w, set, l1, l2, v, innerTol, opt.maxIter() - epochs);
+            }
         }
-        st.c = c;
+        st.c = est;
         st.prevL1 = l1;
         st.wAtR = w.clone();
         return new double[] {gap, epochs};
@@ -123,36 +173,64 @@ final class CdEngine {
      * (set by the support) and the gap, screening and working sets stay valid. This quarters the memory traffic
      * of the pass that dominates tall problems.
      */
-    private void products(LassoProblem pb, double[] w, double[] c, int[] set, double l1, double[] v) {
+    private void products(LassoProblem pb, double[] w, double[] c, double[] est, double l1, double[] v, State st) {
         if (pb.x16 == null || !opt.screening()) {
             ws.xtr(pb, ws.r, c);
+            System.arraycopy(c, 0, est, 0, pb.p);
             return;
         }
         int n = pb.n;
         int p = pb.p;
-        ws.xtr16(pb, ws.r, c);
         double rn = Math.sqrt(ws.k.sumSquares(ws.r, 0, n));
         int[] again = new int[p];
         int m = 0;
-        for (int j = 0; j < p; j++) {
-            double extra = pb.x16Error[j] * rn;
-            double b = (pb.positive ? c[j] : Math.abs(c[j])) + extra;
-            if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
-                c[j] = b;
-            } else {
+        if (pb.x8 != null && !st.noI8) {
+            // Early along a path the threshold is far above the correlations and the 8-bit bound settles most
+            // features; the others take the 16-bit products. Once it settles fewer than half, it is dropped for
+            // the rest of the path.
+            ws.xtr8(pb, ws.r, c);
+            for (int j = 0; j < p; j++) {
+                double b = (pb.positive ? c[j] : Math.abs(c[j])) + pb.x8Error[j] * rn;
+                est[j] = c[j];
+                if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
+                    c[j] = b;
+                } else {
+                    again[m++] = j;
+                }
+            }
+            st.noI8 = 2 * (p - m) < p;
+            ws.dots16(pb, again, m, ws.r, c);
+        } else {
+            ws.xtr16(pb, ws.r, c);
+            for (int j = 0; j < p; j++) {
                 again[m++] = j;
             }
         }
-        int left = 0;
+        int m16 = 0;
         for (int i = 0; i < m; i++) {
+            int j = again[i];
+            double b = (pb.positive ? c[j] : Math.abs(c[j])) + pb.x16Error[j] * rn;
+            est[j] = c[j];
+            if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
+                c[j] = b;
+            } else {
+                again[m16++] = j;
+            }
+        }
+        int left = 0;
+        for (int i = 0; i < m16; i++) {
             int j = again[i];
             if (dotVersion[j] == rVersion) {
                 c[j] = lastDot[j];
+                est[j] = c[j];
             } else {
                 again[left++] = j;
             }
         }
         ws.dots(pb, again, left, ws.r, c);
+        for (int i = 0; i < left; i++) {
+            est[again[i]] = c[again[i]];
+        }
     }
 
     /**
@@ -166,6 +244,19 @@ final class CdEngine {
         }
         for (int j = 0; j < pb.p; j++) {
             if (v[j] == 0 && Math.abs(c[j] - l2 * w[j]) > Math.sqrt(pb.colNorm2[j] * 2 * tolAbs)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Unpenalized features are left out of the gap, so the 16-bit phase could leave their gradients at the
+     * level of the loose KKT slack; problems with such features stay in float64.
+     */
+    private static boolean allPenalized(double[] v) {
+        for (double x : v) {
+            if (x == 0) {
                 return false;
             }
         }
@@ -351,6 +442,135 @@ final class CdEngine {
             e += settle(pb, w, act, m, l1, l2, v, 0.5 * innerTol, maxEpochs - e);
         }
         return e;
+    }
+
+    /**
+     * Coordinate descent on the 16-bit copy of X (column j is {@code scale_j q_j}) over the set, until the gap of that
+     * problem restricted to the set is below {@code tol}: rounds of one sweep over the set, then sweeps over its
+     * non-zero part. The residual {@code ws.r16} starts from the float64 one and follows the 16-bit columns; the
+     * caller recomputes the float64 residual afterwards.
+     */
+    private int innerQuantized(LassoProblem pb, double[] w, int[] set, double l1, double l2, double[] v, double tol,
+                               int maxEpochs, double[] corr) {
+        if (set.length == 0) {
+            return 0;
+        }
+        MemorySegment.copy(ws.r, 0, ws.r16, 0, 8L * pb.n);
+        int e = 0;
+        int[] act = new int[set.length];
+        while (e < maxEpochs) {
+            sweepQuantized(pb, w, set, set.length, l1, l2, v, corr);
+            e++;
+            if (restrictedGapQuantized(pb, w, set, set.length, l1, l2, v, corr) <= tol) {
+                break;
+            }
+            int m = 0;
+            for (int j : set) {
+                if (w[j] != 0 || v[j] == 0) {
+                    act[m++] = j;
+                }
+            }
+            if (m == 0) {
+                continue;
+            }
+            int settle = 0;
+            while (e < maxEpochs && settle < MAX_SETTLE) {
+                double change = sweepQuantized(pb, w, act, m, l1, l2, v, corr);
+                e++;
+                settle++;
+                if ((change == 0 || settle % 2 == 0)
+                        && restrictedGapQuantized(pb, w, act, m, l1, l2, v, corr) <= 0.5 * tol) {
+                    break;
+                }
+            }
+        }
+        return e;
+    }
+
+    /** {@code x_j . r - scale_j (q_j . r)} for the features of the set (zero elsewhere). */
+    private double[] corrections(LassoProblem pb, int[] set, MemorySegment r) {
+        double[] corr = new double[pb.p];
+        double[] q = new double[pb.p];
+        ws.dots(pb, set, set.length, r, corr);
+        ws.dots16(pb, set, set.length, r, q);
+        for (int j : set) {
+            corr[j] -= q[j];
+        }
+        return corr;
+    }
+
+    /** {@link #sweep} on the 16-bit copy, with its residual {@code ws.r16}. */
+    private double sweepQuantized(LassoProblem pb, double[] w, int[] idx, int m, double l1, double l2, double[] v,
+                                  double[] corr) {
+        L1Kernels k = ws.k;
+        int n = pb.n;
+        MemorySegment q = pb.x16;
+        MemorySegment r = ws.r16;
+        double[] scale = pb.x16Scale;
+        boolean positive = pb.positive;
+        long pending = -1;
+        double pendingAlpha = 0;
+        double dwMax = 0;
+        double wMax = 0;
+        for (int i = 0; i < m; i++) {
+            int j = idx[i];
+            double nrm = pb.x16Norm2[j];
+            long off = (long) j * n;
+            double wj = w[j];
+            double g = scale[j] * (pending >= 0 ? k.axpyDotI16(pendingAlpha, q, pending, r, 0, q, off, n)
+                    : k.dotI16(q, off, r, 0, n));
+            if (corr != null) {
+                g += corr[j];
+            }
+            pending = -1;
+            double z = g + nrm * wj;
+            double thr = l1 * v[j];
+            double wn = positive ? Math.max(z - thr, 0) / (nrm + l2) : L1Kernels.softThreshold(z, thr) / (nrm + l2);
+            if (wn != wj) {
+                pending = off;
+                pendingAlpha = (wj - wn) * scale[j];
+                w[j] = wn;
+                dwMax = Math.max(dwMax, Math.abs(wj - wn));
+            }
+            wMax = Math.max(wMax, Math.abs(wn));
+        }
+        if (pending >= 0) {
+            k.axpyI16(pendingAlpha, q, pending, r, 0, n);
+        }
+        return wMax == 0 ? 0 : dwMax / wMax;
+    }
+
+    /**
+     * The gap of the 16-bit problem restricted to the first m features of {@code set}. Its residual is
+     * {@code y' - X16 w} for a target {@code y'} that differs from y by the 16-bit error of the starting point, so
+     * {@code r . y'} is taken as {@code ||r||^2 + sum_j w_j (x16_j . r)} (w is zero outside the set).
+     */
+    private double restrictedGapQuantized(LassoProblem pb, double[] w, int[] set, int m, double l1, double l2,
+                                          double[] v, double[] corr) {
+        L1Kernels k = ws.k;
+        int n = pb.n;
+        double dn = 0;
+        double omega = 0;
+        double wn2 = 0;
+        double wd = 0;
+        if (dots.length < pb.p) {
+            dots = new double[pb.p];
+        }
+        ws.dots16(pb, set, m, ws.r16, dots); // split across the threads when worth it
+        for (int i = 0; i < m; i++) {
+            int j = set[i];
+            double d = dots[j] + (corr == null ? 0 : corr[j]);
+            double a = d - l2 * w[j];
+            a = pb.positive ? a : Math.abs(a);
+            if (v[j] > 0) {
+                dn = Math.max(dn, a / v[j]);
+            }
+            omega += v[j] * Math.abs(w[j]);
+            wn2 += w[j] * w[j];
+            wd += w[j] * d;
+        }
+        double rn2 = k.sumSquares(ws.r16, 0, n);
+        return Duality.gap(rn2, l1, l2, omega, wn2, dn, rn2, rn2 + wd);
     }
 
     /** Anderson-accelerated sweeps over the first m features of act until their restricted gap is below tol. */

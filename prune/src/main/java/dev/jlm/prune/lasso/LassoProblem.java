@@ -61,6 +61,16 @@ public final class LassoProblem implements AutoCloseable {
     final MemorySegment x16;
     final double[] x16Scale;
     final double[] x16Error;
+    /**
+     * With the 16-bit copy, an 8-bit one ({@code x_j ~ scale8_j q8_j}, {@code scale8_j = max_i |x_ij| / 127}) with
+     * the same kind of bound {@code |x_j . r - scale8_j fl(q8_j . r)| <= err8_j ||r||}: a cheaper first pass of the
+     * certificate while the threshold is far above the correlations (early along a path).
+     */
+    final MemorySegment x8;
+    final double[] x8Scale;
+    final double[] x8Error;
+    /** {@code scale_j^2 ||q_j||^2}: the squared norm of the 16-bit column, for coordinate descent on the copy. */
+    final double[] x16Norm2;
     static final java.lang.foreign.ValueLayout.OfShort I16 =
             java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
     final double[] xMean;
@@ -86,6 +96,10 @@ public final class LassoProblem implements AutoCloseable {
             x16 = arena.allocate(2L * n * p, 64);
             x16Scale = new double[p];
             x16Error = new double[p];
+            x16Norm2 = new double[p];
+            x8 = arena.allocate((long) n * p, 64);
+            x8Scale = new double[p];
+            x8Error = new double[p];
             for (int j = 0; j < p; j++) {
                 long base = (long) j * n;
                 double max = 0;
@@ -106,6 +120,21 @@ public final class LassoProblem implements AutoCloseable {
                     nrmX += v * v;
                 }
                 x16Scale[j] = scale;
+                x16Norm2[j] = scale * scale * nrmQ;
+                double scale8 = max / 127;
+                double err8 = 0;
+                double nrmQ8 = 0;
+                for (int i = 0; i < n; i++) {
+                    double v = x.getAtIndex(F64, base + i);
+                    long qv = scale8 == 0 ? 0 : Math.max(-127, Math.min(127, Math.round(v / scale8)));
+                    x8.set(java.lang.foreign.ValueLayout.JAVA_BYTE, base + i, (byte) qv);
+                    double e = v - scale8 * qv;
+                    err8 += e * e;
+                    nrmQ8 += (double) qv * qv;
+                }
+                x8Scale[j] = scale8;
+                x8Error[j] = (Math.sqrt(err8) + 0x1p-52 * Math.sqrt(nrmX)) * (1 + 1e-12)
+                        + 0x1p-50 * n * scale8 * Math.sqrt(nrmQ8);
                 // ||x_j - scale q_j|| (plus the rounding of computing it), and the rounding of the product
                 // q_j . r in double: at most n 2^-53 sum |q_i r_i|, with room for the final scaling.
                 x16Error[j] = (Math.sqrt(err) + 0x1p-52 * Math.sqrt(nrmX)) * (1 + 1e-12)
@@ -115,6 +144,10 @@ public final class LassoProblem implements AutoCloseable {
             x16 = null;
             x16Scale = null;
             x16Error = null;
+            x16Norm2 = null;
+            x8 = null;
+            x8Scale = null;
+            x8Error = null;
         }
         this.kind = b.groups != null ? Kind.GROUP : (tasks > 1 ? Kind.MULTI_TASK : Kind.LASSO);
         this.arena = arena;

@@ -17,7 +17,7 @@ public record SolverOptions(double tol, int maxIter, Algorithm algorithm, int th
 
     /** The algorithms. */
     public enum Algorithm {
-        /** Coordinate descent; the Gram variant for tall problems (n >= 4p, p <= 512); FISTA never chosen. */
+        /** Coordinate descent; the Gram variant for tall problems (n >= 4p and n p^2 <= 2^27); FISTA never chosen. */
         AUTO,
         /** Coordinate descent on residuals (block coordinate descent for group and multi-task). */
         CD,

@@ -31,6 +31,8 @@ final class Workspace implements AutoCloseable {
     /** Snapshots of the residual for extrapolation, and one extra n-vector. */
     MemorySegment snaps;
     MemorySegment tmp;
+    /** The residual of the 16-bit copy of X while coordinate descent runs on it. */
+    MemorySegment r16;
     /** A p*T buffer for FISTA and prox steps. */
     MemorySegment pbuf;
 
@@ -51,14 +53,38 @@ final class Workspace implements AutoCloseable {
         pCap = Math.max(pT, pCap);
         r = arena.allocate(8 * nCap, 64);
         tmp = arena.allocate(8 * nCap, 64);
+        r16 = arena.allocate(8 * nCap, 64);
         snaps = arena.allocate(8 * nCap * SNAPSHOTS, 64);
         xtr = arena.allocate(8 * pCap, 64);
         pbuf = arena.allocate(8 * pCap, 64);
     }
 
-    /** R = Y - X W for W row-major [p, T]. */
+    /** R = Y - X W for W row-major [p, T]; a single task split by rows across the threads when worth it. */
     void residual(LassoProblem pb, double[] w, MemorySegment out) {
         int n = pb.n;
+        if (pool != null && pb.tasks == 1) {
+            int nnz = 0;
+            for (double v : w) {
+                nnz += v != 0 ? 1 : 0;
+            }
+            if ((long) nnz * n >= PARALLEL_MIN) {
+                List<Future<?>> fs = new ArrayList<>(threads);
+                for (int q = 0; q < threads; q++) {
+                    int from = (int) ((long) n * q / threads);
+                    int to = (int) ((long) n * (q + 1) / threads);
+                    fs.add(pool.submit(() -> {
+                        MemorySegment.copy(pb.y, 8L * from, out, 8L * from, 8L * (to - from));
+                        for (int j = 0; j < pb.p; j++) {
+                            if (w[j] != 0) {
+                                k.axpy(-w[j], pb.x, (long) j * n + from, out, from, to - from);
+                            }
+                        }
+                    }));
+                }
+                join(fs);
+                return;
+            }
+        }
         MemorySegment.copy(pb.y, 0, out, 0, 8L * n * pb.tasks);
         for (int j = 0; j < pb.p; j++) {
             for (int t = 0; t < pb.tasks; t++) {
@@ -113,6 +139,48 @@ final class Workspace implements AutoCloseable {
         for (int j = 0; j < p; j++) {
             c[j] = pb.x16Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
         }
+    }
+
+    /** c[j] = scale8_j (q8_j . R) (single task) on the 8-bit copy of X, split across the threads. */
+    void xtr8(LassoProblem pb, MemorySegment res, double[] c) {
+        int n = pb.n;
+        int p = pb.p;
+        if (pool == null || (long) n * p < PARALLEL_MIN) {
+            k.columnDotsI8(pb.x8, n, n, 0, p, res, 0, xtr, 0);
+        } else {
+            List<Future<?>> fs = new ArrayList<>(threads);
+            for (int q = 0; q < threads; q++) {
+                int from = (int) ((long) p * q / threads);
+                int to = (int) ((long) p * (q + 1) / threads);
+                fs.add(pool.submit(() -> k.columnDotsI8(pb.x8, n, n, from, to, res, 0, xtr, from)));
+            }
+            join(fs);
+        }
+        for (int j = 0; j < p; j++) {
+            c[j] = pb.x8Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
+        }
+    }
+
+    /** c[idx[i]] = scale_j (q_j . res) on the 16-bit copy for i < m (single task), split when worth it. */
+    void dots16(LassoProblem pb, int[] idx, int m, MemorySegment res, double[] c) {
+        int n = pb.n;
+        if (pool == null || (long) m * n < PARALLEL_MIN) {
+            for (int i = 0; i < m; i++) {
+                c[idx[i]] = pb.x16Scale[idx[i]] * k.dotI16(pb.x16, (long) idx[i] * n, res, 0, n);
+            }
+            return;
+        }
+        List<Future<?>> fs = new ArrayList<>(threads);
+        for (int q = 0; q < threads; q++) {
+            int from = (int) ((long) m * q / threads);
+            int to = (int) ((long) m * (q + 1) / threads);
+            fs.add(pool.submit(() -> {
+                for (int i = from; i < to; i++) {
+                    c[idx[i]] = pb.x16Scale[idx[i]] * k.dotI16(pb.x16, (long) idx[i] * n, res, 0, n);
+                }
+            }));
+        }
+        join(fs);
     }
 
     /** c[idx[i]] = x_{idx[i]} . res for i < m (single task), split across the threads when worth it. */

@@ -94,19 +94,27 @@ class LassoPathTest {
             }
             rn = Math.sqrt(rn);
             double worst = 0;
+            double worst8 = 0;
             for (int j = 0; j < p; j++) {
                 java.math.BigDecimal exact = java.math.BigDecimal.ZERO;
                 double q = 0;
+                double q8 = 0;
                 for (int i = 0; i < n; i++) {
                     double xv = pb.x.getAtIndex(LassoProblem.F64, (long) j * n + i);
                     exact = exact.add(new java.math.BigDecimal(xv).multiply(new java.math.BigDecimal(r[i])));
                     q += pb.x16.getAtIndex(LassoProblem.I16, (long) j * n + i) * r[i];
+                    q8 += pb.x8.get(java.lang.foreign.ValueLayout.JAVA_BYTE, (long) j * n + i) * r[i];
                 }
                 double diff = Math.abs(exact.doubleValue() - pb.x16Scale[j] * q);
                 assertTrue(diff <= pb.x16Error[j] * rn, "column " + j + ": " + diff + " > " + pb.x16Error[j] * rn);
                 worst = Math.max(worst, diff / (pb.x16Error[j] * rn));
+                // The same for the 8-bit copy of the certificate's first pass.
+                double diff8 = Math.abs(exact.doubleValue() - pb.x8Scale[j] * q8);
+                assertTrue(diff8 <= pb.x8Error[j] * rn, "8-bit column " + j + ": " + diff8 + " > " + pb.x8Error[j] * rn);
+                worst8 = Math.max(worst8, diff8 / (pb.x8Error[j] * rn));
             }
             assertTrue(worst > 1e-3, "the bound should not be loose by orders of magnitude: " + worst);
+            assertTrue(worst8 > 1e-3, "the 8-bit bound should not be loose by orders of magnitude: " + worst8);
             double[] alphas = LassoSolver.alphaGrid(pb, 4, 0.02);
             LassoPath a = fast.path(pb, alphas);
             LassoPath b = plain.path(pb, alphas);

@@ -76,6 +76,30 @@ public interface L1Kernels {
                        MemorySegment out, long outOff);
 
     /**
+     * {@link #columnDots} on an 8-bit integer copy of the matrix ({@code x} holds int8, column j at {@code j * ld}
+     * bytes): {@code out = q_j . r} unscaled. An eighth of the float64 memory traffic, for a first screening pass
+     * whose (larger) error is bounded by the caller.
+     */
+    void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                      MemorySegment out, long outOff);
+
+    /**
+     * {@code sum_i q[qOff + i] * r[rOff + i]} with {@code q} little-endian int16 and {@code r} float64 (the caller
+     * multiplies by the column's scale).
+     */
+    double dotI16(MemorySegment q, long qOff, MemorySegment r, long rOff, int n);
+
+    /** {@code y[yOff + i] += alpha * q[qOff + i]} with {@code q} little-endian int16. */
+    void axpyI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, int n);
+
+    /**
+     * {@link #axpyDot} on int16 columns: {@code y += alpha * q}, then returns {@code z . y} (unscaled) with the
+     * updated {@code y}, {@code q} and {@code z} little-endian int16, in one pass over {@code y}.
+     */
+    double axpyDotI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, MemorySegment z, long zOff,
+                      int n);
+
+    /**
      * Soft-threshold of a vector with one threshold per element scaled by {@code t}:
      * {@code out[i] = S(in[i], t * w[i])}, or with {@code w == null} the threshold {@code t} for all.
      * With {@code positive}, negative results are clipped to 0 (the prox of the non-negative Lasso).

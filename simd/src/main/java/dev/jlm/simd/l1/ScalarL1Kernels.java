@@ -56,6 +56,34 @@ final class ScalarL1Kernels implements L1Kernels {
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     @Override
+    public double dotI16(MemorySegment q, long qOff, MemorySegment r, long rOff, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            s += (double) q.getAtIndex(I16, qOff + i) * r.getAtIndex(F64, rOff + i);
+        }
+        return s;
+    }
+
+    @Override
+    public void axpyI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, int n) {
+        for (int i = 0; i < n; i++) {
+            y.setAtIndex(F64, yOff + i, y.getAtIndex(F64, yOff + i) + alpha * q.getAtIndex(I16, qOff + i));
+        }
+    }
+
+    @Override
+    public double axpyDotI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, MemorySegment z,
+                             long zOff, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            double v = y.getAtIndex(F64, yOff + i) + alpha * q.getAtIndex(I16, qOff + i);
+            y.setAtIndex(F64, yOff + i, v);
+            s += (double) z.getAtIndex(I16, zOff + i) * v;
+        }
+        return s;
+    }
+
+    @Override
     public void columnDotsI16(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                               MemorySegment out, long outOff) {
         for (int j = from; j < to; j++) {
@@ -63,6 +91,19 @@ final class ScalarL1Kernels implements L1Kernels {
             long c = j * ld;
             for (int i = 0; i < n; i++) {
                 s += (double) x.getAtIndex(I16, c + i) * r.getAtIndex(F64, rOff + i);
+            }
+            out.setAtIndex(F64, outOff + j - from, s);
+        }
+    }
+
+    @Override
+    public void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                             MemorySegment out, long outOff) {
+        for (int j = from; j < to; j++) {
+            double s = 0;
+            long c = j * ld;
+            for (int i = 0; i < n; i++) {
+                s += (double) x.get(ValueLayout.JAVA_BYTE, c + i) * r.getAtIndex(F64, rOff + i);
             }
             out.setAtIndex(F64, outOff + j - from, s);
         }

@@ -223,6 +223,121 @@ final class VectorL1Kernels implements L1Kernels {
         }
     }
 
+    /** Bytes that widen to exactly one double vector. */
+    private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, jdk.incubator.vector.VectorShape.forBitSize(8 * L));
+
+    @Override
+    public void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                             MemorySegment out, long outOff) {
+        int j = from;
+        // Four columns at a time: each chunk of r is loaded once for four products.
+        for (; j + 4 <= to; j += 4) {
+            long c0 = j * ld, c1 = c0 + ld, c2 = c1 + ld, c3 = c2 + ld;
+            DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            int i = 0;
+            for (int bound = n - L; i <= bound; i += L) {
+                DoubleVector rv = load(r, rOff + i);
+                s0 = i8(x, c0 + i).fma(rv, s0);
+                s1 = i8(x, c1 + i).fma(rv, s1);
+                s2 = i8(x, c2 + i).fma(rv, s2);
+                s3 = i8(x, c3 + i).fma(rv, s3);
+            }
+            double d0 = sum(s0), d1 = sum(s1), d2 = sum(s2), d3 = sum(s3);
+            for (; i < n; i++) {
+                double rv = r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+                d0 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c0 + i) * rv;
+                d1 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c1 + i) * rv;
+                d2 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c2 + i) * rv;
+                d3 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c3 + i) * rv;
+            }
+            long o = outOff + j - from;
+            out.setAtIndex(ScalarL1Kernels.F64, o, d0);
+            out.setAtIndex(ScalarL1Kernels.F64, o + 1, d1);
+            out.setAtIndex(ScalarL1Kernels.F64, o + 2, d2);
+            out.setAtIndex(ScalarL1Kernels.F64, o + 3, d3);
+        }
+        for (; j < to; j++) {
+            long c0 = j * ld;
+            double d0 = 0;
+            for (int i = 0; i < n; i++) {
+                d0 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c0 + i) * r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+            }
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
+        }
+    }
+
+    private static DoubleVector i8(MemorySegment m, long elem) {
+        return (DoubleVector) jdk.incubator.vector.ByteVector.fromMemorySegment(BS, m, elem, LE)
+                .convertShape(jdk.incubator.vector.VectorOperators.B2D, S, 0);
+    }
+
+    private static DoubleVector i16(jdk.incubator.vector.ShortVector v, int part) {
+        return (DoubleVector) v.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, part);
+    }
+
+    private static jdk.incubator.vector.ShortVector loadI16(MemorySegment m, long elem) {
+        return jdk.incubator.vector.ShortVector.fromMemorySegment(SS, m, elem * 2, LE);
+    }
+
+    @Override
+    public double dotI16(MemorySegment q, long qOff, MemorySegment r, long rOff, int n) {
+        DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+        int i = 0;
+        for (int bound = n - 4 * L; i <= bound; i += 4 * L) {
+            jdk.incubator.vector.ShortVector a = loadI16(q, qOff + i);
+            jdk.incubator.vector.ShortVector b = loadI16(q, qOff + i + 2 * L);
+            s0 = i16(a, 0).fma(load(r, rOff + i), s0);
+            s1 = i16(a, 1).fma(load(r, rOff + i + L), s1);
+            s2 = i16(b, 0).fma(load(r, rOff + i + 2 * L), s2);
+            s3 = i16(b, 1).fma(load(r, rOff + i + 3 * L), s3);
+        }
+        double s = sum(s0.add(s1).add(s2.add(s3)));
+        for (; i < n; i++) {
+            s += (double) q.getAtIndex(ScalarL1Kernels.I16, qOff + i) * r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+        }
+        return s;
+    }
+
+    @Override
+    public void axpyI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, int n) {
+        DoubleVector va = DoubleVector.broadcast(S, alpha);
+        int i = 0;
+        for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+            jdk.incubator.vector.ShortVector a = loadI16(q, qOff + i);
+            i16(a, 0).fma(va, load(y, yOff + i)).intoMemorySegment(y, (yOff + i) * 8, LE);
+            i16(a, 1).fma(va, load(y, yOff + i + L)).intoMemorySegment(y, (yOff + i + L) * 8, LE);
+        }
+        for (; i < n; i++) {
+            y.setAtIndex(ScalarL1Kernels.F64, yOff + i,
+                    y.getAtIndex(ScalarL1Kernels.F64, yOff + i) + alpha * q.getAtIndex(ScalarL1Kernels.I16, qOff + i));
+        }
+    }
+
+    @Override
+    public double axpyDotI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, MemorySegment z,
+                             long zOff, int n) {
+        DoubleVector va = DoubleVector.broadcast(S, alpha);
+        DoubleVector s0 = DoubleVector.zero(S), s1 = s0;
+        int i = 0;
+        for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+            jdk.incubator.vector.ShortVector a = loadI16(q, qOff + i);
+            jdk.incubator.vector.ShortVector b = loadI16(z, zOff + i);
+            DoubleVector y0 = i16(a, 0).fma(va, load(y, yOff + i));
+            DoubleVector y1 = i16(a, 1).fma(va, load(y, yOff + i + L));
+            y0.intoMemorySegment(y, (yOff + i) * 8, LE);
+            y1.intoMemorySegment(y, (yOff + i + L) * 8, LE);
+            s0 = i16(b, 0).fma(y0, s0);
+            s1 = i16(b, 1).fma(y1, s1);
+        }
+        double s = sum(s0.add(s1));
+        for (; i < n; i++) {
+            double v = y.getAtIndex(ScalarL1Kernels.F64, yOff + i) + alpha * q.getAtIndex(ScalarL1Kernels.I16, qOff + i);
+            y.setAtIndex(ScalarL1Kernels.F64, yOff + i, v);
+            s += (double) z.getAtIndex(ScalarL1Kernels.I16, zOff + i) * v;
+        }
+        return s;
+    }
+
     @Override
     public void softThreshold(MemorySegment in, long inOff, MemorySegment out, long outOff, int n, double t,
                               MemorySegment w, long wOff, boolean positive) {

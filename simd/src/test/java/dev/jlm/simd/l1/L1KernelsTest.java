@@ -229,6 +229,85 @@ class L1KernelsTest {
 
     @ParameterizedTest(name = "{0} n={1}")
     @MethodSource("cases")
+    void columnDotsI8(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(29L * n + name.hashCode());
+        int ld = n + 5;
+        int p = 11; // columns 1..10: two blocks of four and a tail of two
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate((long) ld * p, 8);
+            MemorySegment xd = arena.allocate(8L * ld * p, 8);
+            for (int i = 0; i < ld * p; i++) {
+                // The whole range, extremes included.
+                byte v = (byte) (i % 13 == 0 ? (i % 2 == 0 ? 127 : -128) : rnd.nextInt(256) - 128);
+                x.set(ValueLayout.JAVA_BYTE, i, v);
+                xd.setAtIndex(F64, i, v);
+            }
+            MemorySegment r = random(arena, rnd, n, 2);
+            MemorySegment out = poisoned(arena, p + 1);
+            k.columnDotsI8(x, ld, n, 1, p, r, 2, out, 1);
+            assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
+            for (int j = 1; j < p; j++) {
+                long c = (long) j * ld;
+                assertSum(exactDot(xd, c, r, 2, n), out.getAtIndex(F64, j), absDot(xd, c, r, 2, n), n, "i8 column " + j);
+            }
+        }
+    }
+
+    /**
+     * dotI16, axpyI16 and axpyDotI16 against the same operations on the int16 values widened to float64 (exact:
+     * every int16 is a double), over the whole int16 range, at unaligned offsets: dots within the summation
+     * bound, element-wise updates within 2 ulp of the FMA result, nothing written outside the range.
+     */
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void int16Columns(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(41L * n + name.hashCode());
+        ValueLayout.OfShort i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        try (Arena arena = Arena.ofConfined()) {
+            int len = n + 5;
+            MemorySegment q = arena.allocate(2L * len, 8);
+            MemorySegment z = arena.allocate(2L * len, 8);
+            MemorySegment qd = arena.allocate(8L * len, 8);
+            MemorySegment zd = arena.allocate(8L * len, 8);
+            for (int i = 0; i < len; i++) {
+                short a = (short) (i % 7 == 0 ? (i % 2 == 0 ? 32767 : -32768) : rnd.nextInt(65536) - 32768);
+                short b = (short) (rnd.nextInt(65536) - 32768);
+                q.setAtIndex(i16, i, a);
+                z.setAtIndex(i16, i, b);
+                qd.setAtIndex(F64, i, a);
+                zd.setAtIndex(F64, i, b);
+            }
+            MemorySegment r = random(arena, rnd, n, 2);
+            assertSum(exactDot(qd, 3, r, 2, n), k.dotI16(q, 3, r, 2, n), absDot(qd, 3, r, 2, n), n, "dotI16");
+
+            double alpha = rnd.nextGaussian() * 1e-4;
+            for (boolean fused : new boolean[] {false, true}) {
+                MemorySegment y = random(arena, rnd, n, 2);
+                MemorySegment yRef = arena.allocate(8L * (n + 2), 8);
+                MemorySegment.copy(y, 0, yRef, 0, 8L * (n + 2));
+                double got = fused ? k.axpyDotI16(alpha, q, 1, y, 2, z, 4, n) : Double.NaN;
+                if (!fused) {
+                    k.axpyI16(alpha, q, 1, y, 2, n);
+                }
+                for (int i = 0; i < n; i++) {
+                    double xi = qd.getAtIndex(F64, i + 1);
+                    double exact = Math.fma(alpha, xi, yRef.getAtIndex(F64, i + 2));
+                    double slack = 2 * Math.ulp(Math.abs(alpha * xi)) + 2 * Math.ulp(exact);
+                    assertTrue(Math.abs(exact - y.getAtIndex(F64, i + 2)) <= slack,
+                            (fused ? "axpyDotI16" : "axpyI16") + " y[" + i + "]");
+                }
+                assertEquals(yRef.getAtIndex(F64, 1), y.getAtIndex(F64, 1), "wrote before its range");
+                if (fused) {
+                    assertSum(exactDot(zd, 4, y, 2, n), got, absDot(zd, 4, y, 2, n), n, "axpyDotI16 dot");
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
     void softThreshold(String name, int n) {
         L1Kernels k = impl(name);
         Random rnd = new Random(13L * n + name.hashCode());
