@@ -70,9 +70,11 @@ final class TileOps {
             long qi = sc.rq[r];
             int off = r * d;
             int i = 0;
-            if (j.vector) {
+            if (j.vector && j.qt == DType.F32) {
+                // the load written out, not Lanes.load: a vector returned from a call the JIT did not inline here
+                // was boxed (two-thread decode allocated 25 KB per call); 16-bit queries convert lane by lane below
                 for (int up = d - L; i <= up; i += L) {
-                    Lanes.load(j.qt, j.qm, qi + i).mul(scale).intoArray(sc.q, off + i);
+                    FloatVector.fromMemorySegment(F, j.qm, (qi + i) * 4, LE).mul(scale).intoArray(sc.q, off + i);
                 }
             }
             for (; i < d; i++) {
