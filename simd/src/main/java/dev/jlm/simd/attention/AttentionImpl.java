@@ -34,6 +34,8 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
 
     /** Decoding with fewer items than this splits each item's keys into ranges (then merges the partial states). */
     static final int MIN_ITEMS = 8;
+    /** Pieces per thread a parallel call's items are cut into. */
+    static final int PIECES_PER_THREAD = 4;
     /** Keys per range at least, when splitting. */
     static final int SPLIT_KEYS = 1024;
 
@@ -408,7 +410,9 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                 if (chunks <= 1) {
                     items(0, items);
                 } else {
-                    RowExecutor.run(chunks, items, this::items);
+                    // more pieces than threads, claimed as threads come free: a thread held up (another process
+                    // on its core) leaves its remaining pieces to the other instead of stalling the call
+                    RowExecutor.run((int) Math.min(items, (long) chunks * PIECES_PER_THREAD), items, this::items);
                 }
                 if (splits > 1) {
                     merge();

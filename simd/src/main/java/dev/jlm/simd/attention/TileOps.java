@@ -70,9 +70,11 @@ final class TileOps {
             long qi = sc.rq[r];
             int off = r * d;
             int i = 0;
-            if (j.vector) {
+            if (j.vector && j.qt == DType.F32) {
+                // the load written out, not Lanes.load: a vector returned from a call the JIT did not inline here
+                // was boxed (two-thread decode allocated 25 KB per call); 16-bit queries convert lane by lane below
                 for (int up = d - L; i <= up; i += L) {
-                    Lanes.load(j.qt, j.qm, qi + i).mul(scale).intoArray(sc.q, off + i);
+                    FloatVector.fromMemorySegment(F, j.qm, (qi + i) * 4, LE).mul(scale).intoArray(sc.q, off + i);
                 }
             }
             for (; i < d; i++) {
@@ -354,7 +356,15 @@ final class TileOps {
             for (int c = 0; c < n; c += VK) {
                 int m = Math.min(VK, n - c);
                 int r = 0;
-                int wide4 = d - d % (4 * L);
+                int wide8 = d - d % (8 * L);
+                int wide4 = wide8 > 0 ? 0 : d - d % (4 * L);
+                for (; r + 2 <= rows && wide8 > 0; r += 2) {
+                    // rows of 8L or more floats: two query rows x eight vectors, so each value row is read in
+                    // one sequential pass (four rows x four vectors read half rows, at half the bandwidth)
+                    values2x8(j, sc.s, r * ks + c, ks, vb + c * j.kRow, m, sc.o, r * d, wide8);
+                    directValues(j, sc.s, r * ks + c, vb + c * j.kRow, m, sc.o, r * d, wide8);
+                    directValues(j, sc.s, (r + 1) * ks + c, vb + c * j.kRow, m, sc.o, (r + 1) * d, wide8);
+                }
                 for (; r + 4 <= rows && wide4 > 0; r += 4) {
                     // four rows share each value vector loaded; the last columns row by row
                     values4(j, sc.s, r * ks + c, ks, vb + c * j.kRow, m, sc.o, r * d, wide4);
@@ -1041,12 +1051,19 @@ final class TileOps {
             FloatVector a1 = a0;
             FloatVector a2 = a0;
             FloatVector a3 = a0;
+            // one key row after the other, each read sequentially: rows read interleaved (four streams 512 bytes
+            // apart at head_dim 128) ran at less than half the bandwidth
             for (int i = 0, up = d - L; i <= up; i += L) {
-                FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
-                a0 = Lanes.load(t, km, k0 + i).fma(qv, a0);
-                a1 = Lanes.load(t, km, k0 + kr + i).fma(qv, a1);
-                a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(qv, a2);
-                a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(qv, a3);
+                a0 = Lanes.load(t, km, k0 + i).fma(FloatVector.fromArray(F, q, qOff + i), a0);
+            }
+            for (int i = 0, up = d - L; i <= up; i += L) {
+                a1 = Lanes.load(t, km, k0 + kr + i).fma(FloatVector.fromArray(F, q, qOff + i), a1);
+            }
+            for (int i = 0, up = d - L; i <= up; i += L) {
+                a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(FloatVector.fromArray(F, q, qOff + i), a2);
+            }
+            for (int i = 0, up = d - L; i <= up; i += L) {
+                a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(FloatVector.fromArray(F, q, qOff + i), a3);
             }
             FloatVector x = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
             FloatVector y = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
@@ -1088,29 +1105,37 @@ final class TileOps {
             FloatVector a00 = FloatVector.zero(F);
             FloatVector a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
             FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            // two keys at a time (rows read in pairs: four interleaved rows 512 bytes apart streamed from memory at
+            // half the bandwidth; one row at a time needs four q loads per key load)
             for (int i = 0, up = d - L; i <= up; i += L) {
                 FloatVector k0v = Lanes.load(t, km, k0 + i);
                 FloatVector k1v = Lanes.load(t, km, k0 + kr + i);
-                FloatVector k2v = Lanes.load(t, km, k0 + 2 * kr + i);
-                FloatVector k3v = Lanes.load(t, km, k0 + 3 * kr + i);
                 FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
                 a00 = k0v.fma(qv, a00);
                 a01 = k1v.fma(qv, a01);
-                a02 = k2v.fma(qv, a02);
-                a03 = k3v.fma(qv, a03);
                 qv = FloatVector.fromArray(F, q, qOff + d + i);
                 a10 = k0v.fma(qv, a10);
                 a11 = k1v.fma(qv, a11);
-                a12 = k2v.fma(qv, a12);
-                a13 = k3v.fma(qv, a13);
                 qv = FloatVector.fromArray(F, q, qOff + 2 * d + i);
                 a20 = k0v.fma(qv, a20);
                 a21 = k1v.fma(qv, a21);
-                a22 = k2v.fma(qv, a22);
-                a23 = k3v.fma(qv, a23);
                 qv = FloatVector.fromArray(F, q, qOff + 3 * d + i);
                 a30 = k0v.fma(qv, a30);
                 a31 = k1v.fma(qv, a31);
+            }
+            for (int i = 0, up = d - L; i <= up; i += L) {
+                FloatVector k2v = Lanes.load(t, km, k0 + 2 * kr + i);
+                FloatVector k3v = Lanes.load(t, km, k0 + 3 * kr + i);
+                FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+                a02 = k2v.fma(qv, a02);
+                a03 = k3v.fma(qv, a03);
+                qv = FloatVector.fromArray(F, q, qOff + d + i);
+                a12 = k2v.fma(qv, a12);
+                a13 = k3v.fma(qv, a13);
+                qv = FloatVector.fromArray(F, q, qOff + 2 * d + i);
+                a22 = k2v.fma(qv, a22);
+                a23 = k3v.fma(qv, a23);
+                qv = FloatVector.fromArray(F, q, qOff + 3 * d + i);
                 a32 = k2v.fma(qv, a32);
                 a33 = k3v.fma(qv, a33);
             }
@@ -1246,6 +1271,84 @@ final class TileOps {
         }
     }
 
+    /**
+     * Columns [0, cols) (a multiple of 8L) of two rows: o[r] += sum_c w[r * ws + c] * v_c for r = 0, 1 (o rows d
+     * apart), 2 x 8 vectors in registers: each value row is read once, front to back, for both rows.
+     */
+    private static void values2x8(Job j, float[] w, int wOff, int ws, long vb, int n, float[] o, int oOff,
+                                  int cols) {
+        int d = j.d;
+        DType t = j.vt;
+        MemorySegment vm = j.vm;
+        long vr = j.kRow;
+        for (int i = 0; i < cols; i += 8 * L) {
+            int o0 = oOff + i;
+            int o1 = o0 + d;
+            FloatVector c00 = FloatVector.fromArray(F, o, o0);
+            FloatVector c01 = FloatVector.fromArray(F, o, o0 + L);
+            FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L);
+            FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L);
+            FloatVector c04 = FloatVector.fromArray(F, o, o0 + 4 * L);
+            FloatVector c05 = FloatVector.fromArray(F, o, o0 + 5 * L);
+            FloatVector c06 = FloatVector.fromArray(F, o, o0 + 6 * L);
+            FloatVector c07 = FloatVector.fromArray(F, o, o0 + 7 * L);
+            FloatVector c10 = FloatVector.fromArray(F, o, o1);
+            FloatVector c11 = FloatVector.fromArray(F, o, o1 + L);
+            FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L);
+            FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
+            FloatVector c14 = FloatVector.fromArray(F, o, o1 + 4 * L);
+            FloatVector c15 = FloatVector.fromArray(F, o, o1 + 5 * L);
+            FloatVector c16 = FloatVector.fromArray(F, o, o1 + 6 * L);
+            FloatVector c17 = FloatVector.fromArray(F, o, o1 + 7 * L);
+            for (int c = 0; c < n; c++) {
+                long vi = vb + c * vr + i;
+                int wi = wOff + c;
+                FloatVector p = FloatVector.broadcast(F, w[wi]);
+                FloatVector p1 = FloatVector.broadcast(F, w[wi + ws]);
+                FloatVector v = Lanes.load(t, vm, vi);
+                c00 = v.fma(p, c00);
+                c10 = v.fma(p1, c10);
+                v = Lanes.load(t, vm, vi + L);
+                c01 = v.fma(p, c01);
+                c11 = v.fma(p1, c11);
+                v = Lanes.load(t, vm, vi + 2 * L);
+                c02 = v.fma(p, c02);
+                c12 = v.fma(p1, c12);
+                v = Lanes.load(t, vm, vi + 3 * L);
+                c03 = v.fma(p, c03);
+                c13 = v.fma(p1, c13);
+                v = Lanes.load(t, vm, vi + 4 * L);
+                c04 = v.fma(p, c04);
+                c14 = v.fma(p1, c14);
+                v = Lanes.load(t, vm, vi + 5 * L);
+                c05 = v.fma(p, c05);
+                c15 = v.fma(p1, c15);
+                v = Lanes.load(t, vm, vi + 6 * L);
+                c06 = v.fma(p, c06);
+                c16 = v.fma(p1, c16);
+                v = Lanes.load(t, vm, vi + 7 * L);
+                c07 = v.fma(p, c07);
+                c17 = v.fma(p1, c17);
+            }
+            c00.intoArray(o, o0);
+            c01.intoArray(o, o0 + L);
+            c02.intoArray(o, o0 + 2 * L);
+            c03.intoArray(o, o0 + 3 * L);
+            c04.intoArray(o, o0 + 4 * L);
+            c05.intoArray(o, o0 + 5 * L);
+            c06.intoArray(o, o0 + 6 * L);
+            c07.intoArray(o, o0 + 7 * L);
+            c10.intoArray(o, o1);
+            c11.intoArray(o, o1 + L);
+            c12.intoArray(o, o1 + 2 * L);
+            c13.intoArray(o, o1 + 3 * L);
+            c14.intoArray(o, o1 + 4 * L);
+            c15.intoArray(o, o1 + 5 * L);
+            c16.intoArray(o, o1 + 6 * L);
+            c17.intoArray(o, o1 + 7 * L);
+        }
+    }
+
     /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
     private static void directValues(Job j, float[] w, int wOff, long vb, int n, float[] o, int oOff, int from) {
         int d = j.d;
@@ -1253,6 +1356,37 @@ final class TileOps {
         MemorySegment vm = j.vm;
         long vr = j.kRow;
         int i = from;
+        for (; i + 8 * L <= d; i += 8 * L) {
+            // eight vectors of o in registers: a value row of head_dim 128 is read in one sequential pass
+            FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
+            FloatVector c1 = FloatVector.fromArray(F, o, oOff + i + L);
+            FloatVector c2 = FloatVector.fromArray(F, o, oOff + i + 2 * L);
+            FloatVector c3 = FloatVector.fromArray(F, o, oOff + i + 3 * L);
+            FloatVector c4 = FloatVector.fromArray(F, o, oOff + i + 4 * L);
+            FloatVector c5 = FloatVector.fromArray(F, o, oOff + i + 5 * L);
+            FloatVector c6 = FloatVector.fromArray(F, o, oOff + i + 6 * L);
+            FloatVector c7 = FloatVector.fromArray(F, o, oOff + i + 7 * L);
+            for (int c = 0; c < n; c++) {
+                FloatVector p = FloatVector.broadcast(F, w[wOff + c]);
+                long vi = vb + c * vr + i;
+                c0 = Lanes.load(t, vm, vi).fma(p, c0);
+                c1 = Lanes.load(t, vm, vi + L).fma(p, c1);
+                c2 = Lanes.load(t, vm, vi + 2 * L).fma(p, c2);
+                c3 = Lanes.load(t, vm, vi + 3 * L).fma(p, c3);
+                c4 = Lanes.load(t, vm, vi + 4 * L).fma(p, c4);
+                c5 = Lanes.load(t, vm, vi + 5 * L).fma(p, c5);
+                c6 = Lanes.load(t, vm, vi + 6 * L).fma(p, c6);
+                c7 = Lanes.load(t, vm, vi + 7 * L).fma(p, c7);
+            }
+            c0.intoArray(o, oOff + i);
+            c1.intoArray(o, oOff + i + L);
+            c2.intoArray(o, oOff + i + 2 * L);
+            c3.intoArray(o, oOff + i + 3 * L);
+            c4.intoArray(o, oOff + i + 4 * L);
+            c5.intoArray(o, oOff + i + 5 * L);
+            c6.intoArray(o, oOff + i + 6 * L);
+            c7.intoArray(o, oOff + i + 7 * L);
+        }
         for (; i + 4 * L <= d; i += 4 * L) {
             // four vectors of o in registers: a value row of head_dim 64 is read in one pass
             FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);

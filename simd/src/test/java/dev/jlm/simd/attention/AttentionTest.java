@@ -149,6 +149,32 @@ class AttentionTest {
         check(a, 2, h, hkv, q, skv, d, false, DType.F32, kvType);
     }
 
+    /**
+     * Few-row tiles with head sizes of eight vectors or more (the value pass then runs two rows x eight vectors,
+     * with the columns past the last multiple of eight vectors row by row): 1-5 rows per group, head_dim 128, 130,
+     * 144, 256, 263, key counts with and without a 16-key tail.
+     */
+    static Stream<Arguments> wideHeadDecodeGrid() {
+        int[][] shapes = {{2, 1, 1, 300, 128}, {3, 1, 1, 129, 130}, {4, 1, 1, 700, 144}, {5, 1, 1, 33, 256},
+            {12, 4, 1, 257, 263}, {8, 2, 2, 256, 144}, {1, 1, 1, 300, 256}, {6, 3, 1, 1000, 128}};
+        List<Arguments> out = new ArrayList<>();
+        int n = 0;
+        for (int[] s : shapes) {
+            DType t = n++ % 2 == 0 ? DType.F32 : DType.F16;
+            for (Attention a : impls().toList()) {
+                out.add(Arguments.of(a, s[0], s[1], s[2], s[3], s[4], t));
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} h={1}/{2} q={3} kv={4} d={5} {6}")
+    @MethodSource("wideHeadDecodeGrid")
+    void wideHeadDecodeMatchesReference(Attention a, int h, int hkv, int sq, int skv, int d, DType kvType) {
+        check(a, 1, h, hkv, sq, skv, d, true, DType.F32, kvType);
+        check(a, 2, h, hkv, sq, skv, d, false, DType.F32, kvType);
+    }
+
     /** Decoding with one or two kv heads: each item's keys are split into ranges whose states are merged. */
     @ParameterizedTest
     @MethodSource("impls")
