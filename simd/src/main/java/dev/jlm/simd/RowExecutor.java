@@ -28,6 +28,8 @@ public final class RowExecutor {
     private static final int CORES = Runtime.getRuntime().availableProcessors();
     private static final long THRESHOLD = Math.max(1, Long.getLong("jlm.simd.parallelThreshold", 1L << 14));
     private static final long SPIN_NANOS = Math.max(0, Long.getLong("jlm.simd.spinMicros", 200)) * 1000;
+    /** Pieces per thread a large call is cut into (see {@link #chunks}); {@code -Djlm.simd.piecesPerThread}. */
+    public static final int PIECES_PER_THREAD = Math.max(1, Integer.getInteger("jlm.simd.piecesPerThread", 4));
     /** How long a caller spins for pieces still running before it parks. */
     private static final long CALLER_SPIN_NANOS = Math.max(SPIN_NANOS, 50_000);
 
@@ -52,7 +54,10 @@ public final class RowExecutor {
 
     /**
      * How many pieces to cut {@code rows} rows of {@code elementsPerRow} elements into, for a kernel allowed
-     * {@code maxThreads} threads: 1 for small inputs, never more than the rows.
+     * {@code maxThreads} threads: 1 for small inputs (below {@link #threshold()} elements per extra thread),
+     * otherwise up to {@link #PIECES_PER_THREAD} (default 4) per thread, each of at least the threshold, never more than the
+     * rows. More pieces than threads, claimed as threads come free: a thread held up (another process on its
+     * core) leaves its remaining pieces to the others instead of stalling the whole call.
      */
     public static int chunks(long rows, long elementsPerRow, int maxThreads) {
         if (maxThreads <= 1 || rows <= 1) {
@@ -60,7 +65,10 @@ public final class RowExecutor {
         }
         long work = rows * Math.max(1, elementsPerRow);
         long byWork = work / THRESHOLD;
-        return (int) Math.max(1, Math.min(Math.min(maxThreads, rows), byWork));
+        if (Math.min(Math.min(maxThreads, rows), byWork) <= 1) {
+            return 1;
+        }
+        return (int) Math.min(Math.min((long) maxThreads * PIECES_PER_THREAD, rows), byWork);
     }
 
     /**

@@ -16,8 +16,10 @@ class RowExecutorTest {
         assertEquals(1, RowExecutor.chunks(1000, 4096, 1), "a limit of one thread is kept");
         long t = RowExecutor.threshold();
         assertEquals(2, RowExecutor.chunks(2, 2 * t, 2));
-        assertEquals(2, RowExecutor.chunks(1000, 1000 * t, 2), "never more than the thread limit");
+        int k = RowExecutor.PIECES_PER_THREAD;
+        assertEquals(2 * k, RowExecutor.chunks(1000, 1000 * t, 2), "at most PIECES_PER_THREAD pieces per thread");
         assertEquals(3, RowExecutor.chunks(3, 1000 * t, 16), "never more than the rows");
+        assertEquals(3, RowExecutor.chunks(100, 3 * t / 100 + 1, 2), "every piece gets at least the threshold");
     }
 
     @Test

@@ -34,8 +34,6 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
 
     /** Decoding with fewer items than this splits each item's keys into ranges (then merges the partial states). */
     static final int MIN_ITEMS = 8;
-    /** Pieces per thread a parallel call's items are cut into. */
-    static final int PIECES_PER_THREAD = 4;
     /** Keys per range at least, when splitting. */
     static final int SPLIT_KEYS = 1024;
 
@@ -410,9 +408,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                 if (chunks <= 1) {
                     items(0, items);
                 } else {
-                    // more pieces than threads, claimed as threads come free: a thread held up (another process
-                    // on its core) leaves its remaining pieces to the other instead of stalling the call
-                    RowExecutor.run((int) Math.min(items, (long) chunks * PIECES_PER_THREAD), items, this::items);
+                    RowExecutor.run(chunks, items, this::items);   // several pieces per thread: see chunks()
                 }
                 if (splits > 1) {
                     merge();
