@@ -124,19 +124,8 @@ final class Workspace implements AutoCloseable {
     /** c[j] = scale_j (q_j . R) (single task) on the 16-bit copy of X, split across the threads. */
     void xtr16(LassoProblem pb, MemorySegment res, double[] c) {
         int n = pb.n;
-        int p = pb.p;
-        if (pool == null || (long) n * p < PARALLEL_MIN) {
-            k.columnDotsI16(pb.x16, n, n, 0, p, res, 0, xtr, 0);
-        } else {
-            List<Future<?>> fs = new ArrayList<>(threads);
-            for (int q = 0; q < threads; q++) {
-                int from = (int) ((long) p * q / threads);
-                int to = (int) ((long) p * (q + 1) / threads);
-                fs.add(pool.submit(() -> k.columnDotsI16(pb.x16, n, n, from, to, res, 0, xtr, from)));
-            }
-            join(fs);
-        }
-        for (int j = 0; j < p; j++) {
+        split(pb.p, (long) n * pb.p, (from, to) -> k.columnDotsI16(pb.x16, n, n, from, to, res, 0, xtr, from));
+        for (int j = 0; j < pb.p; j++) {
             c[j] = pb.x16Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
         }
     }
@@ -144,19 +133,8 @@ final class Workspace implements AutoCloseable {
     /** c[j] = scale8_j (q8_j . R) (single task) on the 8-bit copy of X, split across the threads. */
     void xtr8(LassoProblem pb, MemorySegment res, double[] c) {
         int n = pb.n;
-        int p = pb.p;
-        if (pool == null || (long) n * p < PARALLEL_MIN) {
-            k.columnDotsI8(pb.x8, n, n, 0, p, res, 0, xtr, 0);
-        } else {
-            List<Future<?>> fs = new ArrayList<>(threads);
-            for (int q = 0; q < threads; q++) {
-                int from = (int) ((long) p * q / threads);
-                int to = (int) ((long) p * (q + 1) / threads);
-                fs.add(pool.submit(() -> k.columnDotsI8(pb.x8, n, n, from, to, res, 0, xtr, from)));
-            }
-            join(fs);
-        }
-        for (int j = 0; j < p; j++) {
+        split(pb.p, (long) n * pb.p, (from, to) -> k.columnDotsI8(pb.x8, n, n, from, to, res, 0, xtr, from));
+        for (int j = 0; j < pb.p; j++) {
             c[j] = pb.x8Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
         }
     }
@@ -164,43 +142,43 @@ final class Workspace implements AutoCloseable {
     /** c[idx[i]] = scale_j (q_j . res) on the 16-bit copy for i < m (single task), split when worth it. */
     void dots16(LassoProblem pb, int[] idx, int m, MemorySegment res, double[] c) {
         int n = pb.n;
-        if (pool == null || (long) m * n < PARALLEL_MIN) {
-            for (int i = 0; i < m; i++) {
+        split(m, (long) m * n, (from, to) -> {
+            for (int i = from; i < to; i++) {
                 c[idx[i]] = pb.x16Scale[idx[i]] * k.dotI16(pb.x16, (long) idx[i] * n, res, 0, n);
             }
-            return;
-        }
-        List<Future<?>> fs = new ArrayList<>(threads);
-        for (int q = 0; q < threads; q++) {
-            int from = (int) ((long) m * q / threads);
-            int to = (int) ((long) m * (q + 1) / threads);
-            fs.add(pool.submit(() -> {
-                for (int i = from; i < to; i++) {
-                    c[idx[i]] = pb.x16Scale[idx[i]] * k.dotI16(pb.x16, (long) idx[i] * n, res, 0, n);
-                }
-            }));
-        }
-        join(fs);
+        });
     }
 
     /** c[idx[i]] = x_{idx[i]} . res for i < m (single task), split across the threads when worth it. */
     void dots(LassoProblem pb, int[] idx, int m, MemorySegment res, double[] c) {
         int n = pb.n;
-        if (pool == null || (long) m * n < PARALLEL_MIN) {
-            for (int i = 0; i < m; i++) {
+        split(m, (long) m * n, (from, to) -> {
+            for (int i = from; i < to; i++) {
                 c[idx[i]] = k.dot(pb.x, (long) idx[i] * n, res, 0, n);
             }
+        });
+    }
+
+    /** A range [from, to) of a split loop. */
+    @FunctionalInterface
+    private interface Range {
+        void run(int from, int to);
+    }
+
+    /**
+     * Runs {@code body} over [0, count): whole on this thread without a pool or below {@link #PARALLEL_MIN}
+     * multiply-adds of {@code work}, else cut into one contiguous range per thread on the pool.
+     */
+    private void split(int count, long work, Range body) {
+        if (pool == null || work < PARALLEL_MIN) {
+            body.run(0, count);
             return;
         }
         List<Future<?>> fs = new ArrayList<>(threads);
         for (int q = 0; q < threads; q++) {
-            int from = (int) ((long) m * q / threads);
-            int to = (int) ((long) m * (q + 1) / threads);
-            fs.add(pool.submit(() -> {
-                for (int i = from; i < to; i++) {
-                    c[idx[i]] = k.dot(pb.x, (long) idx[i] * n, res, 0, n);
-                }
-            }));
+            int from = (int) ((long) count * q / threads);
+            int to = (int) ((long) count * (q + 1) / threads);
+            fs.add(pool.submit(() -> body.run(from, to)));
         }
         join(fs);
     }
