@@ -86,27 +86,13 @@ final class ScalarL1Kernels implements L1Kernels {
     @Override
     public void columnDotsI16(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                               MemorySegment out, long outOff) {
-        for (int j = from; j < to; j++) {
-            double s = 0;
-            long c = j * ld;
-            for (int i = 0; i < n; i++) {
-                s += (double) x.getAtIndex(I16, c + i) * r.getAtIndex(F64, rOff + i);
-            }
-            out.setAtIndex(F64, outOff + j - from, s);
-        }
+        columnDotsOf(i -> x.getAtIndex(I16, i), n, from, to, ld, r, rOff, out, outOff);
     }
 
     @Override
     public void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                              MemorySegment out, long outOff) {
-        for (int j = from; j < to; j++) {
-            double s = 0;
-            long c = j * ld;
-            for (int i = 0; i < n; i++) {
-                s += (double) x.get(ValueLayout.JAVA_BYTE, c + i) * r.getAtIndex(F64, rOff + i);
-            }
-            out.setAtIndex(F64, outOff + j - from, s);
-        }
+        columnDotsOf(i -> x.get(ValueLayout.JAVA_BYTE, i), n, from, to, ld, r, rOff, out, outOff);
     }
 
     static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -114,14 +100,7 @@ final class ScalarL1Kernels implements L1Kernels {
     @Override
     public void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                               MemorySegment out, long outOff) {
-        for (int j = from; j < to; j++) {
-            double s = 0;
-            long c = j * ld;
-            for (int i = 0; i < n; i++) {
-                s += (double) x.getAtIndex(F32, c + i) * r.getAtIndex(F64, rOff + i);
-            }
-            out.setAtIndex(F64, outOff + j - from, s);
-        }
+        columnDotsOf(i -> x.getAtIndex(F32, i), n, from, to, ld, r, rOff, out, outOff);
     }
 
     @Override
@@ -142,5 +121,24 @@ final class ScalarL1Kernels implements L1Kernels {
             v.setAtIndex(F64, off + i, v.getAtIndex(F64, off + i) * scale);
         }
         return norm * scale;
+    }
+
+    /** One element of a column-major X, widened to double. */
+    @FunctionalInterface
+    private interface Element {
+        double at(long index);
+    }
+
+    /** out[j - from] = x_j . r for columns [from, to) of leading dimension ld, the elements read by x. */
+    private static void columnDotsOf(Element x, int n, int from, int to, long ld, MemorySegment r, long rOff,
+                                     MemorySegment out, long outOff) {
+        for (int j = from; j < to; j++) {
+            double s = 0;
+            long c = j * ld;
+            for (int i = 0; i < n; i++) {
+                s += x.at(c + i) * r.getAtIndex(F64, rOff + i);
+            }
+            out.setAtIndex(F64, outOff + j - from, s);
+        }
     }
 }

@@ -2,7 +2,12 @@ package dev.jlm.simd.l1;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -141,7 +146,7 @@ final class VectorL1Kernels implements L1Kernels {
     }
 
     /** Floats in one full-width vector: twice the double lanes; each half widens to one double vector. */
-    private static final VectorSpecies<Float> FS = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     @Override
     public void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
@@ -156,12 +161,12 @@ final class VectorL1Kernels implements L1Kernels {
             for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
                 DoubleVector ra = load(r, rOff + i);
                 DoubleVector rb = load(r, rOff + i + L);
-                jdk.incubator.vector.FloatVector f0 = jdk.incubator.vector.FloatVector.fromMemorySegment(FS, x, (c0 + i) * 4, LE);
-                jdk.incubator.vector.FloatVector f1 = jdk.incubator.vector.FloatVector.fromMemorySegment(FS, x, (c1 + i) * 4, LE);
-                s0 = ((DoubleVector) f0.convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 0)).fma(ra, s0);
-                t0 = ((DoubleVector) f0.convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 1)).fma(rb, t0);
-                s1 = ((DoubleVector) f1.convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 0)).fma(ra, s1);
-                t1 = ((DoubleVector) f1.convertShape(jdk.incubator.vector.VectorOperators.F2D, S, 1)).fma(rb, t1);
+                FloatVector f0 = FloatVector.fromMemorySegment(FS, x, (c0 + i) * 4, LE);
+                FloatVector f1 = FloatVector.fromMemorySegment(FS, x, (c1 + i) * 4, LE);
+                s0 = ((DoubleVector) f0.convertShape(VectorOperators.F2D, S, 0)).fma(ra, s0);
+                t0 = ((DoubleVector) f0.convertShape(VectorOperators.F2D, S, 1)).fma(rb, t0);
+                s1 = ((DoubleVector) f1.convertShape(VectorOperators.F2D, S, 0)).fma(ra, s1);
+                t1 = ((DoubleVector) f1.convertShape(VectorOperators.F2D, S, 1)).fma(rb, t1);
             }
             double d0 = sum(s0.add(t0)), d1 = sum(s1.add(t1));
             for (; i < n; i++) {
@@ -183,7 +188,7 @@ final class VectorL1Kernels implements L1Kernels {
     }
 
     /** Shorts that widen to exactly two double vectors. */
-    private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(32 * L));
+    private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(32 * L));
 
     @Override
     public void columnDotsI16(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
@@ -197,12 +202,12 @@ final class VectorL1Kernels implements L1Kernels {
             for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
                 DoubleVector ra = load(r, rOff + i);
                 DoubleVector rb = load(r, rOff + i + L);
-                jdk.incubator.vector.ShortVector f0 = jdk.incubator.vector.ShortVector.fromMemorySegment(SS, x, (c0 + i) * 2, LE);
-                jdk.incubator.vector.ShortVector f1 = jdk.incubator.vector.ShortVector.fromMemorySegment(SS, x, (c1 + i) * 2, LE);
-                s0 = ((DoubleVector) f0.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, 0)).fma(ra, s0);
-                t0 = ((DoubleVector) f0.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, 1)).fma(rb, t0);
-                s1 = ((DoubleVector) f1.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, 0)).fma(ra, s1);
-                t1 = ((DoubleVector) f1.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, 1)).fma(rb, t1);
+                ShortVector f0 = ShortVector.fromMemorySegment(SS, x, (c0 + i) * 2, LE);
+                ShortVector f1 = ShortVector.fromMemorySegment(SS, x, (c1 + i) * 2, LE);
+                s0 = ((DoubleVector) f0.convertShape(VectorOperators.S2D, S, 0)).fma(ra, s0);
+                t0 = ((DoubleVector) f0.convertShape(VectorOperators.S2D, S, 1)).fma(rb, t0);
+                s1 = ((DoubleVector) f1.convertShape(VectorOperators.S2D, S, 0)).fma(ra, s1);
+                t1 = ((DoubleVector) f1.convertShape(VectorOperators.S2D, S, 1)).fma(rb, t1);
             }
             double d0 = sum(s0.add(t0)), d1 = sum(s1.add(t1));
             for (; i < n; i++) {
@@ -224,7 +229,7 @@ final class VectorL1Kernels implements L1Kernels {
     }
 
     /** Bytes that widen to exactly one double vector. */
-    private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, jdk.incubator.vector.VectorShape.forBitSize(8 * L));
+    private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L));
 
     @Override
     public void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
@@ -267,16 +272,16 @@ final class VectorL1Kernels implements L1Kernels {
     }
 
     private static DoubleVector i8(MemorySegment m, long elem) {
-        return (DoubleVector) jdk.incubator.vector.ByteVector.fromMemorySegment(BS, m, elem, LE)
-                .convertShape(jdk.incubator.vector.VectorOperators.B2D, S, 0);
+        return (DoubleVector) ByteVector.fromMemorySegment(BS, m, elem, LE)
+                .convertShape(VectorOperators.B2D, S, 0);
     }
 
-    private static DoubleVector i16(jdk.incubator.vector.ShortVector v, int part) {
-        return (DoubleVector) v.convertShape(jdk.incubator.vector.VectorOperators.S2D, S, part);
+    private static DoubleVector i16(ShortVector v, int part) {
+        return (DoubleVector) v.convertShape(VectorOperators.S2D, S, part);
     }
 
-    private static jdk.incubator.vector.ShortVector loadI16(MemorySegment m, long elem) {
-        return jdk.incubator.vector.ShortVector.fromMemorySegment(SS, m, elem * 2, LE);
+    private static ShortVector loadI16(MemorySegment m, long elem) {
+        return ShortVector.fromMemorySegment(SS, m, elem * 2, LE);
     }
 
     @Override
@@ -284,8 +289,8 @@ final class VectorL1Kernels implements L1Kernels {
         DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
         int i = 0;
         for (int bound = n - 4 * L; i <= bound; i += 4 * L) {
-            jdk.incubator.vector.ShortVector a = loadI16(q, qOff + i);
-            jdk.incubator.vector.ShortVector b = loadI16(q, qOff + i + 2 * L);
+            ShortVector a = loadI16(q, qOff + i);
+            ShortVector b = loadI16(q, qOff + i + 2 * L);
             s0 = i16(a, 0).fma(load(r, rOff + i), s0);
             s1 = i16(a, 1).fma(load(r, rOff + i + L), s1);
             s2 = i16(b, 0).fma(load(r, rOff + i + 2 * L), s2);
@@ -303,7 +308,7 @@ final class VectorL1Kernels implements L1Kernels {
         DoubleVector va = DoubleVector.broadcast(S, alpha);
         int i = 0;
         for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
-            jdk.incubator.vector.ShortVector a = loadI16(q, qOff + i);
+            ShortVector a = loadI16(q, qOff + i);
             i16(a, 0).fma(va, load(y, yOff + i)).intoMemorySegment(y, (yOff + i) * 8, LE);
             i16(a, 1).fma(va, load(y, yOff + i + L)).intoMemorySegment(y, (yOff + i + L) * 8, LE);
         }
@@ -320,8 +325,8 @@ final class VectorL1Kernels implements L1Kernels {
         DoubleVector s0 = DoubleVector.zero(S), s1 = s0;
         int i = 0;
         for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
-            jdk.incubator.vector.ShortVector a = loadI16(q, qOff + i);
-            jdk.incubator.vector.ShortVector b = loadI16(z, zOff + i);
+            ShortVector a = loadI16(q, qOff + i);
+            ShortVector b = loadI16(z, zOff + i);
             DoubleVector y0 = i16(a, 0).fma(va, load(y, yOff + i));
             DoubleVector y1 = i16(a, 1).fma(va, load(y, yOff + i + L));
             y0.intoMemorySegment(y, (yOff + i) * 8, LE);
