@@ -612,7 +612,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** The max each row's scores are reduced by (0 where no key is visible yet). */
         final float[] ms = new float[BQ];
         /** Folded partial sums of the few-row score pass. */
-        final float[] z = new float[256];
+        final float[] z = new float[68 * 16];
         /** Per row of the tile: element offsets of its query and output row, its position, its mask row. */
         final long[] rq = new long[BQ];
         final long[] ro = new long[BQ];

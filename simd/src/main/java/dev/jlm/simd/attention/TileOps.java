@@ -300,6 +300,9 @@ final class TileOps {
             if (SUM4) {
                 for (; c + 16 <= n; c += 16) {
                     int r = 0;
+                    for (int g; r < rows && (g = rowsInRegisters(d, rows - r)) > 0; r += g) {
+                        scoresInRegisters(j, g, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, ks, sc.z);
+                    }
                     for (; r + 4 <= rows; r += 4) {
                         scores16x4(j, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, ks, sc.z);
                     }
@@ -1174,6 +1177,177 @@ final class TileOps {
                     s[sOff + r * ks + e] += acc;
                 }
             }
+        }
+    }
+
+    /**
+     * Scores of sixteen keys for a few query rows whose query vectors all stay in registers (rows x vectors <= 16;
+     * one method per shape, the JIT keeps named vectors in registers but not arrays of them): a key row costs its
+     * loads and one FMA per row and vector, read front to back once. With the query read from L1 instead, four
+     * rows need five loads per four FMAs and are bound by the loads (about 24 ns per key at head_dim 128 in
+     * cache, against 17 here). Each key's unreduced sums are parked in z and folded after the key loop, which
+     * keeps the loop small enough for the JIT to inline its loads: a larger body crossed C2's inlining budget
+     * and boxed every vector. A group of more rows runs this again; the sixteen keys then come from L1.
+     */
+    static boolean scoresInRegisters(Job j, int rows, float[] q, int qOff, long kb, float[] s, int sOff, int ks,
+                                     float[] z) {
+        int d = j.d;
+        if (d == 8 * L && rows == 2) {
+            scores2x8(j, q, qOff, kb, s, sOff, ks, z);
+        } else if (d == 4 * L && rows == 4) {
+            scores4x4(j, q, qOff, kb, s, sOff, ks, z);
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    /**
+     * Rows in one {@link #scoresInRegisters} call for head_dim d, at most {@code rows}: 0 where it has no kernel.
+     * A single row keeps {@link #scores16}: with one row the parking and folding through z cost more than the
+     * query loads they save (32x32x8192x64 decode 17.7 against 19.1 GB/s).
+     */
+    static int rowsInRegisters(int d, int rows) {
+        if (d == 8 * L && rows >= 2) {
+            return 2;
+        }
+        if (d == 4 * L && rows >= 4) {
+            return 4;
+        }
+        return 0;
+    }
+
+    /** {@link #scoresInRegisters} for 2 rows of 8L elements. */
+    private static void scores2x8(Job j, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
+        DType t = j.kt;
+        MemorySegment km = j.km;
+        long kr = j.kRow;
+        FloatVector q00 = FloatVector.fromArray(F, q, qOff);
+        FloatVector q01 = FloatVector.fromArray(F, q, qOff + L);
+        FloatVector q02 = FloatVector.fromArray(F, q, qOff + 2 * L);
+        FloatVector q03 = FloatVector.fromArray(F, q, qOff + 3 * L);
+        FloatVector q04 = FloatVector.fromArray(F, q, qOff + 4 * L);
+        FloatVector q05 = FloatVector.fromArray(F, q, qOff + 5 * L);
+        FloatVector q06 = FloatVector.fromArray(F, q, qOff + 6 * L);
+        FloatVector q07 = FloatVector.fromArray(F, q, qOff + 7 * L);
+        FloatVector q10 = FloatVector.fromArray(F, q, qOff + 8 * L);
+        FloatVector q11 = FloatVector.fromArray(F, q, qOff + 8 * L + L);
+        FloatVector q12 = FloatVector.fromArray(F, q, qOff + 8 * L + 2 * L);
+        FloatVector q13 = FloatVector.fromArray(F, q, qOff + 8 * L + 3 * L);
+        FloatVector q14 = FloatVector.fromArray(F, q, qOff + 8 * L + 4 * L);
+        FloatVector q15 = FloatVector.fromArray(F, q, qOff + 8 * L + 5 * L);
+        FloatVector q16 = FloatVector.fromArray(F, q, qOff + 8 * L + 6 * L);
+        FloatVector q17 = FloatVector.fromArray(F, q, qOff + 8 * L + 7 * L);
+        for (int c = 0; c < 16; c++) {
+            long ke = kb + c * kr;
+            FloatVector kv = Lanes.load(t, km, ke);
+            FloatVector a0 = kv.mul(q00);
+            FloatVector a1 = kv.mul(q10);
+            kv = Lanes.load(t, km, ke + L);
+            a0 = kv.fma(q01, a0);
+            a1 = kv.fma(q11, a1);
+            kv = Lanes.load(t, km, ke + 2 * L);
+            a0 = kv.fma(q02, a0);
+            a1 = kv.fma(q12, a1);
+            kv = Lanes.load(t, km, ke + 3 * L);
+            a0 = kv.fma(q03, a0);
+            a1 = kv.fma(q13, a1);
+            kv = Lanes.load(t, km, ke + 4 * L);
+            a0 = kv.fma(q04, a0);
+            a1 = kv.fma(q14, a1);
+            kv = Lanes.load(t, km, ke + 5 * L);
+            a0 = kv.fma(q05, a0);
+            a1 = kv.fma(q15, a1);
+            kv = Lanes.load(t, km, ke + 6 * L);
+            a0 = kv.fma(q06, a0);
+            a1 = kv.fma(q16, a1);
+            kv = Lanes.load(t, km, ke + 7 * L);
+            a0 = kv.fma(q07, a0);
+            a1 = kv.fma(q17, a1);
+            a0.intoArray(z, c * L);
+            a1.intoArray(z, (16 + c) * L);
+        }
+        fold16(z, 2, s, sOff, ks);
+    }
+
+
+    /** {@link #scoresInRegisters} for 4 rows of 4L elements. */
+    private static void scores4x4(Job j, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
+        DType t = j.kt;
+        MemorySegment km = j.km;
+        long kr = j.kRow;
+        FloatVector q00 = FloatVector.fromArray(F, q, qOff);
+        FloatVector q01 = FloatVector.fromArray(F, q, qOff + L);
+        FloatVector q02 = FloatVector.fromArray(F, q, qOff + 2 * L);
+        FloatVector q03 = FloatVector.fromArray(F, q, qOff + 3 * L);
+        FloatVector q10 = FloatVector.fromArray(F, q, qOff + 4 * L);
+        FloatVector q11 = FloatVector.fromArray(F, q, qOff + 4 * L + L);
+        FloatVector q12 = FloatVector.fromArray(F, q, qOff + 4 * L + 2 * L);
+        FloatVector q13 = FloatVector.fromArray(F, q, qOff + 4 * L + 3 * L);
+        FloatVector q20 = FloatVector.fromArray(F, q, qOff + 8 * L);
+        FloatVector q21 = FloatVector.fromArray(F, q, qOff + 8 * L + L);
+        FloatVector q22 = FloatVector.fromArray(F, q, qOff + 8 * L + 2 * L);
+        FloatVector q23 = FloatVector.fromArray(F, q, qOff + 8 * L + 3 * L);
+        FloatVector q30 = FloatVector.fromArray(F, q, qOff + 12 * L);
+        FloatVector q31 = FloatVector.fromArray(F, q, qOff + 12 * L + L);
+        FloatVector q32 = FloatVector.fromArray(F, q, qOff + 12 * L + 2 * L);
+        FloatVector q33 = FloatVector.fromArray(F, q, qOff + 12 * L + 3 * L);
+        for (int c = 0; c < 16; c++) {
+            long ke = kb + c * kr;
+            FloatVector kv = Lanes.load(t, km, ke);
+            FloatVector a0 = kv.mul(q00);
+            FloatVector a1 = kv.mul(q10);
+            FloatVector a2 = kv.mul(q20);
+            FloatVector a3 = kv.mul(q30);
+            kv = Lanes.load(t, km, ke + L);
+            a0 = kv.fma(q01, a0);
+            a1 = kv.fma(q11, a1);
+            a2 = kv.fma(q21, a2);
+            a3 = kv.fma(q31, a3);
+            kv = Lanes.load(t, km, ke + 2 * L);
+            a0 = kv.fma(q02, a0);
+            a1 = kv.fma(q12, a1);
+            a2 = kv.fma(q22, a2);
+            a3 = kv.fma(q32, a3);
+            kv = Lanes.load(t, km, ke + 3 * L);
+            a0 = kv.fma(q03, a0);
+            a1 = kv.fma(q13, a1);
+            a2 = kv.fma(q23, a2);
+            a3 = kv.fma(q33, a3);
+            a0.intoArray(z, c * L);
+            a1.intoArray(z, (16 + c) * L);
+            a2.intoArray(z, (32 + c) * L);
+            a3.intoArray(z, (48 + c) * L);
+        }
+        fold16(z, 4, s, sOff, ks);
+    }
+
+
+    /**
+     * Folds z[(16 r + c) L, +L), the unreduced sums of key c for row r, into s[sOff + r ks + c] for the rows
+     * r < rows and the sixteen keys: the first two steps per four keys (keys 0, 2, 1, 3 in lanes 0-3, 4-7, ...,
+     * parked after the sums), then two more steps and the bit-reversal back to key order.
+     */
+    private static void fold16(float[] z, int rows, float[] s, int sOff, int ks) {
+        int f = 16 * rows * L;
+        for (int r = 0; r < rows; r++) {
+            for (int p = 0; p < 4; p++) {
+                int zi = (16 * r + 4 * p) * L;
+                FloatVector a0 = FloatVector.fromArray(F, z, zi);
+                FloatVector a1 = FloatVector.fromArray(F, z, zi + L);
+                FloatVector a2 = FloatVector.fromArray(F, z, zi + 2 * L);
+                FloatVector a3 = FloatVector.fromArray(F, z, zi + 3 * L);
+                FloatVector x = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
+                FloatVector y = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
+                x.blend(y, ODD4).add(y.blend(x, ODD4).rearrange(X4)).intoArray(z, f + p * L);
+            }
+            FloatVector z0 = FloatVector.fromArray(F, z, f);
+            FloatVector z1 = FloatVector.fromArray(F, z, f + L);
+            FloatVector z2 = FloatVector.fromArray(F, z, f + 2 * L);
+            FloatVector z3 = FloatVector.fromArray(F, z, f + 3 * L);
+            FloatVector y0 = z0.blend(z1, ODD2).add(z1.blend(z0, ODD2).rearrange(X2));
+            FloatVector y1 = z2.blend(z3, ODD2).add(z3.blend(z2, ODD2).rearrange(X2));
+            y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(X1)).rearrange(BITREV).intoArray(s, sOff + r * ks);
         }
     }
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jlm.core.DType;
+import dev.jlm.core.Simd;
 import dev.jlm.core.Tensor;
 import dev.jlm.simd.attention.AttentionOptions.Scoring;
 import dev.jlm.simd.testing.TestData;
@@ -173,6 +174,25 @@ class AttentionTest {
     void wideHeadDecodeMatchesReference(Attention a, int h, int hkv, int sq, int skv, int d, DType kvType) {
         check(a, 1, h, hkv, sq, skv, d, true, DType.F32, kvType);
         check(a, 2, h, hkv, sq, skv, d, false, DType.F32, kvType);
+    }
+
+    /**
+     * The score kernels that hold every query vector of a group in registers (two rows of head_dim 128, four rows
+     * of head_dim 64), with F32 and F16 caches, key counts with and without a 16-key tail, and the groups' other
+     * rows (5 rows: two kernels plus one row on the general path).
+     */
+    @ParameterizedTest
+    @MethodSource("impls")
+    void registerQueryDecodeMatchesReference(Attention a) {
+        assertEquals(2, TileOps.rowsInRegisters(8 * Simd.FLOAT.length(), 4));
+        assertEquals(4, TileOps.rowsInRegisters(4 * Simd.FLOAT.length(), 5));
+        assertEquals(0, TileOps.rowsInRegisters(4 * Simd.FLOAT.length(), 3));
+        for (DType kv : new DType[] {DType.F32, DType.F16}) {
+            check(a, 1, 8, 2, 1, 700, 64, false, DType.F32, kv);
+            check(a, 2, 8, 2, 1, 515, 128, true, DType.F32, kv);
+            check(a, 1, 10, 2, 1, 259, 64, false, DType.F32, kv);
+            check(a, 1, 10, 2, 1, 96, 128, false, DType.F32, kv);
+        }
     }
 
     /** Decoding with one or two kv heads: each item's keys are split into ranges whose states are merged. */
