@@ -32,6 +32,23 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
 
     private static final ThreadLocal<Scratch> SCRATCH = new ThreadLocal<>();
 
+    /**
+     * The calling thread's buffer for the partial states of a split decode step (at most 8 items x 8 ranges x
+     * 32 rows x (headDim + 2) floats), kept between calls so that a decode step does not allocate it each time.
+     * Every range writes its whole state before the merge reads it, so the buffer needs no clearing; a call
+     * owns it from its start to its merge, both on the calling thread.
+     */
+    private static final ThreadLocal<float[]> PARTS = new ThreadLocal<>();
+
+    static float[] partBuffer(int floats) {
+        float[] p = PARTS.get();
+        if (p == null || p.length < floats) {
+            p = new float[floats];
+            PARTS.set(p);
+        }
+        return p;
+    }
+
     /** Decoding with fewer items than this splits each item's keys into ranges (then merges the partial states). */
     static final int MIN_ITEMS = 8;
     /** Keys per range at least, when splitting. */
@@ -316,7 +333,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             splits = splits(base, qLen, kvLen);
             if (splits > 1) {
                 splitRows = grouped ? group * qLen : qLen;
-                part = new float[(int) (base * splits * splitRows * (d + 2))];
+                part = partBuffer((int) (base * splits * splitRows * (d + 2)));
                 partOut = new long[(int) (base * splitRows)];
             }
             for (int b = 0; b < batch; b++) {

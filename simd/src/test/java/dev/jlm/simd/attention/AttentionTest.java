@@ -226,6 +226,60 @@ class AttentionTest {
         }
     }
 
+    /**
+     * Split decode steps from several threads at once, of two sizes on each thread in turn: each calling thread's
+     * buffer of partial states is reused between its calls (and grown), never shared between concurrent calls. Every
+     * result must equal, bit for bit, the same call made alone.
+     */
+    @Test
+    void concurrentSplitDecodeStepsKeepTheirOwnPartialStates() throws Exception {
+        Attention a = Attention.vector().withThreads(2);
+        int threads = 4;
+        int[][] shapes = {{4, 1, 1, 3000, 64}, {8, 2, 1, 5000, 128}};
+        Data[] data = new Data[shapes.length];
+        float[][] alone = new float[shapes.length][];
+        try {
+            for (int i = 0; i < shapes.length; i++) {
+                int[] sh = shapes[i];
+                assertTrue(AttentionImpl.Job.splits(sh[1], sh[2], sh[3]) > 1, "a split step");
+                data[i] = Data.of(500 + i, 1, sh[0], sh[1], sh[2], sh[3], sh[4], DType.F32, DType.F32);
+                try (Tensor out = poisoned(1, sh[0], sh[2], sh[4])) {
+                    a.apply(data[i].qt, data[i].kt, data[i].vt, AttentionOptions.DEFAULT, out);
+                    alone[i] = out.toFloatArray();
+                }
+            }
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+            try {
+                List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    int first = t % 2;
+                    done.add(pool.submit(() -> {
+                        for (int rep = 0; rep < 20; rep++) {
+                            int i = (first + rep) % 2;
+                            int[] sh = shapes[i];
+                            try (Tensor out = poisoned(1, sh[0], sh[2], sh[4])) {
+                                a.apply(data[i].qt, data[i].kt, data[i].vt, AttentionOptions.DEFAULT, out);
+                                assertArrayEquals(alone[i], out.toFloatArray(), "shape " + i + " repeat " + rep);
+                            }
+                        }
+                        return null;
+                    }));
+                }
+                for (java.util.concurrent.Future<?> f : done) {
+                    f.get();
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+        } finally {
+            for (Data x : data) {
+                if (x != null) {
+                    x.close();
+                }
+            }
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("impls")
     void halfPrecisionKeysAndValues(Attention a) {
