@@ -628,7 +628,10 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         final float[] alpha = new float[BQ];
         /** The max each row's scores are reduced by (0 where no key is visible yet). */
         final float[] ms = new float[BQ];
-        /** Folded partial sums of the few-row score pass. */
+        /**
+         * The few-row score passes' partial sums: up to 4 rows x 16 keys of unreduced vectors parked by the
+         * register-query kernels, then 4 folded vectors (68 vectors of up to 16 lanes).
+         */
         final float[] z = new float[68 * 16];
         /** Per row of the tile: element offsets of its query and output row, its position, its mask row. */
         final long[] rq = new long[BQ];

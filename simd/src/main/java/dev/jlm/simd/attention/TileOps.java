@@ -1181,25 +1181,22 @@ final class TileOps {
     }
 
     /**
-     * Scores of sixteen keys for a few query rows whose query vectors all stay in registers (rows x vectors <= 16;
+     * Scores of sixteen keys for a few query rows whose query vectors all stay in registers (rows x vectors = 16;
      * one method per shape, the JIT keeps named vectors in registers but not arrays of them): a key row costs its
      * loads and one FMA per row and vector, read front to back once. With the query read from L1 instead, four
-     * rows need five loads per four FMAs and are bound by the loads (about 24 ns per key at head_dim 128 in
-     * cache, against 17 here). Each key's unreduced sums are parked in z and folded after the key loop, which
-     * keeps the loop small enough for the JIT to inline its loads: a larger body crossed C2's inlining budget
-     * and boxed every vector. A group of more rows runs this again; the sixteen keys then come from L1.
+     * rows need five loads per four FMAs and are bound by the loads (a decode step of 32x8x512x128 in cache took
+     * 38 ns per kv head and key that way, 30 with this). Each key's unreduced sums are parked in z and folded
+     * after the key loop, which keeps the loop small enough for the JIT to inline its loads: a larger body crossed
+     * C2's inlining budget and boxed every vector. A group of more rows runs this again; the sixteen keys then
+     * come from L1. {@code rows} is what {@link #rowsInRegisters} returned for head_dim {@code j.d}.
      */
-    static boolean scoresInRegisters(Job j, int rows, float[] q, int qOff, long kb, float[] s, int sOff, int ks,
-                                     float[] z) {
-        int d = j.d;
-        if (d == 8 * L && rows == 2) {
+    static void scoresInRegisters(Job j, int rows, float[] q, int qOff, long kb, float[] s, int sOff, int ks,
+                                  float[] z) {
+        if (rows == 2) {
             scores2x8(j, q, qOff, kb, s, sOff, ks, z);
-        } else if (d == 4 * L && rows == 4) {
-            scores4x4(j, q, qOff, kb, s, sOff, ks, z);
         } else {
-            return false;
+            scores4x4(j, q, qOff, kb, s, sOff, ks, z);
         }
-        return true;
     }
 
     /**
@@ -1270,7 +1267,6 @@ final class TileOps {
         fold16(z, 2, s, sOff, ks);
     }
 
-
     /** {@link #scoresInRegisters} for 4 rows of 4L elements. */
     private static void scores4x4(Job j, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
         DType t = j.kt;
@@ -1321,7 +1317,6 @@ final class TileOps {
         }
         fold16(z, 4, s, sOff, ks);
     }
-
 
     /**
      * Folds z[(16 r + c) L, +L), the unreduced sums of key c for row r, into s[sOff + r ks + c] for the rows
