@@ -1,8 +1,11 @@
 #!/bin/sh
-# Runs the kernel benchmark suite (roofline, RMSNorm, LayerNorm, softmax, RoPE, activations; impl jlm/scalar/ort,
-# 1 and 2 threads) and turns the JMH JSON into the markdown table of docs/benchmarks.md.
+# Runs the kernel benchmark suite (copy/triad roofline and FMA peak, RMSNorm, LayerNorm, softmax, RoPE,
+# activations, attention; impl jlm/scalar/ort, 1 and 2 threads) and turns the JMH JSON into the markdown table of
+# docs/benchmarks.md.
 #
-#   benchmarks/run-kernels.sh                 full suite (about 45 minutes), then splices the table into the doc
+#   benchmarks/run-kernels.sh                 full suite (well over an hour with attention's scalar prefill;
+#                                             "-- -e AttentionBench" leaves attention out: about 45 minutes),
+#                                             then splices the table into the doc
 #   benchmarks/run-kernels.sh --smoke         one short iteration of a few shapes; checks that everything runs,
 #                                             writes the report next to the JSON, leaves the doc alone
 #   benchmarks/run-kernels.sh -- -p threads=1 extra JMH options after "--" (the doc is still updated)
@@ -37,7 +40,7 @@ if [ "$smoke" = yes ]; then
   # One JMH run per class: each takes its own shapes.
   jsons=""
   for spec in Roofline:sizeMiB=64 RmsNorm:shape=128x2048 LayerNorm:shape=128x2048 Softmax:shape=1536x128 \
-              Rope:shape=128x32x128 Activation:shape=128x1536; do
+              Rope:shape=128x32x128 Activation:shape=128x1536 Attention:shape=32x8x128x64; do
     bench=${spec%%:*}
     param=${spec#*:}
     j="$out/kernels-$stamp-$bench.json"
@@ -47,7 +50,7 @@ if [ "$smoke" = yes ]; then
     jsons="$jsons $j"
   done
 else
-  "$JAVA" -jar "$JAR" 'dev.jlm.bench.(Roofline|RmsNorm|LayerNorm|Softmax|Rope|Activation|Attention)Bench' \
+  "$JAVA" -jar "$JAR" 'dev.jlm.bench.(Roofline|FmaPeak|RmsNorm|LayerNorm|Softmax|Rope|Activation|Attention)Bench' \
     -rf json -rff "$json" "$@"
   jsons=$json
 fi
