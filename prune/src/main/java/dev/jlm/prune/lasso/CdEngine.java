@@ -507,7 +507,6 @@ final class CdEngine {
         MemorySegment q = pb.x16;
         MemorySegment r = ws.r16;
         double[] scale = pb.x16Scale;
-        boolean positive = pb.positive;
         long pending = -1;
         double pendingAlpha = 0;
         double dwMax = 0;
@@ -525,7 +524,7 @@ final class CdEngine {
             pending = -1;
             double z = g + nrm * wj;
             double thr = l1 * v[j];
-            double wn = positive ? Math.max(z - thr, 0) / (nrm + l2) : L1Kernels.softThreshold(z, thr) / (nrm + l2);
+            double wn = pb.coordinate(z, thr, nrm + l2);
             if (wn != wj) {
                 pending = off;
                 pendingAlpha = (wj - wn) * scale[j];
@@ -619,7 +618,6 @@ final class CdEngine {
         int n = pb.n;
         MemorySegment x = pb.x;
         MemorySegment r = ws.r;
-        boolean positive = pb.positive;
         long pending = -1;
         double pendingDelta = 0;
         double dwMax = 0;
@@ -633,7 +631,7 @@ final class CdEngine {
             pending = -1;
             double z = g + nrm * wj;
             double thr = l1 * v[j];
-            double wn = positive ? Math.max(z - thr, 0) / (nrm + l2) : L1Kernels.softThreshold(z, thr) / (nrm + l2);
+            double wn = pb.coordinate(z, thr, nrm + l2);
             if (wn != wj) {
                 pending = off;
                 pendingDelta = wj - wn;

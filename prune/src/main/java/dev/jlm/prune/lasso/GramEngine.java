@@ -101,7 +101,7 @@ final class GramEngine implements AutoCloseable {
                 double wj = w[j];
                 double z = q[j] - h.getAtIndex(LassoProblem.F64, j) + nrm * wj;
                 double thr = l1 * (pb.weights == null ? 1 : pb.weights[j]);
-                double wn = pb.positive ? Math.max(z - thr, 0) / (nrm + l2) : L1Kernels.softThreshold(z, thr) / (nrm + l2);
+                double wn = pb.coordinate(z, thr, nrm + l2);
                 if (wn != wj) {
                     k.axpy(wn - wj, g, (long) j * p, h, 0, p);
                     w[j] = wn;

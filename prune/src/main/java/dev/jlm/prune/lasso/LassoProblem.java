@@ -3,6 +3,7 @@ package dev.jlm.prune.lasso;
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
+import dev.jlm.simd.l1.L1Kernels;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -208,6 +209,14 @@ public final class LassoProblem implements AutoCloseable {
 
     public boolean positive() {
         return positive;
+    }
+
+    /**
+     * The minimizer of one coordinate's problem with gradient term z, threshold thr and curvature denom: the soft
+     * threshold of z at thr over denom, or its positive part for a fit with non-negative coefficients.
+     */
+    double coordinate(double z, double thr, double denom) {
+        return (positive ? Math.max(z - thr, 0) : L1Kernels.softThreshold(z, thr)) / denom;
     }
 
     /**

@@ -191,11 +191,7 @@ class L1KernelsTest {
             MemorySegment r = random(arena, rnd, n, 2);
             MemorySegment out = poisoned(arena, p + 1);
             k.columnDotsF32(x, ld, n, 1, p, r, 2, out, 1);
-            assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
-            for (int j = 1; j < p; j++) {
-                long c = (long) j * ld;
-                assertSum(exactDot(xd, c, r, 2, n), out.getAtIndex(F64, j), absDot(xd, c, r, 2, n), n, "f32 column " + j);
-            }
+            assertColumnDots(xd, ld, n, p, r, out, "f32");
         }
     }
 
@@ -219,11 +215,7 @@ class L1KernelsTest {
             MemorySegment r = random(arena, rnd, n, 2);
             MemorySegment out = poisoned(arena, p + 1);
             k.columnDotsI16(x, ld, n, 1, p, r, 2, out, 1);
-            assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
-            for (int j = 1; j < p; j++) {
-                long c = (long) j * ld;
-                assertSum(exactDot(xd, c, r, 2, n), out.getAtIndex(F64, j), absDot(xd, c, r, 2, n), n, "i16 column " + j);
-            }
+            assertColumnDots(xd, ld, n, p, r, out, "i16");
         }
     }
 
@@ -246,11 +238,20 @@ class L1KernelsTest {
             MemorySegment r = random(arena, rnd, n, 2);
             MemorySegment out = poisoned(arena, p + 1);
             k.columnDotsI8(x, ld, n, 1, p, r, 2, out, 1);
-            assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
-            for (int j = 1; j < p; j++) {
-                long c = (long) j * ld;
-                assertSum(exactDot(xd, c, r, 2, n), out.getAtIndex(F64, j), absDot(xd, c, r, 2, n), n, "i8 column " + j);
-            }
+            assertColumnDots(xd, ld, n, p, r, out, "i8");
+        }
+    }
+
+    /**
+     * Columns 1..p-1 of a converted-column product (r from element 2, out from element 1, out[0] poisoned) against
+     * the exact products of the same values widened to float64 in xd, within the summation bound.
+     */
+    private static void assertColumnDots(MemorySegment xd, int ld, int n, int p, MemorySegment r, MemorySegment out,
+                                         String what) {
+        assertTrue(Double.isNaN(out.getAtIndex(F64, 0)), "wrote before the output range");
+        for (int j = 1; j < p; j++) {
+            long c = (long) j * ld;
+            assertSum(exactDot(xd, c, r, 2, n), out.getAtIndex(F64, j), absDot(xd, c, r, 2, n), n, what + " column " + j);
         }
     }
 
