@@ -285,9 +285,10 @@ final class CdEngine {
         double prevL2 = l2 * st.prevL1 / l1; // l2 scales with alpha like l1
         int[] forced = new int[p];
         int nf = 0;
-        Integer[] cand = new Integer[p];
-        double[] ratio = new double[p];
+        int[] cand = new int[p];
+        double[] key = new double[p]; // minus the ratio: the closest to entering have the smallest keys
         int nc = 0;
+        int violators = 0; // already past the new threshold at the current coefficients: they will enter
         for (int j = 0; j < p; j++) {
             if (screened[j]) {
                 continue;
@@ -297,24 +298,49 @@ final class CdEngine {
             if (w[j] != 0 || v[j] == 0) {
                 forced[nf++] = j;
             } else if (a >= (2 * l1 - st.prevL1) * v[j]) {
-                ratio[j] = a / v[j];
+                double ratio = a / v[j];
+                key[j] = -ratio;
                 cand[nc++] = j;
+                violators += ratio > l1 ? 1 : 0;
             }
         }
         // With correlated features the strong rule keeps many; the closest to entering first, and only as
         // many as a working set would hold (the certificate adds any that were wrongly left out).
-        Integer[] sorted = Arrays.copyOf(cand, nc);
-        Arrays.sort(sorted, (a, b) -> Double.compare(ratio[b], ratio[a]));
-        int violators = 0; // already past the new threshold at the current coefficients: they will enter
-        while (violators < nc && ratio[sorted[violators]] > l1) {
-            violators++;
-        }
         int keep = Math.min(nc, Math.max(violators, Math.max(16, 2 * nf) - nf));
         int[] out = Arrays.copyOf(forced, nf + keep);
-        for (int i = 0; i < keep; i++) {
-            out[nf + i] = sorted[i];
-        }
+        System.arraycopy(smallest(key, cand, nc, keep), 0, out, nf, keep);
         Arrays.sort(out);
+        return out;
+    }
+
+    /**
+     * The {@code size} entries of {@code cand[0..nc)} (feature indices in increasing order) with the smallest keys
+     * in {@link Double#compare} order, ties taken in index order, returned in increasing index order: what a stable
+     * sort by key followed by the first {@code size} would give, with a primitive sort of the keys instead.
+     */
+    static int[] smallest(double[] key, int[] cand, int nc, int size) {
+        int[] out = new int[size];
+        if (size == 0) {
+            return out;
+        }
+        double[] sorted = new double[nc];
+        for (int i = 0; i < nc; i++) {
+            sorted[i] = key[cand[i]];
+        }
+        Arrays.sort(sorted);
+        double thr = sorted[size - 1];
+        int below = 0;
+        for (int i = 0; i < size && Double.compare(sorted[i], thr) < 0; i++) {
+            below++;
+        }
+        int ties = size - below;
+        int m = 0;
+        for (int i = 0; i < nc && m < size; i++) {
+            int c = Double.compare(key[cand[i]], thr);
+            if (c < 0 || (c == 0 && ties-- > 0)) {
+                out[m++] = cand[i];
+            }
+        }
         return out;
     }
 
@@ -365,7 +391,7 @@ final class CdEngine {
         double s = Duality.scale(l1, Duality.dualNorm(pb, xta));
         int cand = 0;
         int forced = 0;
-        Integer[] idx = new Integer[p];
+        int[] idx = new int[p];
         double[] d = new double[p];
         for (int j = 0; j < p; j++) {
             if (screened[j]) {
@@ -381,14 +407,7 @@ final class CdEngine {
             }
         }
         int size = Math.min(cand, Math.max(minSize, 2 * forced));
-        Integer[] sorted = Arrays.copyOf(idx, cand);
-        Arrays.sort(sorted, (a, b) -> Double.compare(d[a], d[b]));
-        int[] out = new int[size];
-        for (int i = 0; i < size; i++) {
-            out[i] = sorted[i];
-        }
-        Arrays.sort(out);
-        return out;
+        return smallest(d, idx, cand, size);
     }
 
     /**

@@ -157,7 +157,8 @@ final class NewtonPolish {
                 double s = w[j] > 0 ? 1 : (w[j] < 0 ? -1 : 0);
                 b[i] = q[fac[i]] - l1 * v[j] * s;
             }
-            solve(lf, kf, cap, b);
+            k.forwardSolve(lf, kf, cap, b, 0);
+            k.backwardSolve(lf, kf, cap, b);
             double t = 1;
             for (int i = 0; i < kf; i++) {
                 int j = featOf[fac[i]];
@@ -340,14 +341,11 @@ final class NewtonPolish {
         double d = g[s * cap + s] + facL2;
         double diag0 = d;
         for (int i = 0; i < m; i++) {
-            int ri = i * cap;
-            double t = g[s * cap + fac[i]];
-            for (int l = 0; l < i; l++) {
-                t -= lf[ri + l] * lf[row + l];
-            }
-            t /= lf[ri + i];
-            lf[row + i] = t;
-            d -= t * t;
+            lf[row + i] = g[s * cap + fac[i]];
+        }
+        k.forwardSolve(lf, m, cap, lf, row); // the new row solves L t = g_s against the rows above it
+        for (int i = 0; i < m; i++) {
+            d -= lf[row + i] * lf[row + i];
         }
         if (!(d > 1e-12 * diag0)) {
             return false; // (nearly) dependent on the kept columns
@@ -382,24 +380,6 @@ final class NewtonPolish {
                 lf[rr + c] = cs * x + sn * y;
                 lf[rr + c + 1] = -sn * x + cs * y;
             }
-        }
-    }
-
-    /** Solves L L^T x = b in place (L lower, rows of length ld). */
-    static void solve(double[] a, int m, int ld, double[] b) {
-        for (int i = 0; i < m; i++) {
-            double s = b[i];
-            for (int t = 0; t < i; t++) {
-                s -= a[i * ld + t] * b[t];
-            }
-            b[i] = s / a[i * ld + i];
-        }
-        for (int i = m - 1; i >= 0; i--) {
-            double s = b[i];
-            for (int t = i + 1; t < m; t++) {
-                s -= a[t * ld + i] * b[t];
-            }
-            b[i] = s / a[i * ld + i];
         }
     }
 }

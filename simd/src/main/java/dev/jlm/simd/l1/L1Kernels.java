@@ -100,6 +100,19 @@ public interface L1Kernels {
                       int n);
 
     /**
+     * Forward substitution with a lower-triangular matrix stored by rows: solves {@code L y = b} in place, where
+     * {@code L[i][t] = l[i * ld + t]} for {@code t <= i < m} and {@code b} is {@code b[bOff .. bOff + m)}. {@code b}
+     * may lie in {@code l} itself past the rows read (the next row of a factor being appended).
+     */
+    void forwardSolve(double[] l, int m, int ld, double[] b, int bOff);
+
+    /**
+     * Back substitution with the transpose of that matrix: solves {@code L^T x = b} in place for {@code b[0 .. m)},
+     * reading L by rows (each solved unknown times its row is subtracted from the ones before).
+     */
+    void backwardSolve(double[] l, int m, int ld, double[] b);
+
+    /**
      * Soft-threshold of a vector with one threshold per element scaled by {@code t}:
      * {@code out[i] = S(in[i], t * w[i])}, or with {@code w == null} the threshold {@code t} for all.
      * With {@code positive}, negative results are clipped to 0 (the prox of the non-negative Lasso).

@@ -56,6 +56,30 @@ final class ScalarL1Kernels implements L1Kernels {
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     @Override
+    public void forwardSolve(double[] l, int m, int ld, double[] b, int bOff) {
+        for (int i = 0; i < m; i++) {
+            double s = b[bOff + i];
+            int row = i * ld;
+            for (int t = 0; t < i; t++) {
+                s -= l[row + t] * b[bOff + t];
+            }
+            b[bOff + i] = s / l[row + i];
+        }
+    }
+
+    @Override
+    public void backwardSolve(double[] l, int m, int ld, double[] b) {
+        for (int i = m - 1; i >= 0; i--) {
+            int row = i * ld;
+            double x = b[i] / l[row + i];
+            b[i] = x;
+            for (int t = 0; t < i; t++) {
+                b[t] -= x * l[row + t];
+            }
+        }
+    }
+
+    @Override
     public double dotI16(MemorySegment q, long qOff, MemorySegment r, long rOff, int n) {
         double s = 0;
         for (int i = 0; i < n; i++) {

@@ -8,6 +8,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -23,16 +24,30 @@ final class VectorL1Kernels implements L1Kernels {
     private VectorL1Kernels() {
     }
 
+    /** Lane i swapped with lane i ^ h, for h = L/2, L/4, ..., 1: the steps of {@link #sum}. */
+    private static final VectorShuffle<Double>[] SWAPS = swaps();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Double>[] swaps() {
+        int steps = Integer.numberOfTrailingZeros(L);
+        VectorShuffle<Double>[] out = new VectorShuffle[steps];
+        for (int t = 0; t < steps; t++) {
+            int h = L >> (t + 1);
+            out[t] = VectorShuffle.fromOp(S, i -> i ^ h);
+        }
+        return out;
+    }
+
     /**
-     * Sum of the lanes in lane order. reduceLanes(ADD) leaves the order open, and the JIT-compiled and the
+     * Sum of the lanes as a fixed tree (lanes i and i + L/2 first, then the halves of that, ...): a few shuffles
+     * instead of one extraction per lane. reduceLanes(ADD) leaves the order open, and the JIT-compiled and the
      * interpreted forms may differ in the last bit; a fixed order keeps results reproducible run to run.
      */
     private static double sum(DoubleVector v) {
-        double s = 0;
-        for (int l = 0; l < L; l++) {
-            s += v.lane(l);
+        for (VectorShuffle<Double> sw : SWAPS) {
+            v = v.add(v.rearrange(sw));
         }
-        return s;
+        return v.lane(0);
     }
 
     private static DoubleVector load(MemorySegment m, long elem) {
@@ -102,6 +117,50 @@ final class VectorL1Kernels implements L1Kernels {
             s += z.getAtIndex(ScalarL1Kernels.F64, zOff + i) * v;
         }
         return s;
+    }
+
+    /** {@code sum_t a[ao + t] * b[bo + t]} for {@code t < n}, on heap arrays (the factor of the Newton step). */
+    private static double dot(double[] a, int ao, double[] b, int bo, int n) {
+        DoubleVector s0 = DoubleVector.zero(S), s1 = s0;
+        int t = 0;
+        for (int bound = n - 2 * L; t <= bound; t += 2 * L) {
+            s0 = DoubleVector.fromArray(S, a, ao + t).fma(DoubleVector.fromArray(S, b, bo + t), s0);
+            s1 = DoubleVector.fromArray(S, a, ao + t + L).fma(DoubleVector.fromArray(S, b, bo + t + L), s1);
+        }
+        if (t <= n - L) {
+            s0 = DoubleVector.fromArray(S, a, ao + t).fma(DoubleVector.fromArray(S, b, bo + t), s0);
+            t += L;
+        }
+        double s = sum(s0.add(s1));
+        for (; t < n; t++) {
+            s += a[ao + t] * b[bo + t];
+        }
+        return s;
+    }
+
+    @Override
+    public void forwardSolve(double[] l, int m, int ld, double[] b, int bOff) {
+        for (int i = 0; i < m; i++) {
+            int row = i * ld;
+            b[bOff + i] = (b[bOff + i] - dot(l, row, b, bOff, i)) / l[row + i];
+        }
+    }
+
+    @Override
+    public void backwardSolve(double[] l, int m, int ld, double[] b) {
+        for (int i = m - 1; i >= 0; i--) {
+            int row = i * ld;
+            double x = b[i] / l[row + i];
+            b[i] = x;
+            DoubleVector vx = DoubleVector.broadcast(S, -x);
+            int t = 0;
+            for (int bound = i - L; t <= bound; t += L) {
+                DoubleVector.fromArray(S, l, row + t).fma(vx, DoubleVector.fromArray(S, b, t)).intoArray(b, t);
+            }
+            for (; t < i; t++) {
+                b[t] -= x * l[row + t];
+            }
+        }
     }
 
     @Override
