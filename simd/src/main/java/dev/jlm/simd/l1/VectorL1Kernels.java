@@ -8,7 +8,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -24,30 +23,16 @@ final class VectorL1Kernels implements L1Kernels {
     private VectorL1Kernels() {
     }
 
-    /** Lane i swapped with lane i ^ h, for h = L/2, L/4, ..., 1: the steps of {@link #sum}. */
-    private static final VectorShuffle<Double>[] SWAPS = swaps();
-
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Double>[] swaps() {
-        int steps = Integer.numberOfTrailingZeros(L);
-        VectorShuffle<Double>[] out = new VectorShuffle[steps];
-        for (int t = 0; t < steps; t++) {
-            int h = L >> (t + 1);
-            out[t] = VectorShuffle.fromOp(S, i -> i ^ h);
-        }
-        return out;
-    }
-
     /**
-     * Sum of the lanes as a fixed tree (lanes i and i + L/2 first, then the halves of that, ...): a few shuffles
-     * instead of one extraction per lane. reduceLanes(ADD) leaves the order open, and the JIT-compiled and the
+     * Sum of the lanes in lane order. reduceLanes(ADD) leaves the order open, and the JIT-compiled and the
      * interpreted forms may differ in the last bit; a fixed order keeps results reproducible run to run.
      */
     private static double sum(DoubleVector v) {
-        for (VectorShuffle<Double> sw : SWAPS) {
-            v = v.add(v.rearrange(sw));
+        double s = 0;
+        for (int l = 0; l < L; l++) {
+            s += v.lane(l);
         }
-        return v.lane(0);
+        return s;
     }
 
     private static DoubleVector load(MemorySegment m, long elem) {
