@@ -38,7 +38,7 @@ final class Workspace implements AutoCloseable {
 
     Workspace(int threads) {
         this.threads = threads;
-        this.pool = threads > 1 ? new ForkJoinPool(threads) : null;
+        this.pool = threads > 1 ? new ForkJoinPool(threads - 1) : null; // the calling thread takes one share
     }
 
     void ensure(LassoProblem pb) {
@@ -68,20 +68,14 @@ final class Workspace implements AutoCloseable {
                 nnz += v != 0 ? 1 : 0;
             }
             if ((long) nnz * n >= PARALLEL_MIN) {
-                List<Future<?>> fs = new ArrayList<>(threads);
-                for (int q = 0; q < threads; q++) {
-                    int from = (int) ((long) n * q / threads);
-                    int to = (int) ((long) n * (q + 1) / threads);
-                    fs.add(pool.submit(() -> {
-                        MemorySegment.copy(pb.y, 8L * from, out, 8L * from, 8L * (to - from));
-                        for (int j = 0; j < pb.p; j++) {
-                            if (w[j] != 0) {
-                                k.axpy(-w[j], pb.x, (long) j * n + from, out, from, to - from);
-                            }
+                split(n, Long.MAX_VALUE, (from, to) -> {
+                    MemorySegment.copy(pb.y, 8L * from, out, 8L * from, 8L * (to - from));
+                    for (int j = 0; j < pb.p; j++) {
+                        if (w[j] != 0) {
+                            k.axpy(-w[j], pb.x, (long) j * n + from, out, from, to - from);
                         }
-                    }));
-                }
-                join(fs);
+                    }
+                });
                 return;
             }
         }
@@ -106,14 +100,7 @@ final class Workspace implements AutoCloseable {
             if (pool == null || p < 64 || (long) n * p < PARALLEL_MIN) {
                 k.columnDots(pb.x, n, n, 0, p, res, rOff, xtr, oOff);
             } else {
-                int chunks = threads;
-                List<Future<?>> fs = new ArrayList<>(chunks);
-                for (int q = 0; q < chunks; q++) {
-                    int from = (int) ((long) p * q / chunks);
-                    int to = (int) ((long) p * (q + 1) / chunks);
-                    fs.add(pool.submit(() -> k.columnDots(pb.x, n, n, from, to, res, rOff, xtr, oOff + from)));
-                }
-                join(fs);
+                split(p, Long.MAX_VALUE, (from, to) -> k.columnDots(pb.x, n, n, from, to, res, rOff, xtr, oOff + from));
             }
             for (int j = 0; j < p; j++) {
                 c[j * pb.tasks + t] = xtr.getAtIndex(LassoProblem.F64, oOff + j);
@@ -167,19 +154,21 @@ final class Workspace implements AutoCloseable {
 
     /**
      * Runs {@code body} over [0, count): whole on this thread without a pool or below {@link #PARALLEL_MIN}
-     * multiply-adds of {@code work}, else cut into one contiguous range per thread on the pool.
+     * multiply-adds of {@code work}, else cut into one contiguous range per thread, the first run by this thread
+     * and the others by the pool.
      */
     private void split(int count, long work, Range body) {
         if (pool == null || work < PARALLEL_MIN) {
             body.run(0, count);
             return;
         }
-        List<Future<?>> fs = new ArrayList<>(threads);
-        for (int q = 0; q < threads; q++) {
+        List<Future<?>> fs = new ArrayList<>(threads - 1);
+        for (int q = 1; q < threads; q++) {
             int from = (int) ((long) count * q / threads);
             int to = (int) ((long) count * (q + 1) / threads);
             fs.add(pool.submit(() -> body.run(from, to)));
         }
+        body.run(0, (int) ((long) count / threads)); // the first range on this thread, which would only wait
         join(fs);
     }
 
