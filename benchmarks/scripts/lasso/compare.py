@@ -161,7 +161,8 @@ def main():
         cpu_s, cratio_s = ("n/a", "n/a") if np.isnan(cpu) else (f"{cpu:.4f}", f"{cratio:.2f}")
         print(f"| {name} | {impl} | {secs:.4f} | {cpu_s} | {gap:.1e} | {ratio:.2f} | {cratio_s} | {diff:.1e} |")
     print()
-    print("cpu s: CPU time of the solving thread for jlm with 1 thread, of the whole JVM (JIT and GC included) with 2; "
+    print("cpu s: CPU time of the solving thread for jlm with 1 thread, of all the JVM's Java threads (the solver's pool "
+          "included, not the JIT compiler and GC threads) with 2; "
           "of the process for Python and R (single-threaded BLAS). The steadier measure on a loaded machine. "
           "Ratios > 1 mean slower than jlm with 1 thread.")
     if not args.keep:
