@@ -190,7 +190,7 @@ final class CdEngine {
             // the rest of the path.
             ws.xtr8(pb, ws.r, c);
             for (int j = 0; j < p; j++) {
-                double b = (pb.positive ? c[j] : Math.abs(c[j])) + pb.x8Error[j] * rn;
+                double b = (pb.positive ? c[j] : Math.abs(c[j])) + pb.x8Error[j] * rn + pb.x8Floor[j];
                 est[j] = c[j];
                 if (w[j] == 0 && v[j] > 0 && b < 0.999 * l1 * v[j]) {
                     c[j] = b;

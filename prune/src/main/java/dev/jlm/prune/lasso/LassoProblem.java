@@ -70,6 +70,8 @@ public final class LassoProblem implements AutoCloseable {
     final MemorySegment x8;
     final double[] x8Scale;
     final double[] x8Error;
+    /** The absolute part of the 8-bit product's error (r's elements below float's normal range). */
+    final double[] x8Floor;
     /** {@code scale_j^2 ||q_j||^2}: the squared norm of the 16-bit column, for coordinate descent on the copy. */
     final double[] x16Norm2;
     static final java.lang.foreign.ValueLayout.OfShort I16 =
@@ -101,6 +103,7 @@ public final class LassoProblem implements AutoCloseable {
             x8 = arena.allocate((long) n * p, 64);
             x8Scale = new double[p];
             x8Error = new double[p];
+            x8Floor = new double[p];
             for (int j = 0; j < p; j++) {
                 long base = (long) j * n;
                 double max = 0;
@@ -134,8 +137,11 @@ public final class LassoProblem implements AutoCloseable {
                     nrmQ8 += (double) qv * qv;
                 }
                 x8Scale[j] = scale8;
+                // ||x_j - scale8 q_j|| as for 16 bits, and the arithmetic of the 8-bit product (float32 in the
+                // vector kernels): sum |q_i r_i| <= ||q_j|| ||r||.
                 x8Error[j] = (Math.sqrt(err8) + 0x1p-52 * Math.sqrt(nrmX)) * (1 + 1e-12)
-                        + 0x1p-50 * n * scale8 * Math.sqrt(nrmQ8);
+                        + L1Kernels.get().i8ProductError(n) * scale8 * Math.sqrt(nrmQ8) * (1 + 1e-12);
+                x8Floor[j] = scale8 * n * 0x1p-142;
                 // ||x_j - scale q_j|| (plus the rounding of computing it), and the rounding of the product
                 // q_j . r in double: at most n 2^-53 sum |q_i r_i|, with room for the final scaling.
                 x16Error[j] = (Math.sqrt(err) + 0x1p-52 * Math.sqrt(nrmX)) * (1 + 1e-12)
@@ -149,6 +155,7 @@ public final class LassoProblem implements AutoCloseable {
             x8 = null;
             x8Scale = null;
             x8Error = null;
+            x8Floor = null;
         }
         this.kind = b.groups != null ? Kind.GROUP : (tasks > 1 ? Kind.MULTI_TASK : Kind.LASSO);
         this.arena = arena;

@@ -78,10 +78,15 @@ public interface L1Kernels {
     /**
      * {@link #columnDots} on an 8-bit integer copy of the matrix ({@code x} holds int8, column j at {@code j * ld}
      * bytes): {@code out = q_j . r} unscaled. An eighth of the float64 memory traffic, for a first screening pass
-     * whose (larger) error is bounded by the caller.
+     * whose (larger) error is bounded by the caller. The arithmetic may be float32 (r rounded to float): each
+     * product is within {@link #i8ProductError}{@code (n) * sum_i |q_i r_i|} of the exact one, plus
+     * {@code n * 2^-142} where r has elements below float's normal range.
      */
     void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                       MemorySegment out, long outOff);
+
+    /** The relative error bound of {@link #columnDotsI8} for columns of n elements (see there). */
+    double i8ProductError(int n);
 
     /**
      * {@code sum_i q[qOff + i] * r[rOff + i]} with {@code q} little-endian int16 and {@code r} float64 (the caller

@@ -119,6 +119,12 @@ final class ScalarL1Kernels implements L1Kernels {
         columnDotsOf(i -> x.get(ValueLayout.JAVA_BYTE, i), n, from, to, ld, r, rOff, out, outOff);
     }
 
+    /** Products in double: n roundings of 2^-53 at most, with room to spare. */
+    @Override
+    public double i8ProductError(int n) {
+        return n * 0x1p-50;
+    }
+
     static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     @Override

@@ -272,11 +272,34 @@ final class VectorL1Kernels implements L1Kernels {
         }
     }
 
-    /** Bytes that widen to exactly one double vector. */
-    private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L));
+    /** Bytes that widen to exactly one float vector. */
+    private static final VectorSpecies<Byte> BF = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * FS.length()));
+    private static final int FL = FS.length();
+    /**
+     * Columns at least this long take the float32 path: it halved the 8-bit pass at n = 10000 (1000 columns) but made
+     * a whole n = 200 Lasso path slower, where converting r per call and the scalar tail weigh more.
+     */
+    private static final int FLOAT_I8_MIN = 1024;
+    /** r rounded to float, per calling thread: the 8-bit products run in float arithmetic. */
+    private static final ThreadLocal<float[]> R_FLOAT = ThreadLocal.withInitial(() -> new float[0]);
 
+    /**
+     * Long columns in float: r is rounded to float once per call, and each column's products of 16 codes (widened to
+     * float, exactly) accumulate in a float vector; half the conversions and twice the lanes of the float64 loop. The
+     * error this adds is what {@link #i8ProductError} bounds. Short columns in float64.
+     */
     @Override
     public void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                             MemorySegment out, long outOff) {
+        if (n < FLOAT_I8_MIN) {
+            columnDotsI8Double(x, ld, n, from, to, r, rOff, out, outOff);
+        } else {
+            columnDotsI8Float(x, ld, n, from, to, r, rOff, out, outOff);
+        }
+    }
+
+    /** The products in float64, for short columns (where the float path's per-call work does not pay). */
+    private static void columnDotsI8Double(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                              MemorySegment out, long outOff) {
         int j = from;
         // Four columns at a time: each chunk of r is loaded once for four products.
@@ -286,10 +309,10 @@ final class VectorL1Kernels implements L1Kernels {
             int i = 0;
             for (int bound = n - L; i <= bound; i += L) {
                 DoubleVector rv = load(r, rOff + i);
-                s0 = i8(x, c0 + i).fma(rv, s0);
-                s1 = i8(x, c1 + i).fma(rv, s1);
-                s2 = i8(x, c2 + i).fma(rv, s2);
-                s3 = i8(x, c3 + i).fma(rv, s3);
+                s0 = i8d(x, c0 + i).fma(rv, s0);
+                s1 = i8d(x, c1 + i).fma(rv, s1);
+                s2 = i8d(x, c2 + i).fma(rv, s2);
+                s3 = i8d(x, c3 + i).fma(rv, s3);
             }
             double d0 = sum(s0), d1 = sum(s1), d2 = sum(s2), d3 = sum(s3);
             for (; i < n; i++) {
@@ -315,9 +338,90 @@ final class VectorL1Kernels implements L1Kernels {
         }
     }
 
-    private static DoubleVector i8(MemorySegment m, long elem) {
-        return (DoubleVector) ByteVector.fromMemorySegment(BS, m, elem, LE)
+    private static void columnDotsI8Float(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
+                                          MemorySegment out, long outOff) {
+        float[] rf = R_FLOAT.get();
+        if (rf.length < n) {
+            rf = new float[n];
+            R_FLOAT.set(rf);
+        }
+        for (int i = 0; i < n; i++) {
+            rf[i] = (float) r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+        }
+        int j = from;
+        // Four columns at a time: each chunk of r is loaded once for four products.
+        for (; j + 4 <= to; j += 4) {
+            long c0 = j * ld, c1 = c0 + ld, c2 = c1 + ld, c3 = c2 + ld;
+            FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
+            int i = 0;
+            for (int bound = n - FL; i <= bound; i += FL) {
+                FloatVector rv = FloatVector.fromArray(FS, rf, i);
+                s0 = i8f(x, c0 + i).fma(rv, s0);
+                s1 = i8f(x, c1 + i).fma(rv, s1);
+                s2 = i8f(x, c2 + i).fma(rv, s2);
+                s3 = i8f(x, c3 + i).fma(rv, s3);
+            }
+            double d0 = sumF(s0), d1 = sumF(s1), d2 = sumF(s2), d3 = sumF(s3);
+            for (; i < n; i++) {
+                double rv = rf[i];
+                d0 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c0 + i) * rv;
+                d1 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c1 + i) * rv;
+                d2 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c2 + i) * rv;
+                d3 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c3 + i) * rv;
+            }
+            long o = outOff + j - from;
+            out.setAtIndex(ScalarL1Kernels.F64, o, d0);
+            out.setAtIndex(ScalarL1Kernels.F64, o + 1, d1);
+            out.setAtIndex(ScalarL1Kernels.F64, o + 2, d2);
+            out.setAtIndex(ScalarL1Kernels.F64, o + 3, d3);
+        }
+        for (; j < to; j++) {
+            long c0 = j * ld;
+            double d0 = 0;
+            for (int i = 0; i < n; i++) {
+                d0 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c0 + i) * (double) rf[i];
+            }
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
+        }
+    }
+
+    /**
+     * Rounding r to float moves each product by at most 2^-24 |q_i r_i|; each lane then sums ceil(n / FL) products
+     * in float, the lanes are summed in float (at most FL more additions), and the tail in double: with u = 2^-24
+     * and m = ceil(n / FL) + FL + 1 terms in any chain, the float sums are off by at most gamma_m = m u / (1 - m u)
+     * of the sum of their terms' magnitudes (Higham, Accuracy and Stability, 3.1). Doubled for the final
+     * conversions and as margin.
+     */
+    @Override
+    public double i8ProductError(int n) {
+        if (n < FLOAT_I8_MIN) {
+            return n * 0x1p-50;
+        }
+        double u = 0x1p-24;
+        double m = Math.ceil((double) n / FL) + FL + 1;
+        double gamma = m * u / (1 - m * u);
+        return 2 * (u + gamma * (1 + u));
+    }
+
+    /** Lane sum of a float vector, in double, in lane order. */
+    private static double sumF(FloatVector v) {
+        double s = 0;
+        for (int l = 0; l < FL; l++) {
+            s += v.lane(l);
+        }
+        return s;
+    }
+
+    /** Bytes that widen to exactly one double vector. */
+    private static final VectorSpecies<Byte> BD = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L));
+
+    private static DoubleVector i8d(MemorySegment m, long elem) {
+        return (DoubleVector) ByteVector.fromMemorySegment(BD, m, elem, LE)
                 .convertShape(VectorOperators.B2D, S, 0);
+    }
+
+    private static FloatVector i8f(MemorySegment m, long elem) {
+        return (FloatVector) ByteVector.fromMemorySegment(BF, m, elem, LE).convertShape(VectorOperators.B2F, FS, 0);
     }
 
     private static DoubleVector i16(ShortVector v, int part) {
