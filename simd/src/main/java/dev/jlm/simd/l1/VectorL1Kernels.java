@@ -300,7 +300,7 @@ final class VectorL1Kernels implements L1Kernels {
 
     /** The products in float64, for short columns (where the float path's per-call work does not pay). */
     private static void columnDotsI8Double(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
-                             MemorySegment out, long outOff) {
+                                           MemorySegment out, long outOff) {
         int j = from;
         // Four columns at a time: each chunk of r is loaded once for four products.
         for (; j + 4 <= to; j += 4) {
@@ -314,28 +314,24 @@ final class VectorL1Kernels implements L1Kernels {
                 s2 = i8d(x, c2 + i).fma(rv, s2);
                 s3 = i8d(x, c3 + i).fma(rv, s3);
             }
-            double d0 = sum(s0), d1 = sum(s1), d2 = sum(s2), d3 = sum(s3);
-            for (; i < n; i++) {
-                double rv = r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
-                d0 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c0 + i) * rv;
-                d1 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c1 + i) * rv;
-                d2 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c2 + i) * rv;
-                d3 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c3 + i) * rv;
-            }
             long o = outOff + j - from;
-            out.setAtIndex(ScalarL1Kernels.F64, o, d0);
-            out.setAtIndex(ScalarL1Kernels.F64, o + 1, d1);
-            out.setAtIndex(ScalarL1Kernels.F64, o + 2, d2);
-            out.setAtIndex(ScalarL1Kernels.F64, o + 3, d3);
+            out.setAtIndex(ScalarL1Kernels.F64, o, sum(s0) + i8Tail(x, c0, r, rOff, i, n));
+            out.setAtIndex(ScalarL1Kernels.F64, o + 1, sum(s1) + i8Tail(x, c1, r, rOff, i, n));
+            out.setAtIndex(ScalarL1Kernels.F64, o + 2, sum(s2) + i8Tail(x, c2, r, rOff, i, n));
+            out.setAtIndex(ScalarL1Kernels.F64, o + 3, sum(s3) + i8Tail(x, c3, r, rOff, i, n));
         }
         for (; j < to; j++) {
-            long c0 = j * ld;
-            double d0 = 0;
-            for (int i = 0; i < n; i++) {
-                d0 += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c0 + i) * r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
-            }
-            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
+            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, i8Tail(x, j * ld, r, rOff, 0, n));
         }
+    }
+
+    /** {@code sum_{from <= i < n} q[c + i] r[rOff + i]} in double, lane by lane: the ends of the 8-bit products. */
+    private static double i8Tail(MemorySegment x, long c, MemorySegment r, long rOff, int from, int n) {
+        double d = 0;
+        for (int i = from; i < n; i++) {
+            d += (double) x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c + i) * r.getAtIndex(ScalarL1Kernels.F64, rOff + i);
+        }
+        return d;
     }
 
     private static void columnDotsI8Float(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
@@ -361,33 +357,19 @@ final class VectorL1Kernels implements L1Kernels {
                 s2 = i8f(x, c2 + i).fma(rv, s2);
                 s3 = i8f(x, c3 + i).fma(rv, s3);
             }
-            double d0 = sumF(s0), d1 = sumF(s1), d2 = sumF(s2), d3 = sumF(s3);
-            for (; i < n; i++) {
-                double rv = rf[i];
-                d0 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c0 + i) * rv;
-                d1 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c1 + i) * rv;
-                d2 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c2 + i) * rv;
-                d3 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c3 + i) * rv;
-            }
             long o = outOff + j - from;
-            out.setAtIndex(ScalarL1Kernels.F64, o, d0);
-            out.setAtIndex(ScalarL1Kernels.F64, o + 1, d1);
-            out.setAtIndex(ScalarL1Kernels.F64, o + 2, d2);
-            out.setAtIndex(ScalarL1Kernels.F64, o + 3, d3);
+            out.setAtIndex(ScalarL1Kernels.F64, o, sumF(s0) + i8Tail(x, c0, r, rOff, i, n));
+            out.setAtIndex(ScalarL1Kernels.F64, o + 1, sumF(s1) + i8Tail(x, c1, r, rOff, i, n));
+            out.setAtIndex(ScalarL1Kernels.F64, o + 2, sumF(s2) + i8Tail(x, c2, r, rOff, i, n));
+            out.setAtIndex(ScalarL1Kernels.F64, o + 3, sumF(s3) + i8Tail(x, c3, r, rOff, i, n));
         }
-        for (; j < to; j++) {
-            long c0 = j * ld;
-            double d0 = 0;
-            for (int i = 0; i < n; i++) {
-                d0 += x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, c0 + i) * (double) rf[i];
-            }
-            out.setAtIndex(ScalarL1Kernels.F64, outOff + j - from, d0);
-        }
+        // The last columns (fewer than four) in float64.
+        columnDotsI8Double(x, ld, n, j, to, r, rOff, out, outOff + j - from);
     }
 
     /**
      * Rounding r to float moves each product by at most 2^-24 |q_i r_i|; each lane then sums ceil(n / FL) products
-     * in float, the lanes are summed in float (at most FL more additions), and the tail in double: with u = 2^-24
+     * in float, and the lanes and the tail are summed in double (counted as FL + 1 more float additions): with u = 2^-24
      * and m = ceil(n / FL) + FL + 1 terms in any chain, the float sums are off by at most gamma_m = m u / (1 - m u)
      * of the sum of their terms' magnitudes (Higham, Accuracy and Stability, 3.1). Doubled for the final
      * conversions and as margin.
