@@ -68,7 +68,7 @@ final class Workspace implements AutoCloseable {
                 nnz += v != 0 ? 1 : 0;
             }
             if ((long) nnz * n >= PARALLEL_MIN) {
-                split(n, Long.MAX_VALUE, (from, to) -> {
+                split(n, (long) nnz * n, (from, to) -> {
                     MemorySegment.copy(pb.y, 8L * from, out, 8L * from, 8L * (to - from));
                     for (int j = 0; j < pb.p; j++) {
                         if (w[j] != 0) {
@@ -100,7 +100,7 @@ final class Workspace implements AutoCloseable {
             if (pool == null || p < 64 || (long) n * p < PARALLEL_MIN) {
                 k.columnDots(pb.x, n, n, 0, p, res, rOff, xtr, oOff);
             } else {
-                split(p, Long.MAX_VALUE, (from, to) -> k.columnDots(pb.x, n, n, from, to, res, rOff, xtr, oOff + from));
+                split(p, (long) n * p, (from, to) -> k.columnDots(pb.x, n, n, from, to, res, rOff, xtr, oOff + from));
             }
             for (int j = 0; j < p; j++) {
                 c[j * pb.tasks + t] = xtr.getAtIndex(LassoProblem.F64, oOff + j);
