@@ -11,8 +11,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Solves {@link LassoProblem}s for one alpha or along a path of alphas, each solution certified by its
  * duality gap (scikit-learn's definition, see {@link SolverOptions#tol()}).
  *
- * <p>A solver owns reusable buffers and, with {@code threads > 1}, a thread pool for the {@code X^T r}
- * products: create it once, solve many problems, close it. It is confined to one thread at a time (a call
+ * <p>A solver owns reusable buffers and, with {@code threads > 1}, splits its large {@code X^T r} products on the
+ * kernels' shared {@code RowExecutor}: create it once, solve many problems, close it. It is confined to one thread at a time (a call
  * from a second thread while one runs fails with {@link IllegalStateException}); different solvers may run
  * concurrently, also on the same problem.
  */
@@ -228,7 +228,7 @@ public final class LassoSolver implements AutoCloseable {
         return Duality.gap(rn2, l1, l2, Duality.omega(pb, w), Duality.norm2(w), Duality.dualNorm(pb, c), rn2, ry);
     }
 
-    /** Frees the buffers and stops the threads. */
+    /** Frees the buffers. */
     @Override
     public void close() {
         gram.close();

@@ -1,25 +1,25 @@
 package dev.jlm.prune.lasso;
 
+import dev.jlm.simd.RowExecutor;
 import dev.jlm.simd.l1.L1Kernels;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.Future;
 
 /**
- * Buffers and threads of one {@link LassoSolver}: the residuals, the {@code X^T R} output, snapshots for
- * dual extrapolation. Grown on demand, reused across solves, freed on close. Confined to one solver.
+ * Buffers of one {@link LassoSolver}: the residuals, the {@code X^T R} output, snapshots for dual extrapolation.
+ * Grown on demand, reused across solves, freed on close. Confined to one solver; with {@code threads > 1} the large
+ * products are split on the kernels' shared {@link RowExecutor}.
  */
 final class Workspace implements AutoCloseable {
     static final int SNAPSHOTS = 5;
-    /** Products below this many multiply-adds stay on the calling thread: a hand-off costs more. */
-    static final long PARALLEL_MIN = 1L << 21;
+    /**
+     * Products below this many multiply-adds stay on the calling thread: a hand-off costs more. With the shared
+     * executor's spinning workers, splitting from 2^16 on made the 2-thread {@code independent} benchmark path 1.26x
+     * faster than one thread (1.13x with a pool of parked threads from 2^21), and left {@code toeplitz} within 3%.
+     */
+    static final long PARALLEL_MIN = 1L << 16;
 
     final L1Kernels k = L1Kernels.get();
-    final ForkJoinPool pool;
     final int threads;
     private Arena arena = Arena.ofShared();
     private long nCap = -1;
@@ -38,7 +38,6 @@ final class Workspace implements AutoCloseable {
 
     Workspace(int threads) {
         this.threads = threads;
-        this.pool = threads > 1 ? new ForkJoinPool(threads - 1) : null; // the calling thread takes one share
     }
 
     void ensure(LassoProblem pb) {
@@ -62,7 +61,7 @@ final class Workspace implements AutoCloseable {
     /** R = Y - X W for W row-major [p, T]; a single task split by rows across the threads when worth it. */
     void residual(LassoProblem pb, double[] w, MemorySegment out) {
         int n = pb.n;
-        if (pool != null && pb.tasks == 1) {
+        if (threads > 1 && pb.tasks == 1) {
             int nnz = 0;
             for (double v : w) {
                 nnz += v != 0 ? 1 : 0;
@@ -97,7 +96,7 @@ final class Workspace implements AutoCloseable {
         for (int t = 0; t < pb.tasks; t++) {
             long rOff = (long) t * n;
             long oOff = (long) t * p;
-            if (pool == null || p < 64 || (long) n * p < PARALLEL_MIN) {
+            if (threads <= 1 || p < 64 || (long) n * p < PARALLEL_MIN) {
                 k.columnDots(pb.x, n, n, 0, p, res, rOff, xtr, oOff);
             } else {
                 split(p, (long) n * p, (from, to) -> k.columnDots(pb.x, n, n, from, to, res, rOff, xtr, oOff + from));
@@ -153,43 +152,21 @@ final class Workspace implements AutoCloseable {
     }
 
     /**
-     * Runs {@code body} over [0, count): whole on this thread without a pool or below {@link #PARALLEL_MIN}
-     * multiply-adds of {@code work}, else cut into one contiguous range per thread, the first run by this thread
-     * and the others by the pool.
+     * Runs {@code body} over [0, count): whole on this thread with one thread or below {@link #PARALLEL_MIN}
+     * multiply-adds of {@code work}, else cut into one contiguous range per thread on the kernels' shared
+     * {@link RowExecutor} (the calling thread runs the first; its workers spin a while before parking, so the
+     * products that follow each other within a solve are picked up at once).
      */
     private void split(int count, long work, Range body) {
-        if (pool == null || work < PARALLEL_MIN) {
+        if (threads <= 1 || work < PARALLEL_MIN || count < 2) {
             body.run(0, count);
             return;
         }
-        List<Future<?>> fs = new ArrayList<>(threads - 1);
-        for (int q = 1; q < threads; q++) {
-            int from = (int) ((long) count * q / threads);
-            int to = (int) ((long) count * (q + 1) / threads);
-            fs.add(pool.submit(() -> body.run(from, to)));
-        }
-        body.run(0, (int) ((long) count / threads)); // the first range on this thread, which would only wait
-        join(fs);
-    }
-
-    static void join(List<Future<?>> fs) {
-        try {
-            for (Future<?> f : fs) {
-                f.get();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
-        }
+        RowExecutor.run(threads, count, (from, to) -> body.run((int) from, (int) to));
     }
 
     @Override
     public void close() {
-        if (pool != null) {
-            pool.shutdownNow();
-        }
         if (arena.scope().isAlive()) {
             arena.close();
         }
