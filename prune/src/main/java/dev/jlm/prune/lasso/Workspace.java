@@ -14,10 +14,11 @@ final class Workspace implements AutoCloseable {
     static final int SNAPSHOTS = 5;
     /**
      * Products below this many multiply-adds stay on the calling thread: a hand-off costs more. With the shared
-     * executor's spinning workers, splitting from 2^16 on made the 2-thread {@code independent} benchmark path 1.26x
-     * faster than one thread (1.13x with a pool of parked threads from 2^21), and left {@code toeplitz} within 3%.
+     * executor's spinning workers, splitting from 2^18 on made the 2-thread {@code independent} benchmark path 1.27x
+     * faster than one thread (1.13x with a pool of parked threads from 2^21) and left {@code toeplitz} as it was;
+     * from 2^16 on, {@code toeplitz} with 2 threads was 3% faster in one comparison and 12% slower in another.
      */
-    static final long PARALLEL_MIN = 1L << 16;
+    static final long PARALLEL_MIN = 1L << 18;
 
     final L1Kernels k = L1Kernels.get();
     final int threads;
