@@ -104,6 +104,7 @@ public final class LassoProblem implements AutoCloseable {
             x8Scale = new double[p];
             x8Error = new double[p];
             x8Floor = new double[p];
+            double i8Error = L1Kernels.get().i8ProductError(n); // the 8-bit product's relative rounding, same for all columns
             for (int j = 0; j < p; j++) {
                 long base = (long) j * n;
                 double max = 0;
@@ -140,7 +141,7 @@ public final class LassoProblem implements AutoCloseable {
                 // ||x_j - scale8 q_j|| as for 16 bits, and the arithmetic of the 8-bit product (float32 in the
                 // vector kernels): sum |q_i r_i| <= ||q_j|| ||r||.
                 x8Error[j] = (Math.sqrt(err8) + 0x1p-52 * Math.sqrt(nrmX)) * (1 + 1e-12)
-                        + L1Kernels.get().i8ProductError(n) * scale8 * Math.sqrt(nrmQ8) * (1 + 1e-12);
+                        + i8Error * scale8 * Math.sqrt(nrmQ8) * (1 + 1e-12);
                 x8Floor[j] = scale8 * n * 0x1p-142;
                 // ||x_j - scale q_j|| (plus the rounding of computing it), and the rounding of the product
                 // q_j . r in double: at most n 2^-53 sum |q_i r_i|, with room for the final scaling.
