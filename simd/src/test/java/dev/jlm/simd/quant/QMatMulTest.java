@@ -133,12 +133,13 @@ class QMatMulTest {
 
     /**
      * Prefill (M >= 32) transposes A into groups of 32 rows, dequantizes panels of whole rows and runs tiles of 6
-     * weight rows over chunks of K: M around multiples of 32, N around multiples of 6, K over several chunks.
+     * weight rows over chunks of K, two groups of A per tile where it can and one for an odd last group: M around
+     * multiples of 32 and 64, N around multiples of 6, K over several chunks.
      */
     @Test
     void prefillGroupsTilesAndChunks() {
         Random rnd = new Random(13);
-        long[] ms = {16, 31, 32, 33, 50, 64, 65};
+        long[] ms = {16, 31, 32, 33, 50, 64, 65, 96, 127, 128, 160};
         for (int bits : new int[]{4, 8}) {
             for (int block : new int[]{16, 32, 128}) {
                 for (long m : ms) {
