@@ -23,8 +23,8 @@ import java.nio.ByteOrder;
  * <ul>
  *   <li>M = 1 (decode): {@link Gemv} with 16 float lanes; otherwise one row at a time ({@link #rowDot8}).</li>
  *   <li>M &gt;= {@link Gemm#MIN_M} (prefill) with 16 float lanes: {@link Gemm}, register tiles over A^T.</li>
- *   <li>Other M &gt; 1: tiles of 2L rows are dequantized into a per-thread scratch (never the whole matrix),
- *       transposed, and multiplied with every row of A by outer products (see {@link #gemm}).</li>
+ *   <li>Other M &gt; 1: panels of weight rows are dequantized into a per-thread scratch (never the whole
+ *       matrix) and dotted with every row of A ({@link DotGemm}).</li>
  * </ul>
  * On CPUs whose vectors hold fewer than 8 floats the scalar reference runs instead.
  */
@@ -75,7 +75,10 @@ final class VectorQMatMul implements QMatMul {
             float[] at = Gemm.transpose(ap, m, kp);
             NParallel.run(b.n(), threads, Gemm.ROWS, (from, to) -> Gemm.rows(b, from, to, at, m, kp, wide, bv, ys));
         } else {
-            NParallel.run(b.n(), threads, GEMM_N, (from, to) -> gemm(b, from, to, ap, m, kp, wide, bv, ys));
+            if (DotGemm.nibbleOrder(b)) {
+                DotGemm.arrangeGroups(a.segment(), m, (int) b.k(), ap, kp);
+            }
+            NParallel.run(b.n(), threads, DotGemm.NR, (from, to) -> DotGemm.rows(b, from, to, ap, m, kp, wide, bv, ys));
         }
     }
 
@@ -193,103 +196,6 @@ final class VectorQMatMul implements QMatMul {
                     ((FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F8L, 0))
                             .sub(zp).mul(s).intoArray(w, dst + c);
                 }
-            }
-        }
-    }
-
-    /**
-     * Prefill: tiles of 2L weight rows (L float lanes) are dequantized and transposed into {@code wt[k][2L]} (per thread, in
-     * cache), then each group of 4 rows of A is multiplied by outer products: per k, 4 broadcasts of A and two
-     * vector loads of the tile feed 8 accumulators of L outputs, with no reductions.
-     */
-    private static void gemm(QuantizedMatrix b, long from, long to, float[] ap, int m, int kp, boolean wide,
-                             float[] bias, MemorySegment ys) {
-        float[] rowBuf = new float[kp];
-        float[] wt = new float[kp * GEMM_N];
-        float[] out = new float[4 * GEMM_N];
-        long n = b.n();
-        for (long r0 = from; r0 < to; r0 += GEMM_N) {
-            int rows = (int) Math.min(GEMM_N, to - r0);
-            java.util.Arrays.fill(wt, 0f);
-            for (int t = 0; t < rows; t++) {
-                decodeRow(b, r0 + t, rowBuf, 0, wide);
-                for (int j = 0; j < kp; j++) {
-                    wt[j * GEMM_N + t] = rowBuf[j];
-                }
-            }
-            int i = 0;
-            for (; i + 4 <= m; i += 4) {
-                micro4(ap, i * kp, kp, wt, out);
-                store(out, 4, i, r0, rows, n, bias, ys);
-            }
-            for (; i < m; i++) {
-                micro1(ap, i * kp, wt, kp, out);
-                store(out, 1, i, r0, rows, n, bias, ys);
-            }
-        }
-    }
-
-    private static final VectorSpecies<Float> G = F;
-    private static final int L = G.length();
-    /** Weight rows per tile: two vectors of outputs. */
-    private static final int GEMM_N = 2 * L;
-
-    /** out[4][2L] = A rows i..i+3 (at {@code a0}, stride kp) times the tile. */
-    private static void micro4(float[] ap, int a0, int kp, float[] wt, float[] out) {
-        FloatVector c00 = FloatVector.zero(G);
-        FloatVector c01 = FloatVector.zero(G);
-        FloatVector c10 = FloatVector.zero(G);
-        FloatVector c11 = FloatVector.zero(G);
-        FloatVector c20 = FloatVector.zero(G);
-        FloatVector c21 = FloatVector.zero(G);
-        FloatVector c30 = FloatVector.zero(G);
-        FloatVector c31 = FloatVector.zero(G);
-        int a1 = a0 + kp;
-        int a2 = a1 + kp;
-        int a3 = a2 + kp;
-        for (int j = 0; j < kp; j++) {
-            FloatVector w0 = FloatVector.fromArray(G, wt, j * GEMM_N);
-            FloatVector w1 = FloatVector.fromArray(G, wt, j * GEMM_N + L);
-            FloatVector x0 = FloatVector.broadcast(G, ap[a0 + j]);
-            FloatVector x1 = FloatVector.broadcast(G, ap[a1 + j]);
-            FloatVector x2 = FloatVector.broadcast(G, ap[a2 + j]);
-            FloatVector x3 = FloatVector.broadcast(G, ap[a3 + j]);
-            c00 = w0.fma(x0, c00);
-            c01 = w1.fma(x0, c01);
-            c10 = w0.fma(x1, c10);
-            c11 = w1.fma(x1, c11);
-            c20 = w0.fma(x2, c20);
-            c21 = w1.fma(x2, c21);
-            c30 = w0.fma(x3, c30);
-            c31 = w1.fma(x3, c31);
-        }
-        c00.intoArray(out, 0);
-        c01.intoArray(out, L);
-        c10.intoArray(out, 2 * L);
-        c11.intoArray(out, 3 * L);
-        c20.intoArray(out, 4 * L);
-        c21.intoArray(out, 5 * L);
-        c30.intoArray(out, 6 * L);
-        c31.intoArray(out, 7 * L);
-    }
-
-    private static void micro1(float[] ap, int a0, float[] wt, int kp, float[] out) {
-        FloatVector c0 = FloatVector.zero(G);
-        FloatVector c1 = FloatVector.zero(G);
-        for (int j = 0; j < kp; j++) {
-            FloatVector x = FloatVector.broadcast(G, ap[a0 + j]);
-            c0 = FloatVector.fromArray(G, wt, j * GEMM_N).fma(x, c0);
-            c1 = FloatVector.fromArray(G, wt, j * GEMM_N + L).fma(x, c1);
-        }
-        c0.intoArray(out, 0);
-        c1.intoArray(out, L);
-    }
-
-    private static void store(float[] out, int count, int i0, long r0, int rows, long n, float[] bias, MemorySegment ys) {
-        for (int i = 0; i < count; i++) {
-            long base = 4 * ((i0 + i) * n + r0);
-            for (int t = 0; t < rows; t++) {
-                ys.set(F32, base + 4L * t, out[i * GEMM_N + t] + (bias == null ? 0f : bias[(int) (r0 + t)]));
             }
         }
     }

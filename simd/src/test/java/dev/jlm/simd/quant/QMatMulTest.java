@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -153,6 +154,38 @@ class QMatMulTest {
             check(QMatMul.vector(), rnd, bits, 32, 40, 150, 4000, true, DType.F32, true, 1);
             // very large M: panels shrink to one tile so that their accumulators stay bounded
             check(QMatMul.vector(), rnd, bits, 16, 50_000, 13, 20, false, DType.F32, false, 2);
+        }
+    }
+
+    /**
+     * 1 < M < 32 dots panels of dequantized weight rows with tiles of 4, 2 and 1 rows of A and 6 weight rows: every
+     * M remainder, N around multiples of 6, parts and panels split over threads, and results identical for 1, 2
+     * and 3 threads (each output is one dot product, whichever thread computes it).
+     */
+    @Test
+    void fewRowsEveryRemainderPanelsAndThreads() {
+        Random rnd = new Random(17);
+        for (int bits : new int[]{4, 8}) {
+            for (long m = 2; m <= 9; m++) {
+                long n = new long[]{5, 6, 7, 13, 61}[rnd.nextInt(5)];
+                int block = new int[]{16, 32, 64, 128, 256}[rnd.nextInt(5)];
+                check(QMatMul.vector(), rnd, bits, block, m, n, 1 + rnd.nextInt(700), rnd.nextBoolean(), DType.F32,
+                        rnd.nextBoolean(), 1 + rnd.nextInt(3));
+            }
+            // several panels per part: K = 4000 keeps a panel at 12 weight rows
+            check(QMatMul.vector(), rnd, bits, 32, 7, 100, 4000, true, DType.F32, true, 2);
+            check(QMatMul.vector(), rnd, bits, 128, 30, 41, 4000, false, DType.BF16, false, 1);
+        }
+        try (QuantizedMatrix q = QTesting.random(rnd, 4, 32, 53, 900, DType.F32, true);
+             Tensor a = QTesting.randomF32(rnd, 11, 900);
+             Tensor y1 = QTesting.nan(11, 53);
+             Tensor y2 = QTesting.nan(11, 53);
+             Tensor y3 = QTesting.nan(11, 53)) {
+            QMatMul.vector().multiply(a, q, null, y1, 1);
+            QMatMul.vector().multiply(a, q, null, y2, 2);
+            QMatMul.vector().multiply(a, q, null, y3, 3);
+            assertArrayEquals(y1.toFloatArray(), y2.toFloatArray());
+            assertArrayEquals(y1.toFloatArray(), y3.toFloatArray());
         }
     }
 
