@@ -21,6 +21,14 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
     static final SoftmaxImpl SCALAR = new SoftmaxImpl(false, RowExecutor.cores());
     static final SoftmaxImpl VECTOR = new SoftmaxImpl(true, RowExecutor.cores());
     private static final int L = F.length();
+    /**
+     * Rows of at least this many elements sum their exponentials in pieces (a power of two of them, at least 8192
+     * elements each, whole vectors), added in piece order; a call with fewer such rows than threads runs the pieces
+     * of each row on several threads (a vocabulary-sized row when sampling). The pieces depend on the width only,
+     * so every thread count gives the same bits.
+     */
+    static final int SPLIT_MIN = 16384;
+    private static final int PIECE_MIN = 8192;
 
 
     private SoftmaxImpl(boolean vector, int threads) {
@@ -81,6 +89,12 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         MemorySegment xm = x.segment();
         MemorySegment om = out.segment();
         boolean v = vector;
+        if (v && xt == DType.F32 && mm == null && n >= SPLIT_MIN && threads > 1 && rows < threads) {
+            for (long i = 0; i < rows; i++) {
+                splitRow(xm, i * xs, om, i * os, n, threads);
+            }
+            return;
+        }
         int chunks = RowExecutor.chunks(rows, n, threads);
         if (chunks <= 1) {
             rows(v, xt, xm, xs, mt, mm, ms, maskRows, om, os, n, 0, rows);
@@ -101,7 +115,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
             // 1536x128 and 4096x512, one thread).
             float max = maxF32(x, from * xs, n);
             for (long i = from; i < to; i++) {
-                float inv = 1f / expSumF32(x, i * xs, null, 0, max, y, i * ys, n);
+                float inv = 1f / expSumPieces(x, i * xs, max, y, i * ys, n);
                 if (i + 1 < to) {
                     max = scaleThenMax(y, i * ys * 4, n, inv, x, (i + 1) * xs);
                 } else {
@@ -152,11 +166,83 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
 
     // ---- Vector API -----------------------------------------------------------------------------
 
+    /** Pieces a row of n elements sums its exponentials in: 1 below {@link #SPLIT_MIN}. */
+    static int pieces(int n) {
+        if (n < SPLIT_MIN) {
+            return 1;
+        }
+        return Math.min(8, Integer.highestOneBit(n / PIECE_MIN));
+    }
+
+    /** Start of piece {@code p} of {@code pieces} in a row of n elements: whole vectors, the last piece the longest. */
+    private static int pieceStart(int p, int pieces, int n) {
+        return (int) ((long) n * p / pieces) / L * L;
+    }
+
+    /** expSumF32 (no mask) summed piece by piece in piece order. */
+    private static float expSumPieces(MemorySegment x, long xi, float max, MemorySegment y, long yi, int n) {
+        int pieces = pieces(n);
+        if (pieces == 1) {
+            return expSumF32(x, xi, null, 0, max, y, yi, n);
+        }
+        float sum = 0f;
+        for (int p = 0; p < pieces; p++) {
+            int a = pieceStart(p, pieces, n);
+            int b = pieceStart(p + 1, pieces, n);
+            if (p + 1 == pieces) {
+                b = n;
+            }
+            sum += expSumF32(x, xi + a, null, 0, max, y, yi + a, b - a);
+        }
+        return sum;
+    }
+
+    /**
+     * One long F32 row (no mask) on several threads: the pieces' maxima, then their exponential sums (the same
+     * pieces and order as {@link #expSumPieces}), then the scaling, each step split over the shared executor.
+     */
+    private static void splitRow(MemorySegment x, long xi, MemorySegment y, long yi, int n, int threads) {
+        int pieces = pieces(n);
+        int chunks = Math.min(threads, pieces);
+        float[] part = new float[pieces];
+        RowExecutor.run(chunks, pieces, (from, to) -> {
+            for (long p = from; p < to; p++) {
+                int a = pieceStart((int) p, pieces, n);
+                int b = p + 1 == pieces ? n : pieceStart((int) p + 1, pieces, n);
+                part[(int) p] = maxF32(x, xi + a, b - a);
+            }
+        });
+        float max = Float.NEGATIVE_INFINITY;
+        for (float v : part) {
+            max = Math.max(max, v);
+        }
+        float mx = max;
+        RowExecutor.run(chunks, pieces, (from, to) -> {
+            for (long p = from; p < to; p++) {
+                int a = pieceStart((int) p, pieces, n);
+                int b = p + 1 == pieces ? n : pieceStart((int) p + 1, pieces, n);
+                part[(int) p] = expSumF32(x, xi + a, null, 0, mx, y, yi + a, b - a);
+            }
+        });
+        float sum = 0f;
+        for (float v : part) {
+            sum += v;
+        }
+        float inv = 1f / sum;
+        RowExecutor.run(chunks, pieces, (from, to) -> {
+            for (long p = from; p < to; p++) {
+                int a = pieceStart((int) p, pieces, n);
+                int b = p + 1 == pieces ? n : pieceStart((int) p + 1, pieces, n);
+                scaleInPlace(y, (yi + a) * 4, b - a, inv);
+            }
+        });
+    }
+
     /** Three passes over the row (max; exp, kept in out, and sum; scale), each a small method of its own. */
     private static void vectorRowF32(MemorySegment x, long xi, MemorySegment m, long mi, MemorySegment y, long yi,
                                      int n) {
         float max = m == null ? maxF32(x, xi, n) : maxMaskedF32(x, xi, m, mi, n);
-        float sum = expSumF32(x, xi, m, mi, max, y, yi, n);
+        float sum = m == null ? expSumPieces(x, xi, max, y, yi, n) : expSumF32(x, xi, m, mi, max, y, yi, n);
         scaleInPlace(y, yi * 4, n, 1f / sum);
     }
 

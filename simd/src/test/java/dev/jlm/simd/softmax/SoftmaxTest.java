@@ -152,6 +152,46 @@ class SoftmaxTest {
         }
     }
 
+    /**
+     * Rows of 16384 elements and more sum their exponentials in pieces, and a call with fewer such rows than
+     * threads runs each row's pieces on several threads: against the reference, bit-identical for 1, 2 and 3
+     * threads, NaN rows still NaN, in place too.
+     */
+    @Test
+    void longRowsSplitOverThreadsGiveTheSameBits() {
+        for (int n : new int[]{16384, 16399, 32000, 65536 + 5, 131072 + 17}) {
+            for (int rows : new int[]{1, 2, 3}) {
+                float[] x = normal(n + rows, rows * n, 0, 5);
+                if (rows == 3) {
+                    x[2 * n + n / 2 + 3] = Float.NaN;
+                }
+                double[] want = reference(x, null, rows, n);
+                float[] first = null;
+                for (int t = 1; t <= 3; t++) {
+                    try (Tensor xt = Tensor.of(x, rows, n); Tensor out = poisoned(rows, n)) {
+                        Softmax.vector().withThreads(t).apply(xt, out);
+                        float[] y = out.toFloatArray();
+                        int finite = rows == 3 ? 2 * n : rows * n;
+                        assertClose("n=" + n + " rows=" + rows + " threads=" + t, java.util.Arrays.copyOf(want, finite),
+                                java.util.Arrays.copyOf(y, finite), REL, ABS);
+                        for (int i = finite; i < rows * n; i++) {
+                            assertTrue(Float.isNaN(y[i]), "a row with a NaN is NaN");
+                        }
+                        if (first == null) {
+                            first = y;
+                        } else {
+                            org.junit.jupiter.api.Assertions.assertArrayEquals(first, y, "threads=" + t + " n=" + n);
+                        }
+                    }
+                }
+                try (Tensor xt = Tensor.of(x, rows, n)) {
+                    Softmax.vector().withThreads(2).apply(xt, xt);
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(first, xt.toFloatArray(), "in place, n=" + n);
+                }
+            }
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("impls")
     void inPlaceAndSlicedRows(Softmax k) {
