@@ -53,6 +53,11 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
     static final int MIN_ITEMS = 8;
     /** Keys per range at least, when splitting. */
     static final int SPLIT_KEYS = 1024;
+    /**
+     * Queries per call up to which the query heads of a kv group share tiles (see {@code Job.groupTiles}); longer
+     * calls (prefill) keep tiles of one head's consecutive queries.
+     */
+    static final int GROUP_TILE_MAX_Q = 64;
 
 
     private AttentionImpl(boolean vector, int threads) {
@@ -250,6 +255,14 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** Decoding with GQA: one item holds every query head of a kv head, so each key is read once per group. */
         boolean grouped;
         /**
+         * A few queries with GQA, more rows than one item holds (at most {@link #GROUP_TILE_MAX_Q} queries, e.g. a
+         * speculative draft or a chunk of a prompt against a cache): the group's rows, ordered by position and then
+         * by query head, are cut into tiles of BQ rows, {@code groupTiles} per kv head. Each key is read once per
+         * tile instead of once per query head, and the tiles are full (12 queries x 4 heads: 2 tiles of 32 and 16
+         * rows instead of 4 tiles of 12).
+         */
+        int groupTiles;
+        /**
          * Key ranges per item (decoding with few items, so that threads share the work): each range leaves its
          * unnormalized output, max and sum in {@code part}, merged after all ranges ran. 1: no split.
          */
@@ -327,10 +340,12 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             this.oRow = oRow;
             cumItems = new long[batch + 1];
             grouped = group > 1 && (long) qLen * group <= BQ;
-            long per = grouped ? heads / group : (long) heads * tiles(qLen);
+            groupTiles = !grouped && group > 1 && qLen <= GROUP_TILE_MAX_Q ? (qLen * group + BQ - 1) / BQ : 0;
+            long per = grouped ? heads / group
+                    : groupTiles > 0 ? (long) (heads / group) * groupTiles : (long) heads * tiles(qLen);
             long base = per * batch;
             // The split depends on the shape alone, never on the thread count: results stay the same bits.
-            splits = splits(base, qLen, kvLen);
+            splits = groupTiles > 0 ? 1 : splits(base, qLen, kvLen);
             if (splits > 1) {
                 splitRows = grouped ? group * qLen : qLen;
                 part = partBuffer((int) (base * splits * splitRows * (d + 2)));
@@ -351,6 +366,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
 
         void packed(long[] offsets) {
             this.offsets = offsets;
+            this.groupTiles = 0;
             this.batch = offsets.length - 1;
             long kvHeads = heads / group;
             this.qHead = d;
@@ -462,6 +478,11 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                     tileGrouped(sc, b, (int) rem);
                     continue;
                 }
+                if (groupTiles > 0) {
+                    int r0 = (int) (rem % groupTiles) * BQ;
+                    tileGroupedRows(sc, b, (int) (rem / groupTiles), r0, Math.min(qLen * group, r0 + BQ));
+                    continue;
+                }
                 int tiles = tiles(qLen(b));
                 int h = (int) (rem / tiles);
                 int t = (int) (rem % tiles);
@@ -543,6 +564,25 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                 sc.rmask[r] = mb < 0 ? -1 : mb + (long) t * kvLen;
             }
             keys(sc, b, kh, rows, pos0, pos0 + qLen - 1);
+        }
+
+        /**
+         * Rows [r0, r1) of the queries of the heads sharing kv head kh, row r being query r / group of head
+         * kh * group + r % group (uniform layout).
+         */
+        void tileGroupedRows(Scratch sc, int b, int kh, int r0, int r1) {
+            long pos0 = kvLen - qLen;
+            for (int r = r0; r < r1; r++) {
+                int h = kh * group + r % group;
+                int t = r / group;
+                long mb = maskStart(b, h);
+                int i = r - r0;
+                sc.rq[i] = qStart(b, h) + t * qRow;
+                sc.ro[i] = oStart(b, h) + t * oRow;
+                sc.rpos[i] = pos0 + t;
+                sc.rmask[i] = mb < 0 ? -1 : mb + (long) t * kvLen;
+            }
+            keys(sc, b, kh, r1 - r0, pos0 + r0 / group, pos0 + (r1 - 1) / group);
         }
 
         /** The rows set up in scratch (positions pFirst..pLast) against the keys of kv head kh they can see. */

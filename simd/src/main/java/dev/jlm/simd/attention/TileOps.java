@@ -20,7 +20,7 @@ import jdk.incubator.vector.VectorShuffle;
 
 /**
  * The arithmetic on one (query tile x key tile): scores, the online softmax update, and weights times values.
- * Scalar versions use double accumulators. Vector versions, with more than BQ / 4 query rows ("wide"): the query
+ * Scalar versions use double accumulators. Vector versions, with more than {@link #NARROW_MAX} query rows ("wide"): the query
  * tile is transposed once per tile into scratch so that scores come out as {@code [key][query row]} with the
  * query rows along the lanes: {@code S^T = K Q^T} runs as an 8-key x 2-vector register block, the online
  * softmax works lane-wise on whole groups of rows (no horizontal reductions), and {@code P V} runs as a 4-row x
@@ -45,6 +45,12 @@ final class TileOps {
     private static final float Q3 = 0.008312525227665901f;
     /** Keys per chunk of the few-row value pass: 32 rows of head_dim 128 in F32 are 16 KiB, held in L1. */
     private static final int VK = 32;
+    /**
+     * Most query rows of a tile scored row by row against keys read in place (narrow); more take the transposed
+     * wide layout, whose lanes are query rows. 16, not 8: at 9-16 rows half the wide layout's lanes are padding
+     * (4 queries x 4 query heads against 2048 cached keys, head_dim 128, one thread: 3.5-3.9 -> 2.6-2.7 ms).
+     */
+    static final int NARROW_MAX = 16;
     // For sum4 with 16 lanes: lane i pairs with lane i ^ k; the masks pick lanes 8..15 and lanes 4..7, 12..15.
     private static final boolean SUM4 = L == 16;
     private static final VectorShuffle<Float> X8 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 8 : i);
@@ -264,8 +270,8 @@ final class TileOps {
 
     /** Whether a tile of this many rows uses the wide (transposed-score) layout. */
     static boolean wide(Job j, int rows) {
-        // The wide block always fills BQ lanes of rows; below a quarter of that the per-row path wastes less.
-        return j.vector && rows > BQ / 4 && BQ % (2 * L) == 0;
+        // The wide block always fills BQ lanes of rows; up to half of that the per-row path wastes less.
+        return j.vector && rows > NARROW_MAX && BQ % (2 * L) == 0;
     }
 
     /** s[r][0..n) = q_r . k_(k0 + j), keys starting at element kb. */
