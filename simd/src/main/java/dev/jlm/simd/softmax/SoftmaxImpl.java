@@ -174,9 +174,12 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         return Math.min(8, Integer.highestOneBit(n / PIECE_MIN));
     }
 
-    /** Start of piece {@code p} of {@code pieces} in a row of n elements: whole vectors, the last piece the longest. */
+    /**
+     * Start of piece {@code p} of {@code pieces} in a row of n elements (n for p = pieces): whole vectors, the last
+     * piece the longest.
+     */
     private static int pieceStart(int p, int pieces, int n) {
-        return (int) ((long) n * p / pieces) / L * L;
+        return p == pieces ? n : (int) ((long) n * p / pieces) / L * L;
     }
 
     /** expSumF32 (no mask) summed piece by piece in piece order. */
@@ -188,11 +191,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         float sum = 0f;
         for (int p = 0; p < pieces; p++) {
             int a = pieceStart(p, pieces, n);
-            int b = pieceStart(p + 1, pieces, n);
-            if (p + 1 == pieces) {
-                b = n;
-            }
-            sum += expSumF32(x, xi + a, null, 0, max, y, yi + a, b - a);
+            sum += expSumF32(x, xi + a, null, 0, max, y, yi + a, pieceStart(p + 1, pieces, n) - a);
         }
         return sum;
     }
@@ -208,7 +207,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         RowExecutor.run(chunks, pieces, (from, to) -> {
             for (long p = from; p < to; p++) {
                 int a = pieceStart((int) p, pieces, n);
-                int b = p + 1 == pieces ? n : pieceStart((int) p + 1, pieces, n);
+                int b = pieceStart((int) p + 1, pieces, n);
                 part[(int) p] = maxF32(x, xi + a, b - a);
             }
         });
@@ -220,7 +219,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         RowExecutor.run(chunks, pieces, (from, to) -> {
             for (long p = from; p < to; p++) {
                 int a = pieceStart((int) p, pieces, n);
-                int b = p + 1 == pieces ? n : pieceStart((int) p + 1, pieces, n);
+                int b = pieceStart((int) p + 1, pieces, n);
                 part[(int) p] = expSumF32(x, xi + a, null, 0, mx, y, yi + a, b - a);
             }
         });
@@ -232,7 +231,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         RowExecutor.run(chunks, pieces, (from, to) -> {
             for (long p = from; p < to; p++) {
                 int a = pieceStart((int) p, pieces, n);
-                int b = p + 1 == pieces ? n : pieceStart((int) p + 1, pieces, n);
+                int b = pieceStart((int) p + 1, pieces, n);
                 scaleInPlace(y, (yi + a) * 4, b - a, inv);
             }
         });
