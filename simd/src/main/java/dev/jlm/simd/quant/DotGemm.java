@@ -1,7 +1,6 @@
 package dev.jlm.simd.quant;
 
 import dev.jlm.core.Simd;
-import dev.jlm.core.DType;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -37,21 +36,9 @@ final class DotGemm {
      */
     private static final int PANEL_BYTES = 192 * 1024;
 
-    /** k per group of 64 code bytes (4 bits): 16 int lanes of 8 nibbles. */
-    private static final int GROUP = 128;
+    private static final int GROUP = Gemv.GROUP;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
-    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
     private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_512;
-    /** Duplicates bytes 0..7 into pairs, so that packed 4-bit zero points unpack in block order. */
-    private static final VectorShuffle<Byte> PAIRS = VectorShuffle.fromOp(B16, i -> i / 2);
-    /** Shift per lane: 0 for the low nibble (even block), 4 for the high one. */
-    private static final IntVector NIBBLE_SHIFT = IntVector.fromArray(I,
-            new int[]{0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4}, 0);
-    /** Lane j of a group to its block's scale, for blocks of 32, 64 and >= 128 k. */
-    private static final VectorShuffle<Float> EX32 = VectorShuffle.fromOp(FloatVector.SPECIES_512, j -> j / 4);
-    private static final VectorShuffle<Float> EX64 = VectorShuffle.fromOp(FloatVector.SPECIES_512, j -> j / 8);
-    private static final VectorShuffle<Float> EX128 = VectorShuffle.fromOp(FloatVector.SPECIES_512, j -> 0);
-    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private DotGemm() {
     }
@@ -96,7 +83,7 @@ final class DotGemm {
         int kb = b.kBlocks();
         int block = b.blockSize();
         blockConstants(b, r, sc, zc, 0);
-        VectorShuffle<Float> ex = block == 32 ? EX32 : block == 64 ? EX64 : EX128;
+        VectorShuffle<Float> ex = block == 32 ? Gemv.EX32 : block == 64 ? Gemv.EX64 : Gemv.EX128;
         MemorySegment d = b.data().segment();
         long rowOff = r * kb * (long) b.blobBytes();
         int groups = kb * block / GROUP;
@@ -142,7 +129,7 @@ final class DotGemm {
         for (int i = 0; i < 4; i++) {
             blockConstants(b, r + i, sc, zc, i * cs);
         }
-        VectorShuffle<Float> ex = block == 32 ? EX32 : block == 64 ? EX64 : EX128;
+        VectorShuffle<Float> ex = block == 32 ? Gemv.EX32 : block == 64 ? Gemv.EX64 : Gemv.EX128;
         MemorySegment d = b.data().segment();
         long rowBytes = kb * (long) b.blobBytes();
         long o0 = r * rowBytes;
@@ -184,13 +171,7 @@ final class DotGemm {
     /** Row r's block scales into {@code sc[co .. co + kb)} and {@code -zp s} into {@code zc[co .. co + kb)}. */
     private static void blockConstants(QuantizedMatrix b, long r, float[] sc, float[] zc, int co) {
         int kb = b.kBlocks();
-        if (b.scaleType() == DType.F32) {
-            MemorySegment.copy(b.scales().segment(), F32, 4L * r * kb, sc, co, kb);
-        } else {
-            for (int blk = 0; blk < kb; blk++) {
-                sc[co + blk] = b.scale(r, blk);
-            }
-        }
+        Gemv.scales(b, r, sc, co);
         int blk = 0;
         if (!b.hasZeroPoints()) {
             float zp = -b.defaultZeroPoint();
@@ -206,10 +187,10 @@ final class DotGemm {
         long zOff = r * b.zeroPointBytesPerRow();
         // 16 blocks per 8 bytes; a whole long is read only when it lies inside the row
         for (; blk + 16 <= kb && (blk >> 1) + 8 <= b.zeroPointBytesPerRow(); blk += 16) {
-            long packed = zs.get(I64, zOff + (blk >> 1));
+            long packed = zs.get(Gemv.I64, zOff + (blk >> 1));
             IntVector zi = (IntVector) ((ByteVector) LongVector.broadcast(LongVector.SPECIES_128, packed)
-                    .reinterpretAsBytes()).rearrange(PAIRS).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-            FloatVector zf = (FloatVector) zi.lanewise(VectorOperators.LSHR, NIBBLE_SHIFT).and(0xf)
+                    .reinterpretAsBytes()).rearrange(Gemv.PAIRS).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            FloatVector zf = (FloatVector) zi.lanewise(VectorOperators.LSHR, Gemv.NIBBLE_SHIFT).and(0xf)
                     .convert(VectorOperators.I2F, 0);
             zf.neg().mul(FloatVector.fromArray(F, sc, co + blk)).intoArray(zc, co + blk);
         }

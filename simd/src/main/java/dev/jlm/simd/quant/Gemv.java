@@ -36,13 +36,13 @@ final class Gemv {
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
     private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_512;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Rows per pass. */
     static final int ROWS = 4;
     /** Duplicates bytes 0..7 into pairs, so that packed 4-bit zero points unpack in block order. */
-    private static final VectorShuffle<Byte> PAIRS = VectorShuffle.fromOp(B, i -> i / 2);
+    static final VectorShuffle<Byte> PAIRS = VectorShuffle.fromOp(B, i -> i / 2);
     /** Shift per lane: 0 for the low nibble (even block), 4 for the high one. */
-    private static final IntVector NIBBLE_SHIFT = IntVector.fromArray(I, new int[]{0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4}, 0);
+    static final IntVector NIBBLE_SHIFT = IntVector.fromArray(I, new int[]{0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4}, 0);
 
     /** k per group of 64 code bytes (4 bits): 16 int lanes of 8 nibbles. */
     static final int GROUP = 128;
@@ -50,9 +50,9 @@ final class Gemv {
     private static final float[] NIBBLE_WEIGHT = {1f, 0x1p-4f, 0x1p-8f, 0x1p-12f, 0x1p-16f, 0x1p-20f, 0x1p-24f, 1f};
     /** Lane j of a group to its block's scale, for blocks of 16, 32, 64 and >= 128 k. */
     private static final VectorShuffle<Float> EX16 = VectorShuffle.fromOp(F, j -> j / 2);
-    private static final VectorShuffle<Float> EX32 = VectorShuffle.fromOp(F, j -> j / 4);
-    private static final VectorShuffle<Float> EX64 = VectorShuffle.fromOp(F, j -> j / 8);
-    private static final VectorShuffle<Float> EX128 = VectorShuffle.fromOp(F, j -> 0);
+    static final VectorShuffle<Float> EX32 = VectorShuffle.fromOp(F, j -> j / 4);
+    static final VectorShuffle<Float> EX64 = VectorShuffle.fromOp(F, j -> j / 8);
+    static final VectorShuffle<Float> EX128 = VectorShuffle.fromOp(F, j -> 0);
 
     private Gemv() {
     }
@@ -96,7 +96,7 @@ final class Gemv {
     }
 
     /** The scales of row {@code r} as floats into {@code sc[off .. off + kBlocks)}. */
-    private static void scales(QuantizedMatrix b, long r, float[] sc, int off) {
+    static void scales(QuantizedMatrix b, long r, float[] sc, int off) {
         int kb = b.kBlocks();
         if (b.scaleType() == DType.F32) {
             MemorySegment.copy(b.scales().segment(), F32, 4L * r * kb, sc, off, kb);
