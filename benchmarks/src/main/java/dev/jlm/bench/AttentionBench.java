@@ -138,6 +138,70 @@ public class AttentionBench {
         }
     }
 
+    /**
+     * A few new tokens against {@code seq} cached positions (a speculative draft being verified, a prompt fed in
+     * chunks): q of {@code tokens} tokens, non-causal so that ORT's {@code Attention} computes the same thing.
+     */
+    @State(Scope.Benchmark)
+    public static class Draft {
+        @Param({"jlm", "ort"})
+        public String impl;
+
+        @Param({"1", "2"})
+        public int threads;
+
+        @Param({"32x8x2048x64", "32x8x2048x128", "32x32x2048x128"})
+        public String shape;
+
+        @Param({"4", "12", "16"})
+        public int tokens;
+
+        Tensor q;
+        Tensor out;
+        KvCache cache;
+        Attention kernel;
+        OrtOp session;
+        OrtOp.Bound bound;
+
+        @Setup(Level.Trial)
+        public void setup() throws Exception {
+            Bench.requireImpl(impl);
+            long[] s = Bench.shape(shape);
+            int h = (int) s[0];
+            int hkv = (int) s[1];
+            int seq = (int) s[2];
+            int d = (int) s[3];
+            q = Bench.random(1, 0, 1, 1, h, tokens, d);
+            out = Tensor.allocate(DType.F32, 1, h, tokens, d);
+            cache = KvCache.allocate(1, hkv, seq, d, DType.F32);
+            try (Tensor k = Bench.random(2, 0, 1, 1, hkv, seq, d); Tensor v = Bench.random(3, 0, 1, 1, hkv, seq, d)) {
+                cache.append(k, v);
+            }
+            kernel = Attention.get().withThreads(threads);
+            if (impl.equals("ort")) {
+                byte[] model = TinyModel.node("Attention", 23)
+                        .input("Q", 1, h, tokens, d).input("K", 1, hkv, seq, d).input("V", 1, hkv, seq, d)
+                        .output("Y", 1, h, tokens, d).build();
+                session = OrtOp.create(model, threads);
+                bound = session.bind(Map.of("Q", q, "K", cache.keys(), "V", cache.values()), Map.of("Y", out));
+            }
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws Exception {
+            Bench.close(bound, session, q, out, cache);
+        }
+    }
+
+    @Benchmark
+    public void draft(Draft p) throws Exception {
+        if (p.bound != null) {
+            p.bound.run();
+        } else {
+            p.kernel.attend(p.cache, p.q, AttentionOptions.DEFAULT, p.out);
+        }
+    }
+
     @Benchmark
     public void prefill(Prefill p) throws Exception {
         if (p.bound != null) {

@@ -30,6 +30,8 @@ final class Traffic {
             case "AttentionBench.prefill" -> 4.0 * s[2] * s[3] * (2 * s[0] + 2 * s[1]);
             // the whole cache (k and v) read once, plus q in and out for one token
             case "AttentionBench.decode" -> 4.0 * s[3] * (2 * s[0] + 2.0 * s[1] * s[2]);
+            // the whole cache read once, plus q in and out for each of the draft's tokens
+            case "AttentionBench.draft" -> 4.0 * s[3] * (2.0 * s[0] * tokens(r) + 2.0 * s[1] * s[2]);
             case "RooflineBench.copy" -> 2.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
             case "RooflineBench.triad" -> 3.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
             default -> Double.NaN;
@@ -48,8 +50,15 @@ final class Traffic {
         return switch (r.benchClass() + "." + r.method()) {
             case "AttentionBench.prefill" -> 4.0 * s[0] * s[2] * s[2] * s[3] / 2;
             case "AttentionBench.decode" -> 4.0 * s[0] * s[2] * s[3];
+            case "AttentionBench.draft" -> 4.0 * s[0] * tokens(r) * s[2] * s[3];
             default -> Double.NaN;
         };
+    }
+
+    /** New tokens of an {@code AttentionBench.draft} result. */
+    private static double tokens(Result r) {
+        String t = r.param("tokens");
+        return t == null ? Double.NaN : Double.parseDouble(t);
     }
 
     /** The width the targets speak of: the elements of one row (all dimensions but the first). */
