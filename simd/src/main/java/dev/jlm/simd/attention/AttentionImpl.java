@@ -53,11 +53,6 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
     static final int MIN_ITEMS = 8;
     /** Keys per range at least, when splitting. */
     static final int SPLIT_KEYS = 1024;
-    /**
-     * Queries per call up to which the query heads of a kv group share tiles (see {@code Job.groupTiles}); longer
-     * calls (prefill) keep tiles of one head's consecutive queries.
-     */
-    static final int GROUP_TILE_MAX_Q = 64;
 
 
     private AttentionImpl(boolean vector, int threads) {
@@ -255,11 +250,11 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** Decoding with GQA: one item holds every query head of a kv head, so each key is read once per group. */
         boolean grouped;
         /**
-         * A few queries with GQA, more rows than one item holds (at most {@link #GROUP_TILE_MAX_Q} queries, e.g. a
-         * speculative draft or a chunk of a prompt against a cache): the group's rows, ordered by position and then
-         * by query head, are cut into tiles of BQ rows, {@code groupTiles} per kv head. Each key is read once per
-         * tile instead of once per query head, and the tiles are full (12 queries x 4 heads: 2 tiles of 32 and 16
-         * rows instead of 4 tiles of 12).
+         * GQA with more rows than one item holds (a speculative draft, a chunk of a prompt against a cache, a
+         * prefill; uniform layout): the group's rows, ordered by position and then by query head, are cut into tiles
+         * of BQ rows, {@code groupTiles} per kv head. Each key is read once per tile instead of once per query head,
+         * the tiles are full (12 queries x 4 heads: 2 tiles of 32 and 16 rows instead of 4 tiles of 12), and a
+         * causal tile spans BQ / group positions, so less of it lies past the diagonal. 0 otherwise.
          */
         int groupTiles;
         /**
@@ -340,7 +335,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             this.oRow = oRow;
             cumItems = new long[batch + 1];
             grouped = group > 1 && (long) qLen * group <= BQ;
-            groupTiles = !grouped && group > 1 && qLen <= GROUP_TILE_MAX_Q ? (qLen * group + BQ - 1) / BQ : 0;
+            groupTiles = !grouped && group > 1 ? (int) (((long) qLen * group + BQ - 1) / BQ) : 0;
             long per = grouped ? heads / group
                     : groupTiles > 0 ? (long) (heads / group) * groupTiles : (long) heads * tiles(qLen);
             long base = per * batch;
