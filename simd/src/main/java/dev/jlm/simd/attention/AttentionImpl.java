@@ -251,12 +251,13 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         boolean grouped;
         /**
          * GQA with more rows than one item holds (a speculative draft, a chunk of a prompt against a cache, a
-         * prefill; uniform layout): the group's rows, ordered by position and then by query head, are cut into tiles
-         * of BQ rows, {@code groupTiles} per kv head. Each key is read once per tile instead of once per query head,
-         * the tiles are full (12 queries x 4 heads: 2 tiles of 32 and 16 rows instead of 4 tiles of 12), and a
-         * causal tile spans BQ / group positions, so less of it lies past the diagonal. 0 otherwise.
+         * prefill, packed sequences): the rows of a sequence's query heads sharing a kv head, ordered by position and
+         * then by query head, are cut into tiles of BQ rows ({@link #groupTiles(int)} per kv head). Each key is read
+         * once per tile instead of once per query head, the tiles are full (12 queries x 4 heads: 2 tiles of 32 and
+         * 16 rows instead of 4 tiles of 12), and a causal tile spans BQ / group positions, so less of it lies past
+         * the diagonal.
          */
-        int groupTiles;
+        boolean groupedTiles;
         /**
          * Key ranges per item (decoding with few items, so that threads share the work): each range leaves its
          * unnormalized output, max and sum in {@code part}, merged after all ranges ran. 1: no split.
@@ -335,12 +336,12 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             this.oRow = oRow;
             cumItems = new long[batch + 1];
             grouped = group > 1 && (long) qLen * group <= BQ;
-            groupTiles = !grouped && group > 1 ? (int) (((long) qLen * group + BQ - 1) / BQ) : 0;
+            groupedTiles = !grouped && group > 1;
             long per = grouped ? heads / group
-                    : groupTiles > 0 ? (long) (heads / group) * groupTiles : (long) heads * tiles(qLen);
+                    : groupedTiles ? (long) (heads / group) * groupTiles(0) : (long) heads * tiles(qLen);
             long base = per * batch;
             // The split depends on the shape alone, never on the thread count: results stay the same bits.
-            splits = groupTiles > 0 ? 1 : splits(base, qLen, kvLen);
+            splits = groupedTiles ? 1 : splits(base, qLen, kvLen);
             if (splits > 1) {
                 splitRows = grouped ? group * qLen : qLen;
                 part = partBuffer((int) (base * splits * splitRows * (d + 2)));
@@ -361,7 +362,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
 
         void packed(long[] offsets) {
             this.offsets = offsets;
-            this.groupTiles = 0;
+            this.groupedTiles = group > 1;
             this.batch = offsets.length - 1;
             long kvHeads = heads / group;
             this.qHead = d;
@@ -372,7 +373,8 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             this.oRow = (long) heads * d;
             cumItems = new long[batch + 1];
             for (int b = 0; b < batch; b++) {
-                cumItems[b + 1] = cumItems[b] + (long) heads * tiles((int) (offsets[b + 1] - offsets[b]));
+                cumItems[b + 1] = cumItems[b] + (groupedTiles ? (long) (heads / group) * groupTiles(b)
+                        : (long) heads * tiles((int) (offsets[b + 1] - offsets[b])));
             }
         }
 
@@ -399,6 +401,11 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
 
         static int tiles(int len) {
             return (len + BQ - 1) / BQ;
+        }
+
+        /** Tiles of BQ rows per kv head of sequence b when {@link #groupedTiles}. */
+        int groupTiles(int b) {
+            return (int) (((long) qLen(b) * group + BQ - 1) / BQ);
         }
 
         int qLen(int b) {
@@ -473,9 +480,10 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                     tileGrouped(sc, b, (int) rem);
                     continue;
                 }
-                if (groupTiles > 0) {
-                    int r0 = (int) (rem % groupTiles) * BQ;
-                    tileGroupedRows(sc, b, (int) (rem / groupTiles), r0, Math.min(qLen * group, r0 + BQ));
+                if (groupedTiles) {
+                    int gt = groupTiles(b);
+                    int r0 = (int) (rem % gt) * BQ;
+                    tileGroupedRows(sc, b, (int) (rem / gt), r0, Math.min(qLen(b) * group, r0 + BQ));
                     continue;
                 }
                 int tiles = tiles(qLen(b));
@@ -562,11 +570,11 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         }
 
         /**
-         * Rows [r0, r1) of the queries of the heads sharing kv head kh, row r being query r / group of head
-         * kh * group + r % group (uniform layout).
+         * Rows [r0, r1) of sequence b's queries of the heads sharing kv head kh, row r being query r / group of head
+         * kh * group + r % group.
          */
         void tileGroupedRows(Scratch sc, int b, int kh, int r0, int r1) {
-            long pos0 = kvLen - qLen;
+            long pos0 = kvLen(b) - qLen(b);
             for (int r = r0; r < r1; r++) {
                 int h = kh * group + r % group;
                 int t = r / group;
@@ -575,7 +583,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                 sc.rq[i] = qStart(b, h) + t * qRow;
                 sc.ro[i] = oStart(b, h) + t * oRow;
                 sc.rpos[i] = pos0 + t;
-                sc.rmask[i] = mb < 0 ? -1 : mb + (long) t * kvLen;
+                sc.rmask[i] = mb < 0 ? -1 : mb + (long) t * kvLen(b);
             }
             keys(sc, b, kh, r1 - r0, pos0 + r0 / group, pos0 + (r1 - 1) / group);
         }
