@@ -247,15 +247,13 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         long oHead;
         long oRow;
         long[] cumItems;
-        /** Decoding with GQA: one item holds every query head of a kv head, so each key is read once per group. */
-        boolean grouped;
         /**
-         * GQA with more rows than one item holds (a speculative draft, a chunk of a prompt against a cache, a
-         * prefill, packed sequences): the rows of a sequence's query heads sharing a kv head, ordered by position and
-         * then by query head, are cut into tiles of BQ rows ({@link #groupTiles(int)} per kv head). Each key is read
-         * once per tile instead of once per query head, the tiles are full (12 queries x 4 heads: 2 tiles of 32 and
-         * 16 rows instead of 4 tiles of 12), and a causal tile spans BQ / group positions, so less of it lies past
-         * the diagonal.
+         * GQA: the rows of a sequence's query heads sharing a kv head, ordered by position and then by query head,
+         * are cut into tiles of BQ rows ({@link #groupTiles(int)} per kv head). A decode step is one tile per kv
+         * head, so each cached key is read once per group, not once per query head; with more queries (a
+         * speculative draft, a chunk of a prompt against a cache, a prefill, packed sequences) each key is read
+         * once per tile, the tiles are full (12 queries x 4 heads: 2 tiles of 32 and 16 rows instead of 4 tiles of
+         * 12), and a causal tile spans BQ / group positions, so less of it lies past the diagonal.
          */
         boolean groupedTiles;
         /**
@@ -335,15 +333,15 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             this.oHead = oHead;
             this.oRow = oRow;
             cumItems = new long[batch + 1];
-            grouped = group > 1 && (long) qLen * group <= BQ;
-            groupedTiles = !grouped && group > 1;
-            long per = grouped ? heads / group
-                    : groupedTiles ? (long) (heads / group) * groupTiles(0) : (long) heads * tiles(qLen);
+            groupedTiles = group > 1;
+            long per = groupedTiles ? (long) (heads / group) * groupTiles(0) : (long) heads * tiles(qLen);
             long base = per * batch;
-            // The split depends on the shape alone, never on the thread count: results stay the same bits.
-            splits = groupedTiles ? 1 : splits(base, qLen, kvLen);
+            // The split depends on the shape alone, never on the thread count: results stay the same bits. Items
+            // are split only while one tile holds all of a sequence's rows of a head or kv group.
+            boolean oneTile = groupedTiles ? groupTiles(0) == 1 : qLen <= BQ;
+            splits = oneTile ? splits(base, qLen, kvLen) : 1;
             if (splits > 1) {
-                splitRows = grouped ? group * qLen : qLen;
+                splitRows = groupedTiles ? group * qLen : qLen;
                 part = partBuffer((int) (base * splits * splitRows * (d + 2)));
                 partOut = new long[(int) (base * splitRows)];
             }
@@ -476,10 +474,6 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                     sc.lo = (long) ks * range / splits & ~15L;
                     sc.hi = range == splits - 1 ? ks : (long) ks * (range + 1) / splits & ~15L;
                 }
-                if (grouped) {
-                    tileGrouped(sc, b, (int) rem);
-                    continue;
-                }
                 if (groupedTiles) {
                     int gt = groupTiles(b);
                     int r0 = (int) (rem % gt) * BQ;
@@ -551,22 +545,6 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                 sc.rmask[r] = mb < 0 ? -1 : mb + (long) t * kvLen;
             }
             keys(sc, b, h / group, rows, pos0 + q0, pos0 + q1 - 1);
-        }
-
-        /** Every query of the heads sharing kv head kh (uniform layout, qLen * group <= BQ rows). */
-        void tileGrouped(Scratch sc, int b, int kh) {
-            int rows = group * qLen;
-            long pos0 = kvLen - qLen;
-            for (int r = 0; r < rows; r++) {
-                int h = kh * group + r / qLen;
-                int t = r % qLen;
-                long mb = maskStart(b, h);
-                sc.rq[r] = qStart(b, h) + t * qRow;
-                sc.ro[r] = oStart(b, h) + t * oRow;
-                sc.rpos[r] = pos0 + t;
-                sc.rmask[r] = mb < 0 ? -1 : mb + (long) t * kvLen;
-            }
-            keys(sc, b, kh, rows, pos0, pos0 + qLen - 1);
         }
 
         /**
