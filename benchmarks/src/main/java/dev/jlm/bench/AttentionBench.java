@@ -87,19 +87,8 @@ public class AttentionBench {
         }
     }
 
-    /** One decode step: q of one token against {@code seq} cached positions. */
-    @State(Scope.Benchmark)
-    public static class Decode {
-        @Param({"jlm", "scalar", "ort"})
-        public String impl;
-
-        @Param({"1", "2"})
-        public int threads;
-
-        @Param({"32x32x512x64", "32x32x2048x64", "32x32x8192x64", "32x32x512x128", "32x32x2048x128", "32x32x8192x128",
-                "32x8x512x64", "32x8x2048x64", "32x8x8192x64", "32x8x512x128", "32x8x2048x128", "32x8x8192x128"})
-        public String shape;
-
+    /** New tokens' queries against a cache of random keys and values, and what runs them. */
+    abstract static class CachedQueries {
         Tensor q;
         Tensor out;
         KvCache cache;
@@ -107,64 +96,8 @@ public class AttentionBench {
         OrtOp session;
         OrtOp.Bound bound;
 
-        @Setup(Level.Trial)
-        public void setup() throws Exception {
-            Bench.requireImpl(impl);
-            long[] s = Bench.shape(shape);
-            int h = (int) s[0];
-            int hkv = (int) s[1];
-            int seq = (int) s[2];
-            int d = (int) s[3];
-            q = Bench.random(1, 0, 1, 1, h, 1, d);
-            out = Tensor.allocate(DType.F32, 1, h, 1, d);
-            cache = KvCache.allocate(1, hkv, seq, d, DType.F32);
-            try (Tensor k = Bench.random(2, 0, 1, 1, hkv, seq, d); Tensor v = Bench.random(3, 0, 1, 1, hkv, seq, d)) {
-                cache.append(k, v);
-            }
-            kernel = (impl.equals("scalar") ? Attention.scalar() : Attention.get()).withThreads(threads);
-            if (impl.equals("ort")) {
-                byte[] model = TinyModel.node("Attention", 23)
-                        .input("Q", 1, h, 1, d).input("K", 1, hkv, seq, d).input("V", 1, hkv, seq, d)
-                        .output("Y", 1, h, 1, d).build();
-                session = OrtOp.create(model, threads);
-                // the cache holds exactly seq positions, so its memory is the K and V tensors
-                bound = session.bind(Map.of("Q", q, "K", cache.keys(), "V", cache.values()), Map.of("Y", out));
-            }
-        }
-
-        @TearDown(Level.Trial)
-        public void tearDown() throws Exception {
-            Bench.close(bound, session, q, out, cache);
-        }
-    }
-
-    /**
-     * A few new tokens against {@code seq} cached positions (a speculative draft being verified, a prompt fed in
-     * chunks): q of {@code tokens} tokens, non-causal so that ORT's {@code Attention} computes the same thing.
-     */
-    @State(Scope.Benchmark)
-    public static class Draft {
-        @Param({"jlm", "ort"})
-        public String impl;
-
-        @Param({"1", "2"})
-        public int threads;
-
-        @Param({"32x8x2048x64", "32x8x2048x128", "32x32x2048x128"})
-        public String shape;
-
-        @Param({"4", "12", "16"})
-        public int tokens;
-
-        Tensor q;
-        Tensor out;
-        KvCache cache;
-        Attention kernel;
-        OrtOp session;
-        OrtOp.Bound bound;
-
-        @Setup(Level.Trial)
-        public void setup() throws Exception {
+        /** q of {@code tokens} tokens against a cache of the shape's seq positions (heads x kvHeads x seq x headDim). */
+        void setUp(String impl, int threads, String shape, int tokens) throws Exception {
             Bench.requireImpl(impl);
             long[] s = Bench.shape(shape);
             int h = (int) s[0];
@@ -177,19 +110,72 @@ public class AttentionBench {
             try (Tensor k = Bench.random(2, 0, 1, 1, hkv, seq, d); Tensor v = Bench.random(3, 0, 1, 1, hkv, seq, d)) {
                 cache.append(k, v);
             }
-            kernel = Attention.get().withThreads(threads);
+            kernel = (impl.equals("scalar") ? Attention.scalar() : Attention.get()).withThreads(threads);
             if (impl.equals("ort")) {
                 byte[] model = TinyModel.node("Attention", 23)
                         .input("Q", 1, h, tokens, d).input("K", 1, hkv, seq, d).input("V", 1, hkv, seq, d)
                         .output("Y", 1, h, tokens, d).build();
                 session = OrtOp.create(model, threads);
+                // the cache holds exactly seq positions, so its memory is the K and V tensors
                 bound = session.bind(Map.of("Q", q, "K", cache.keys(), "V", cache.values()), Map.of("Y", out));
             }
         }
 
+        void close() throws Exception {
+            Bench.close(bound, session, q, out, cache);
+        }
+    }
+
+    /** One decode step: q of one token against {@code seq} cached positions. */
+    @State(Scope.Benchmark)
+    public static class Decode extends CachedQueries {
+        @Param({"jlm", "scalar", "ort"})
+        public String impl;
+
+        @Param({"1", "2"})
+        public int threads;
+
+        @Param({"32x32x512x64", "32x32x2048x64", "32x32x8192x64", "32x32x512x128", "32x32x2048x128", "32x32x8192x128",
+                "32x8x512x64", "32x8x2048x64", "32x8x8192x64", "32x8x512x128", "32x8x2048x128", "32x8x8192x128"})
+        public String shape;
+
+        @Setup(Level.Trial)
+        public void setup() throws Exception {
+            setUp(impl, threads, shape, 1);
+        }
+
         @TearDown(Level.Trial)
         public void tearDown() throws Exception {
-            Bench.close(bound, session, q, out, cache);
+            close();
+        }
+    }
+
+    /**
+     * A few new tokens against {@code seq} cached positions (a speculative draft being verified, a prompt fed in
+     * chunks): q of {@code tokens} tokens, non-causal so that ORT's {@code Attention} computes the same thing.
+     */
+    @State(Scope.Benchmark)
+    public static class Draft extends CachedQueries {
+        @Param({"jlm", "ort"})
+        public String impl;
+
+        @Param({"1", "2"})
+        public int threads;
+
+        @Param({"32x8x2048x64", "32x8x2048x128", "32x32x2048x128"})
+        public String shape;
+
+        @Param({"4", "12", "16"})
+        public int tokens;
+
+        @Setup(Level.Trial)
+        public void setup() throws Exception {
+            setUp(impl, threads, shape, tokens);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws Exception {
+            close();
         }
     }
 
