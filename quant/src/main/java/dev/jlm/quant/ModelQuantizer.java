@@ -581,6 +581,7 @@ public final class ModelQuantizer {
     }
 
     private long emitMatMulNBits(Candidate c, QuantizedMatrix q, String base, List<TensorProto> inits, Map<Integer, List<NodeProto>> replace) {
+        requireRowLayout(q);
         String bName = fresh(base + "_Q" + q.bits());
         String sName = fresh(base + "_scales");
         inits.add(initializer(bName, DType.U8, q.data().segment(), q.n(), q.kBlocks(), q.blobBytes()));
@@ -638,6 +639,14 @@ public final class ModelQuantizer {
         return q.byteSize();
     }
 
+    /** The operators' byte layout is the row layout; an interleaved copy is a kernel's working form only. */
+    private static void requireRowLayout(QuantizedMatrix q) {
+        if (q.layout() != QuantizedMatrix.Layout.ROWS) {
+            throw new IllegalStateException("quantized weights in the " + q.layout() + " layout cannot be written as "
+                    + "MatMulNBits or GatherBlockQuantized bytes");
+        }
+    }
+
     private static long elements(TensorProto t) {
         long e = 1;
         for (long d : t.getDimsList()) {
@@ -647,6 +656,7 @@ public final class ModelQuantizer {
     }
 
     private long emitGather(Candidate c, QuantizedMatrix q, String base, List<TensorProto> inits, Map<Integer, List<NodeProto>> replace) {
+        requireRowLayout(q);
         long rowBytes = q.k() * q.bits() / 8;
         MemorySegment data = q.data().segment();
         if (rowBytes != (long) q.kBlocks() * q.blobBytes()) {

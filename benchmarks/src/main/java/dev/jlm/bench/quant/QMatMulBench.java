@@ -40,9 +40,11 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * 4-bit block-quantized matmul {@code Y[M, N] = A[M, K] x dequant(B)^T}, B in the MatMulNBits layout (block 32,
- * asymmetric, F32 scales): jlm's Vector API kernel, its scalar reference, and ONNX Runtime's MatMulNBits on
- * the same bytes with accuracy_level 0 ({@code ort}, fp32 compute) and 4 ({@code ort4}, int8 activations).
- * For M = 1 the figure to compare with memory bandwidth is {@code bytes(B) / time}.
+ * asymmetric, F32 scales): jlm's Vector API kernel on those bytes ({@code jlm}) and on its interleaved copy
+ * ({@code jlm-interleaved}: {@link QuantizedMatrix#interleaved()}, made in setup as ONNX Runtime packs its weights
+ * when the session is created), its scalar reference, and ONNX Runtime's MatMulNBits on the same bytes with
+ * accuracy_level 0 ({@code ort}, fp32 compute) and 4 ({@code ort4}, int8 activations). For M = 1 the figure to
+ * compare with memory bandwidth is {@code bytes(B) / time}.
  *
  * <p>Run: {@code java -jar benchmarks/target/benchmarks.jar QMatMulBench -p shape=4096x4096 -p m=1}
  */
@@ -53,7 +55,7 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 public class QMatMulBench {
-    @Param({"jlm", "scalar", "ort", "ort4"})
+    @Param({"jlm", "jlm-interleaved", "scalar", "ort", "ort4"})
     public String impl;
 
     /** K x N. */
@@ -100,6 +102,12 @@ public class QMatMulBench {
         y = Tensor.allocate(DType.F32, m, n);
         switch (impl) {
             case "jlm" -> kernel = QMatMul.vector();
+            case "jlm-interleaved" -> {
+                kernel = QMatMul.vector();
+                QuantizedMatrix rows = b;
+                b = rows.interleaved();
+                rows.close();
+            }
             case "scalar" -> kernel = QMatMul.scalar();
             case "ort", "ort4" -> {
                 OrtEnvironment env = OrtEnvironment.getEnvironment();

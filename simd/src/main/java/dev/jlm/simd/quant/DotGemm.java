@@ -85,13 +85,14 @@ final class DotGemm {
         blockConstants(b, r, sc, zc, 0);
         VectorShuffle<Float> ex = block == 32 ? Gemv.EX32 : block == 64 ? Gemv.EX64 : Gemv.EX128;
         MemorySegment d = b.data().segment();
-        long rowOff = r * kb * (long) b.blobBytes();
+        long rowOff = b.rowBase(r);
+        int shift = b.unitShift(r);
         int groups = kb * block / GROUP;
         for (int g = 0; g < groups; g++) {
             int blk = g * GROUP / block;
             FloatVector s = FloatVector.fromArray(F, sc, blk).rearrange(ex);
             FloatVector z = FloatVector.fromArray(F, zc, blk).rearrange(ex);
-            IntVector v = ByteVector.fromMemorySegment(B64, d, rowOff + 64L * g, ByteOrder.LITTLE_ENDIAN)
+            IntVector v = ByteVector.fromMemorySegment(B64, d, rowOff + ((long) g << shift), ByteOrder.LITTLE_ENDIAN)
                     .reinterpretAsInts();
             int o = off + g * GROUP;
             ((FloatVector) v.and(0xf).convert(VectorOperators.I2F, 0)).fma(s, z).intoArray(w, o);
@@ -131,16 +132,18 @@ final class DotGemm {
         }
         VectorShuffle<Float> ex = block == 32 ? Gemv.EX32 : block == 64 ? Gemv.EX64 : Gemv.EX128;
         MemorySegment d = b.data().segment();
-        long rowBytes = kb * (long) b.blobBytes();
-        long o0 = r * rowBytes;
+        // each row's first byte and the distance between its groups (a part of the rows need not start at a
+        // multiple of four, so the four rows may straddle interleaved groups or the row-layout tail)
+        long[] base = {b.rowBase(r), b.rowBase(r + 1), b.rowBase(r + 2), b.rowBase(r + 3)};
+        int[] shift = {b.unitShift(r), b.unitShift(r + 1), b.unitShift(r + 2), b.unitShift(r + 3)};
         int groups = kb * block / GROUP;
         for (int g = 0; g < groups; g++) {
             int blk = g * GROUP / block;
-            long cb = o0 + 64L * g;
             for (int i = 0; i < 4; i++) {
                 FloatVector s = FloatVector.fromArray(F, sc, i * cs + blk).rearrange(ex);
                 FloatVector z = FloatVector.fromArray(F, zc, i * cs + blk).rearrange(ex);
-                IntVector v = ByteVector.fromMemorySegment(B64, d, cb + i * rowBytes, ByteOrder.LITTLE_ENDIAN)
+                long src = base[i] + ((long) g << shift[i]);
+                IntVector v = ByteVector.fromMemorySegment(B64, d, src, ByteOrder.LITTLE_ENDIAN)
                         .reinterpretAsInts();
                 int o = off + i * kp + g * GROUP;
                 ((FloatVector) v.and(0xf).convert(VectorOperators.I2F, 0)).fma(s, z).intoArray(w, o);

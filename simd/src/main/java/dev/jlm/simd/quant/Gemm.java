@@ -133,7 +133,8 @@ final class Gemm {
         MemorySegment d = b.data().segment();
         int blob = b.blobBytes();
         int block = b.blockSize();
-        long rowOff = r * b.kBlocks() * blob;
+        long rowOff = b.rowBase(r);
+        int shift = b.unitShift(r);
         boolean four = b.bits() == 4;
         boolean f32 = b.scaleType() == DType.F32;
         MemorySegment ss = b.scales().segment();
@@ -152,10 +153,11 @@ final class Gemm {
             }
             FloatVector vs = FloatVector.broadcast(F, s);
             FloatVector vz = FloatVector.broadcast(F, -zp * s);
-            long src = rowOff + (long) blk * blob;
+            long pb = (long) blk * blob;
             int dst = off + (blk - blk0) * block;
             for (int c = 0; c < blob; c += 16) {
-                IntVector v = (IntVector) ByteVector.fromMemorySegment(B, d, src + c, ByteOrder.LITTLE_ENDIAN)
+                long src = rowOff + Gemv.unit(pb + c, shift);
+                IntVector v = (IntVector) ByteVector.fromMemorySegment(B, d, src, ByteOrder.LITTLE_ENDIAN)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 if (four) {
                     ((FloatVector) v.and(0xf).convert(VectorOperators.I2F, 0)).fma(vs, vz).intoArray(w, dst + 2 * c);

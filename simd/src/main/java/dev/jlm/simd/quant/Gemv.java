@@ -63,6 +63,10 @@ final class Gemv {
 
     /** Rows {@code [from, to)} of {@code y = a x dequant(b)^T + bias}. */
     static void rows(QuantizedMatrix b, long from, long to, float[] ap, float[] asum, float[] bias, MemorySegment ys) {
+        if (from % ROWS != 0) {
+            // four-row passes must not straddle the interleaved layout's groups of four rows
+            throw new IllegalStateException("decode rows must start at a multiple of " + ROWS + ", not " + from);
+        }
         int kb = b.kBlocks();
         // 16 floats of slack: a group reads one vector of scales from its first block on
         float[] sc = new float[ROWS * kb + 16];
@@ -149,6 +153,14 @@ final class Gemv {
         return sum;
     }
 
+    /**
+     * Offset from a row's first byte of its byte {@code p} (row-layout count), the row's 64-byte units
+     * {@code 2^shift} apart: {@code p} itself in the row layout.
+     */
+    static long unit(long p, int shift) {
+        return ((p >>> 6) << shift) + (p & 63);
+    }
+
     private static IntVector codes(MemorySegment d, long off) {
         return (IntVector) ByteVector.fromMemorySegment(B, d, off, ByteOrder.LITTLE_ENDIAN)
                 .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
@@ -185,12 +197,12 @@ final class Gemv {
         int groups = kb * block / GROUP;
         // bytes per group (64), not a compile-time constant: with a constant stride C2 guards each load with a
         // long chain of clamping instructions instead of a compare and a branch
-        int groupBytes = GROUP * blob / block;
-        long rowBytes = (long) kb * blob;
-        long o0 = r * rowBytes;
-        long o1 = o0 + rowBytes;
-        long o2 = o1 + rowBytes;
-        long o3 = o2 + rowBytes;
+        // (64) for the row layout; in the interleaved one the four rows' groups lie side by side, 256 bytes apart
+        int groupBytes = GROUP * blob / block << (b.unitShift(r) - 6);
+        long o0 = b.rowBase(r);
+        long o1 = b.rowBase(r + 1);
+        long o2 = b.rowBase(r + 2);
+        long o3 = b.rowBase(r + 3);
         IntVector m0 = IntVector.broadcast(I, 0xF);
         IntVector m1 = IntVector.broadcast(I, 0xF0);
         IntVector m2 = IntVector.broadcast(I, 0xF00);
@@ -255,6 +267,7 @@ final class Gemv {
             acc2 = p2.fma(FloatVector.fromArray(F, sc, 2 * kb + s).rearrange(ex), acc2);
             acc3 = p3.fma(FloatVector.fromArray(F, sc, 3 * kb + s).rearrange(ex), acc3);
         }
+        // blocks after the last whole group exist only in the row layout (interleaved rows are whole groups)
         for (int blk = groups * GROUP / block; blk < kb; blk++) {
             long o = (long) blk * blob;
             int ai = blk * block;
@@ -294,17 +307,19 @@ final class Gemv {
         MemorySegment d = b.data().segment();
         int kb = b.kBlocks();
         int blob = b.blobBytes();
-        long rowBytes = (long) kb * blob;
-        long o0 = r * rowBytes;
-        long o1 = o0 + rowBytes;
-        long o2 = o1 + rowBytes;
-        long o3 = o2 + rowBytes;
+        // the four rows share the distance between their 64-byte units (64, or 256 when interleaved)
+        int shift = b.unitShift(r);
+        long o0 = b.rowBase(r);
+        long o1 = b.rowBase(r + 1);
+        long o2 = b.rowBase(r + 2);
+        long o3 = b.rowBase(r + 3);
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         FloatVector acc2 = FloatVector.zero(F);
         FloatVector acc3 = FloatVector.zero(F);
         for (int blk = 0; blk < kb; blk++) {
-            long o = (long) blk * blob;
+            long pb = (long) blk * blob;
+            long o = unit(pb, shift);
             int ai = blk * blob;
             FloatVector a = FloatVector.fromArray(F, ap, ai);
             FloatVector p0 = f(codes(d, o0 + o)).mul(a);
@@ -313,10 +328,11 @@ final class Gemv {
             FloatVector p3 = f(codes(d, o3 + o)).mul(a);
             for (int c = 16; c < blob; c += 16) {
                 a = FloatVector.fromArray(F, ap, ai + c);
-                p0 = f(codes(d, o0 + o + c)).fma(a, p0);
-                p1 = f(codes(d, o1 + o + c)).fma(a, p1);
-                p2 = f(codes(d, o2 + o + c)).fma(a, p2);
-                p3 = f(codes(d, o3 + o + c)).fma(a, p3);
+                long oc = unit(pb + c, shift);
+                p0 = f(codes(d, o0 + oc)).fma(a, p0);
+                p1 = f(codes(d, o1 + oc)).fma(a, p1);
+                p2 = f(codes(d, o2 + oc)).fma(a, p2);
+                p3 = f(codes(d, o3 + oc)).fma(a, p3);
             }
             acc0 = p0.fma(FloatVector.broadcast(F, sc[blk]), acc0);
             acc1 = p1.fma(FloatVector.broadcast(F, sc[kb + blk]), acc1);
@@ -335,14 +351,15 @@ final class Gemv {
         int kb = b.kBlocks();
         int blob = b.blobBytes();
         int block = b.blockSize();
-        long o0 = r * kb * blob;
+        long o0 = b.rowBase(r);
+        int shift = b.unitShift(r);
         boolean four = b.bits() == 4;
         FloatVector acc = FloatVector.zero(F);
         int blk = 0;
         if (four) {
             int groups = kb * block / GROUP;
             for (int g = 0; g < groups; g++) {
-                IntVector v = ByteVector.fromMemorySegment(B64, d, o0 + (long) GROUP / 2 * g, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
+                IntVector v = ByteVector.fromMemorySegment(B64, d, o0 + ((long) g << shift), ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
                 int ai = GROUP * g;
                 FloatVector p = ((FloatVector) v.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, ap, ai));
                 p = ((FloatVector) v.and(0xF0).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 16), p);
@@ -357,11 +374,11 @@ final class Gemv {
             blk = groups * GROUP / block;
         }
         for (; blk < kb; blk++) {
-            long o = o0 + (long) blk * blob;
+            long pb = (long) blk * blob;
             int ai = blk * block;
             FloatVector p = FloatVector.zero(F);
             for (int c = 0; c < blob; c += 16) {
-                IntVector v = codes(d, o + c);
+                IntVector v = codes(d, o0 + unit(pb + c, shift));
                 if (four) {
                     p = lo(v).fma(FloatVector.fromArray(F, ap, ai + 2 * c), p);
                     p = hi(v).fma(FloatVector.fromArray(F, ap, ai + 2 * c + 16), p);

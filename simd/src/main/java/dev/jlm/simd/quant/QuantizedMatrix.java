@@ -24,8 +24,26 @@ import java.nio.ByteOrder;
  * <p>The matrix either owns its tensors ({@link #allocate}; {@link #close()} frees them) or wraps tensors
  * someone else owns ({@link #wrap}, for instance initializers of a loaded model). Rows are independent,
  * so different threads may fill different rows at the same time.
+ *
+ * <p>{@link #interleaved()} makes a copy whose codes are in the {@link Layout#INTERLEAVED4} order: the same
+ * bytes, permuted so that the decode kernel (one row of activations, which reads four weight rows side by side)
+ * reads one sequential stream instead of four streams a row apart. Scales and zero points keep their layout.
  */
 public final class QuantizedMatrix implements AutoCloseable {
+    /** Order of the code bytes in {@link #data()}. */
+    public enum Layout {
+        /** MatMulNBits: each row's blocks one after another, rows one after another. */
+        ROWS,
+        /**
+         * Rows in groups of four, interleaved by units of 64 code bytes: unit {@code u} of rows {@code 4i .. 4i+3}
+         * lie side by side (256 bytes), then unit {@code u + 1}. The rows after the last whole group of four keep
+         * the row layout, after the groups.
+         */
+        INTERLEAVED4
+    }
+
+    /** Bytes per interleaved unit: one 512-bit load, 128 codes of 4 bits. */
+    static final int UNIT = 64;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -40,11 +58,20 @@ public final class QuantizedMatrix implements AutoCloseable {
     private final Tensor scales;
     private final Tensor zeroPoints;
     private final boolean owned;
+    private final Layout layout;
+    private final long rowBytes;
+    /** Rows inside whole interleaved groups of four: 0 in the row layout. */
+    private final long quadRows;
     private final MemorySegment dataSeg;
     private final MemorySegment scaleSeg;
     private final MemorySegment zpSeg;
 
     private QuantizedMatrix(int bits, int blockSize, long n, long k, Tensor data, Tensor scales, Tensor zeroPoints, boolean owned) {
+        this(bits, blockSize, n, k, data, scales, zeroPoints, owned, Layout.ROWS);
+    }
+
+    private QuantizedMatrix(int bits, int blockSize, long n, long k, Tensor data, Tensor scales, Tensor zeroPoints, boolean owned,
+                            Layout layout) {
         this.bits = bits;
         this.blockSize = blockSize;
         this.n = n;
@@ -56,6 +83,9 @@ public final class QuantizedMatrix implements AutoCloseable {
         this.scales = scales;
         this.zeroPoints = zeroPoints;
         this.owned = owned;
+        this.layout = layout;
+        this.rowBytes = (long) kBlocks * blobBytes;
+        this.quadRows = layout == Layout.INTERLEAVED4 ? n & ~3L : 0;
         this.dataSeg = data.segment();
         this.scaleSeg = scales.segment();
         this.zpSeg = zeroPoints == null ? null : zeroPoints.segment();
@@ -198,7 +228,7 @@ public final class QuantizedMatrix implements AutoCloseable {
         return zeroPoints != null;
     }
 
-    /** The packed codes, uint8 {@code [N, kBlocks, blobBytes]}. */
+    /** The packed codes, uint8 {@code [N, kBlocks, blobBytes]} as a size, in the order of {@link #layout()}. */
     public Tensor data() {
         return data;
     }
@@ -222,11 +252,74 @@ public final class QuantizedMatrix implements AutoCloseable {
         return data.byteSize() + scales.byteSize() + (zeroPoints == null ? 0 : zeroPoints.byteSize());
     }
 
+    /** The order of the code bytes in {@link #data()}. */
+    public Layout layout() {
+        return layout;
+    }
+
+    /**
+     * A copy that owns its memory (close it), with the codes in the {@link Layout#INTERLEAVED4} order when each
+     * row is a whole number of 64-byte units (K padded to its blocks a multiple of 128 at 4 bits, of 64 at 8
+     * bits) and in the row layout otherwise; the same values, scales and zero points. For serving many decode
+     * steps from one matrix: reading four rows as one stream is what the decode kernel needs from memory (4096 x
+     * 11008, 4 bits, one thread: about 1.4 times faster once the weights no longer fit the caches). The other
+     * kernels read either layout. The copy is independent of this matrix, which may be closed afterwards.
+     */
+    public QuantizedMatrix interleaved() {
+        Layout target = rowBytes % UNIT == 0 ? Layout.INTERLEAVED4 : Layout.ROWS;
+        Tensor d = null;
+        Tensor s = null;
+        Tensor z = null;
+        try {
+            d = Tensor.allocate(DType.U8, n, kBlocks, blobBytes);
+            s = Tensor.allocate(scales.dtype(), n, kBlocks);
+            MemorySegment.copy(scaleSeg, 0, s.segment(), 0, scaleSeg.byteSize());
+            if (zpSeg != null) {
+                z = Tensor.allocate(DType.U8, n, zpBytesPerRow);
+                MemorySegment.copy(zpSeg, 0, z.segment(), 0, zpSeg.byteSize());
+            }
+            QuantizedMatrix copy = new QuantizedMatrix(bits, blockSize, n, k, d, s, z, true, target);
+            MemorySegment to = d.segment();
+            for (long r = 0; r < n; r++) {
+                for (long p = 0; p < rowBytes; p += UNIT) {
+                    MemorySegment.copy(dataSeg, offset(r, p), to, copy.offset(r, p), Math.min(UNIT, rowBytes - p));
+                }
+            }
+            return copy;
+        } catch (RuntimeException | Error e) {
+            for (Tensor t : new Tensor[]{d, s, z}) {
+                if (t != null) {
+                    t.close();
+                }
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Where byte {@code p} of row {@code row} (counting in the row layout: {@code p = block * blobBytes + j}) lies in
+     * {@link #data()}. A run of bytes that does not cross a multiple of 64 in {@code p} is contiguous in either
+     * layout, as is a whole row in the row layout.
+     */
+    long offset(long row, long p) {
+        return rowBase(row) + ((p >>> 6) << unitShift(row)) + (p & (UNIT - 1));
+    }
+
+    /** Offset of the first byte of row {@code row} in {@link #data()}. */
+    long rowBase(long row) {
+        return row < quadRows ? (row & ~3L) * rowBytes + (row & 3) * UNIT : row * rowBytes;
+    }
+
+    /** log2 of the distance between consecutive 64-byte units of row {@code row}: 8 inside a group of four, else 6. */
+    int unitShift(long row) {
+        return row < quadRows ? 8 : 6;
+    }
+
     // ---- element access -------------------------------------------------------------------------
 
     /** The code of element {@code (row, col)}; {@code col} may run into the padding up to {@code kBlocks * blockSize}. */
     public int code(long row, long col) {
-        long off = row * kBlocks * blobBytes + col * bits / 8;
+        long off = offset(row, col * bits / 8);
         int b = dataSeg.get(ValueLayout.JAVA_BYTE, off) & 0xff;
         if (bits == 8) {
             return b;
@@ -239,7 +332,7 @@ public final class QuantizedMatrix implements AutoCloseable {
         if (code < 0 || code > maxCode()) {
             throw new JlmException.InvalidArgument("code " + code + " out of range for " + bits + " bits");
         }
-        long off = row * kBlocks * blobBytes + col * bits / 8;
+        long off = offset(row, col * bits / 8);
         if (bits == 8) {
             dataSeg.set(ValueLayout.JAVA_BYTE, off, (byte) code);
             return;
@@ -253,15 +346,19 @@ public final class QuantizedMatrix implements AutoCloseable {
      * Writes the codes of one whole block, {@code codes[from .. from + blockSize)}, packing them in one pass.
      */
     public void setBlockCodes(long row, int block, byte[] codes, int from) {
-        long off = (row * kBlocks + block) * blobBytes;
+        long p = (long) block * blobBytes;
         if (bits == 8) {
-            MemorySegment.copy(codes, from, dataSeg, ValueLayout.JAVA_BYTE, off, blockSize);
+            // a block of more than 64 bytes spans several units, which the interleaved layout keeps apart
+            for (int j = 0; j < blobBytes; j += UNIT) {
+                int len = Math.min(UNIT, blobBytes - j);
+                MemorySegment.copy(codes, from + j, dataSeg, ValueLayout.JAVA_BYTE, offset(row, p + j), len);
+            }
             return;
         }
         for (int j = 0; j < blobBytes; j++) {
             int lo = codes[from + 2 * j] & 0xf;
             int hi = codes[from + 2 * j + 1] & 0xf;
-            dataSeg.set(ValueLayout.JAVA_BYTE, off + j, (byte) (lo | hi << 4));
+            dataSeg.set(ValueLayout.JAVA_BYTE, offset(row, p + j), (byte) (lo | hi << 4));
         }
     }
 
@@ -364,6 +461,7 @@ public final class QuantizedMatrix implements AutoCloseable {
     @Override
     public String toString() {
         return "QuantizedMatrix[" + bits + "-bit, block " + blockSize + ", N=" + n + ", K=" + k
-                + (zeroPoints == null ? ", symmetric" : ", asymmetric") + ", scales " + scales.dtype() + "]";
+                + (zeroPoints == null ? ", symmetric" : ", asymmetric") + ", scales " + scales.dtype()
+                + (layout == Layout.ROWS ? "" : ", " + layout) + "]";
     }
 }

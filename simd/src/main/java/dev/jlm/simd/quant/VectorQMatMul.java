@@ -129,19 +129,20 @@ final class VectorQMatMul implements QMatMul {
         MemorySegment d = b.data().segment();
         int blob = b.blobBytes();
         int block = b.blockSize();
-        long rowOff = r * b.kBlocks() * blob;
+        long rowOff = b.rowBase(r);
+        int shift = b.unitShift(r);
         FloatVector acc = FloatVector.zero(F8L);
         float corr = 0f;
         boolean four = b.bits() == 4;
         for (int blk = 0; blk < b.kBlocks(); blk++) {
             float s = b.scale(r, blk);
             int zp = b.zeroPoint(r, blk);
-            long off = rowOff + (long) blk * blob;
+            long pb = (long) blk * blob;
             int kb = blk * block;
             FloatVector bacc = FloatVector.zero(F8L);
             if (four) {
                 for (int c = 0; c < blob; c += 8) {
-                    ByteVector v = ByteVector.fromMemorySegment(B8, d, off + c, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector v = ByteVector.fromMemorySegment(B8, d, rowOff + Gemv.unit(pb + c, shift), ByteOrder.LITTLE_ENDIAN);
                     FloatVector lo = (FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0);
                     FloatVector hi = (FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f)
                             .convertShape(VectorOperators.B2F, F8L, 0);
@@ -152,7 +153,7 @@ final class VectorQMatMul implements QMatMul {
                 corr += s * zp * asum[blk];
             } else {
                 for (int c = 0; c < blob; c += 8) {
-                    ByteVector v = ByteVector.fromMemorySegment(B8, d, off + c, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector v = ByteVector.fromMemorySegment(B8, d, rowOff + Gemv.unit(pb + c, shift), ByteOrder.LITTLE_ENDIAN);
                     FloatVector q = (FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80)
                             .convertShape(VectorOperators.B2F, F8L, 0);
                     bacc = q.fma(FloatVector.fromArray(F8L, ap, kb + c), bacc);
@@ -178,15 +179,16 @@ final class VectorQMatMul implements QMatMul {
         MemorySegment d = b.data().segment();
         int blob = b.blobBytes();
         int block = b.blockSize();
-        long rowOff = r * b.kBlocks() * blob;
+        long rowOff = b.rowBase(r);
+        int shift = b.unitShift(r);
         boolean four = b.bits() == 4;
         for (int blk = blk0; blk < blk1; blk++) {
             float s = b.scale(r, blk);
             float zp = four ? b.zeroPoint(r, blk) : b.zeroPoint(r, blk) - 128;
-            long src = rowOff + (long) blk * blob;
+            long pb = (long) blk * blob;
             int dst = off + (blk - blk0) * block;
             for (int c = 0; c < blob; c += 8) {
-                ByteVector v = ByteVector.fromMemorySegment(B8, d, src + c, ByteOrder.LITTLE_ENDIAN);
+                ByteVector v = ByteVector.fromMemorySegment(B8, d, rowOff + Gemv.unit(pb + c, shift), ByteOrder.LITTLE_ENDIAN);
                 if (four) {
                     ((FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0))
                             .sub(zp).mul(s).intoArray(w, dst + 2 * c);

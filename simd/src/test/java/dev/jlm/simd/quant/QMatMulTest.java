@@ -22,12 +22,18 @@ class QMatMulTest {
     static void check(QMatMul kernel, Random rnd, int bits, int block, long m, long n, long k, boolean asym,
                       DType scaleType, boolean withBias, int threads) {
         try (QuantizedMatrix q = QTesting.random(rnd, bits, block, n, k, scaleType, asym);
+             QuantizedMatrix qi = q.interleaved();
              Tensor a = QTesting.randomF32(rnd, m, k);
              Tensor bias = withBias ? QTesting.randomF32(rnd, n) : null;
-             Tensor y = QTesting.nan(m, n)) {
+             Tensor y = QTesting.nan(m, n);
+             Tensor yi = QTesting.nan(m, n)) {
             kernel.multiply(a, q, bias, y, threads);
             double[][] ref = QTesting.reference(a, q, bias);
             float[] got = y.toFloatArray();
+            // the interleaved copy holds the same codes: every path reads them in the same order, so the same bits
+            kernel.multiply(a, qi, bias, yi, threads);
+            assertArrayEquals(got, yi.toFloatArray(), () -> qi + " M=" + m + " threads " + threads
+                    + ": the interleaved layout changed the result");
             for (int i = 0; i < got.length; i++) {
                 double tol = REL * ref[1][i] + 1e-30;
                 if (!(Math.abs(got[i] - ref[0][i]) <= tol)) {
@@ -186,6 +192,37 @@ class QMatMulTest {
             QMatMul.vector().multiply(a, q, null, y3, 3);
             assertArrayEquals(y1.toFloatArray(), y2.toFloatArray());
             assertArrayEquals(y1.toFloatArray(), y3.toFloatArray());
+        }
+    }
+
+    /**
+     * The interleaved layout (four rows side by side per 64 code bytes, the rows after the last group of four in
+     * the row layout) on rows of whole 64-byte units, through every path: decode (M = 1, parts of multiples of
+     * four rows), few rows (M < 32, parts of multiples of six rows: four-row decodes that straddle groups) and
+     * prefill; N around multiples of 4 and 6, both widths, every block size, 1 to 3 threads.
+     */
+    @Test
+    void interleavedLayoutOnEveryPath() {
+        Random rnd = new Random(23);
+        long[] ns = {4, 5, 7, 8, 13, 22, 27};
+        for (int bits : new int[]{4, 8}) {
+            for (int block : new int[]{16, 32, 64, 128, 256}) {
+                for (long m : new long[]{1, 3, 7, 40}) {
+                    long n = ns[rnd.nextInt(ns.length)];
+                    long k = (long) (1 + rnd.nextInt(6)) * 256 - rnd.nextInt(Math.min(block, 9));
+                    try (QuantizedMatrix q = QTesting.random(rnd, bits, block, n, k, DType.F32, true);
+                         QuantizedMatrix qi = q.interleaved()) {
+                        if (qi.layout() != QuantizedMatrix.Layout.INTERLEAVED4) {
+                            fail(qi + " should be interleaved: K=" + k + " pads to whole 64-byte units");
+                        }
+                    }
+                    for (QMatMul kernel : new QMatMul[]{QMatMul.scalar(), QMatMul.vector()}) {
+                        check(kernel, rnd, bits, block, m, n, k, rnd.nextBoolean(),
+                                new DType[]{DType.F32, DType.F16, DType.BF16}[rnd.nextInt(3)], rnd.nextBoolean(),
+                                1 + rnd.nextInt(3));
+                    }
+                }
+            }
         }
     }
 

@@ -86,6 +86,68 @@ class QuantizedMatrixTest {
         }
     }
 
+    /**
+     * The interleaved copy: unit u (64 code bytes) of row 4i + j at (4i) rowBytes + 256 u + 64 j, the rows after
+     * the last group of four in the row layout; every code, scale and zero point unchanged; codes written into
+     * the copy (element by element and block by block, blocks wider than a unit included) land where it reads them.
+     */
+    @Test
+    void interleavedCopyPermutesUnitsOfFourRows() {
+        Random rnd = new Random(5);
+        for (int bits : new int[]{4, 8}) {
+            for (int block : new int[]{16, 32, 256}) {
+                long n = 9;   // two groups of four and one row in the row layout
+                long k = bits == 4 ? 1024 : 512;
+                try (QuantizedMatrix q = QTesting.random(rnd, bits, block, n, k, DType.BF16, true);
+                     QuantizedMatrix qi = q.interleaved()) {
+                    assertEquals(QuantizedMatrix.Layout.INTERLEAVED4, qi.layout());
+                    assertEquals(QuantizedMatrix.Layout.ROWS, q.layout());
+                    assertEquals(q.byteSize(), qi.byteSize());
+                    long rowBytes = (long) q.kBlocks() * q.blobBytes();
+                    assertEquals(512, rowBytes);
+                    for (long r = 0; r < n; r++) {
+                        for (long p = 0; p < rowBytes; p++) {
+                            long at = r < 8 ? (r & ~3L) * rowBytes + 256 * (p / 64) + 64 * (r & 3) + p % 64 : r * rowBytes + p;
+                            assertEquals(byteAt(q.data(), r * rowBytes + p), byteAt(qi.data(), at), "row " + r + " byte " + p);
+                        }
+                        for (int blk = 0; blk < q.kBlocks(); blk++) {
+                            assertEquals(q.scale(r, blk), qi.scale(r, blk));
+                            assertEquals(q.zeroPoint(r, blk), qi.zeroPoint(r, blk));
+                        }
+                        for (long c = 0; c < k; c += 7) {
+                            assertEquals(q.code(r, c), qi.code(r, c));
+                        }
+                    }
+                    try (Tensor a = q.dequantize(); Tensor b = qi.dequantize()) {
+                        assertArrayEquals(a.toFloatArray(), b.toFloatArray());
+                    }
+                    // writes through the element and block setters read back the same in both layouts
+                    byte[] codes = new byte[block];
+                    for (int i = 0; i < block; i++) {
+                        codes[i] = (byte) rnd.nextInt(1 << bits);
+                    }
+                    q.setBlockCodes(5, 1, codes, 0);
+                    qi.setBlockCodes(5, 1, codes, 0);
+                    q.setCode(2, k - 1, 3);
+                    qi.setCode(2, k - 1, 3);
+                    for (long r = 0; r < n; r++) {
+                        for (long c = 0; c < k; c++) {
+                            assertEquals(q.code(r, c), qi.code(r, c), "row " + r + " col " + c);
+                        }
+                    }
+                    assertEquals(codes[block - 1] & 0xff, qi.code(5, 2L * block - 1));
+                    assertTrue(qi.toString().contains("INTERLEAVED4"), qi.toString());
+                }
+            }
+        }
+        // rows that are not whole 64-byte units keep the row layout in the copy
+        try (QuantizedMatrix q = QTesting.random(rnd, 4, 32, 8, 96, DType.F32, false);
+             QuantizedMatrix qi = q.interleaved()) {
+            assertEquals(QuantizedMatrix.Layout.ROWS, qi.layout());
+            assertTrue(q.data().segment().mismatch(qi.data().segment()) < 0);
+        }
+    }
+
     @Test
     void wrapChecksSizesAndAcceptsFlatShapes() {
         try (Tensor d = Tensor.allocate(DType.U8, 4 * 2 * 8);
