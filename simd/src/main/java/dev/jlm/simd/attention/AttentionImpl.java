@@ -22,11 +22,20 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
     /** Keys per tile; a multiple of twice the lane count of every species up to 512 bits. */
     static final int BK = 64;
 
+    /** Keys per tile for at most four query rows (a decode step, a GQA group of one query): 2048. */
+    static final int DECODE_KEYS = 2048;
+
     /**
-     * Keys per tile for a tile of this many query rows: BK, or four times as many for at most BQ / 4 rows (decode),
-     * whose scores fit the same scratch; longer tiles spread the per-tile softmax steps over more keys.
+     * Keys per tile for a tile of this many query rows: BK; four times as many for at most BQ / 4 rows, whose
+     * scores fit the same scratch; and {@link #DECODE_KEYS} for at most four rows. Longer tiles spread the
+     * per-tile softmax steps over more keys, and a decode step then reads its keys and values in runs of 2048
+     * rows instead of alternating between the two every 256 (32 query heads on 8 or 32 kv heads, 8192 cached
+     * positions, one thread, in-process alternation: 3-15% faster than 256-key tiles).
      */
     static int keyTile(int rows) {
+        if (rows <= 4) {
+            return DECODE_KEYS;
+        }
         return rows <= BQ / 4 ? BQ * BK / (BQ / 4) : BK;
     }
 
@@ -634,9 +643,11 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
     /**
      * Per-thread scratch, allocated once per thread and grown only for a larger head size: the scaled query tile
      * (and its transpose, {@code kt}), the output accumulator, one tile of scores, the key and value tiles in F32, running max, sum
-     * and rescale factors. {@code O(BQ * headDim + BK * headDim)} floats, whatever the sequence length.
+     * and rescale factors. {@code O(BQ * headDim + BK * headDim)} floats and {@link #SCORES} of scores, whatever the sequence length.
      */
     static final class Scratch {
+        /** Floats of scores one tile holds: the larger of a wide tile and four rows of {@link #DECODE_KEYS}. */
+        static final int SCORES = Math.max(BQ * BK, 4 * DECODE_KEYS);
         final int d;
         final float[] q;
         final float[] o;
@@ -671,7 +682,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             this.d = d;
             q = new float[BQ * d];
             o = new float[BQ * d];
-            s = new float[BQ * BK];
+            s = new float[SCORES];
             kt = new float[d * BQ];
             vt = new float[BK * d];
             kf = new float[BK * d];
@@ -689,7 +700,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** Bytes of scratch one thread holds for head size d. */
         static long bytes(int d) {
             int dd = Math.max(d, 64);
-            return 4L * (3L * BQ * dd + (long) BQ * BK + 2L * dd * BK + 5L * BQ + 256) + 8L * 4 * BQ;
+            return 4L * (3L * BQ * dd + (long) SCORES + 2L * dd * BK + 5L * BQ + 256) + 8L * 4 * BQ;
         }
 
         void start(Job j, int rows) {
