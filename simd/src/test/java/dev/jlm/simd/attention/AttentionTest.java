@@ -215,12 +215,18 @@ class AttentionTest {
         int w = 2500;
         int g = 7;
         try (Data x = Data.of(91, 1, h, h, 1, skv, d, DType.F32, DType.F32); Tensor out = poisoned(1, h, 1, d)) {
-            a.apply(x.qt, x.kt, x.vt, AttentionOptions.DEFAULT.withLambda(g, w), out);
-            Reference.compute(x.q, x.k, x.v, 1, h, h, 1, skv, d, 1 / Math.sqrt(d), (b, hh, i, j) -> {
-                int p = skv - 1;
-                return p - j < w || j < g;
-            }, null, Reference.Weights.SOFTMAX).assertClose("Lambda over long tiles", out.toFloatArray(), REL);
+            assertLambda(a, x, out, h, h, 1, skv, d, g, w, "Lambda over long tiles");
         }
+    }
+
+    /** Lambda-masked attention of the last {@code sq} positions against the reference's visibility rule. */
+    private static void assertLambda(Attention a, Data x, Tensor out, int h, int hkv, int sq, int skv, int d, int g,
+                                     int w, String what) {
+        a.apply(x.qt, x.kt, x.vt, AttentionOptions.DEFAULT.withLambda(g, w), out);
+        Reference.compute(x.q, x.k, x.v, 1, h, hkv, sq, skv, d, 1 / Math.sqrt(d), (b, hh, i, j) -> {
+            int p = skv - sq + i;
+            return j <= p && (p - j < w || j < g);
+        }, null, Reference.Weights.SOFTMAX).assertClose(what, out.toFloatArray(), REL);
     }
 
     /** Decoding with one or two kv heads: each item's keys are split into ranges whose states are merged. */
@@ -243,11 +249,7 @@ class AttentionTest {
         int g = 20;
         try (Data x = Data.of(77, 1, h, hkv, sq, skv, d, DType.F32, DType.F32); Tensor out = poisoned(1, h, sq, d)) {
             // the middle ranges hold no visible key for any row: they must weigh nothing
-            a.apply(x.qt, x.kt, x.vt, AttentionOptions.DEFAULT.withLambda(g, w), out);
-            Reference.compute(x.q, x.k, x.v, 1, h, hkv, sq, skv, d, 1 / Math.sqrt(d), (b, hh, i, j) -> {
-                int p = skv - sq + i;
-                return j <= p && (p - j < w || j < g);
-            }, null, Reference.Weights.SOFTMAX).assertClose("split Lambda", out.toFloatArray(), REL);
+            assertLambda(a, x, out, h, hkv, sq, skv, d, g, w, "split Lambda");
             a.apply(x.qt, x.kt, x.vt, AttentionOptions.DEFAULT.withScoring(Scoring.SOFTPLUS), out);
             Reference.compute(x.q, x.k, x.v, 1, h, hkv, sq, skv, d, 1 / Math.sqrt(d), Reference.all(), null,
                     Reference.Weights.SOFTPLUS).assertClose("split softplus", out.toFloatArray(), REL);
