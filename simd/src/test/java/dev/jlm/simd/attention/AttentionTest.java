@@ -209,13 +209,9 @@ class AttentionTest {
         check(a, 1, 32, 8, 1, 4100, 64, false, DType.F32, DType.F32);
         check(a, 1, 16, 8, 1, 4133, 128, true, DType.F32, DType.F16);
         check(a, 2, 8, 8, 1, 6000, 80, false, DType.F32, DType.BF16);
-        int h = 8;
-        int skv = 5000;
-        int d = 64;
-        int w = 2500;
-        int g = 7;
-        try (Data x = Data.of(91, 1, h, h, 1, skv, d, DType.F32, DType.F32); Tensor out = poisoned(1, h, 1, d)) {
-            assertLambda(a, x, out, h, h, 1, skv, d, g, w, "Lambda over long tiles");
+        // 8 heads, 5000 keys, head_dim 64; 7 global keys and a window of 2500
+        try (Data x = Data.of(91, 1, 8, 8, 1, 5000, 64, DType.F32, DType.F32); Tensor out = poisoned(1, 8, 1, 64)) {
+            assertLambda(a, x, out, 8, 8, 1, 5000, 64, 7, 2500, "Lambda over long tiles");
         }
     }
 
