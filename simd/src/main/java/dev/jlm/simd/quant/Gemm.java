@@ -156,7 +156,7 @@ final class Gemm {
             long pb = (long) blk * blob;
             int dst = off + (blk - blk0) * block;
             for (int c = 0; c < blob; c += 16) {
-                long src = rowOff + Gemv.unit(pb + c, shift);
+                long src = rowOff + QuantizedMatrix.unit(pb + c, shift);
                 IntVector v = (IntVector) ByteVector.fromMemorySegment(B, d, src, ByteOrder.LITTLE_ENDIAN)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 if (four) {

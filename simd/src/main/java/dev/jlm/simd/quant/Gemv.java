@@ -153,14 +153,6 @@ final class Gemv {
         return sum;
     }
 
-    /**
-     * Offset from a row's first byte of its byte {@code p} (row-layout count), the row's 64-byte units
-     * {@code 2^shift} apart: {@code p} itself in the row layout.
-     */
-    static long unit(long p, int shift) {
-        return ((p >>> 6) << shift) + (p & 63);
-    }
-
     private static IntVector codes(MemorySegment d, long off) {
         return (IntVector) ByteVector.fromMemorySegment(B, d, off, ByteOrder.LITTLE_ENDIAN)
                 .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
@@ -319,7 +311,7 @@ final class Gemv {
         FloatVector acc3 = FloatVector.zero(F);
         for (int blk = 0; blk < kb; blk++) {
             long pb = (long) blk * blob;
-            long o = unit(pb, shift);
+            long o = QuantizedMatrix.unit(pb, shift);
             int ai = blk * blob;
             FloatVector a = FloatVector.fromArray(F, ap, ai);
             FloatVector p0 = f(codes(d, o0 + o)).mul(a);
@@ -328,7 +320,7 @@ final class Gemv {
             FloatVector p3 = f(codes(d, o3 + o)).mul(a);
             for (int c = 16; c < blob; c += 16) {
                 a = FloatVector.fromArray(F, ap, ai + c);
-                long oc = unit(pb + c, shift);
+                long oc = QuantizedMatrix.unit(pb + c, shift);
                 p0 = f(codes(d, o0 + oc)).fma(a, p0);
                 p1 = f(codes(d, o1 + oc)).fma(a, p1);
                 p2 = f(codes(d, o2 + oc)).fma(a, p2);
@@ -378,7 +370,7 @@ final class Gemv {
             int ai = blk * block;
             FloatVector p = FloatVector.zero(F);
             for (int c = 0; c < blob; c += 16) {
-                IntVector v = codes(d, o0 + unit(pb + c, shift));
+                IntVector v = codes(d, o0 + QuantizedMatrix.unit(pb + c, shift));
                 if (four) {
                     p = lo(v).fma(FloatVector.fromArray(F, ap, ai + 2 * c), p);
                     p = hi(v).fma(FloatVector.fromArray(F, ap, ai + 2 * c + 16), p);

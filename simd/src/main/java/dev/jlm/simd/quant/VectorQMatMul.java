@@ -142,7 +142,7 @@ final class VectorQMatMul implements QMatMul {
             FloatVector bacc = FloatVector.zero(F8L);
             if (four) {
                 for (int c = 0; c < blob; c += 8) {
-                    ByteVector v = ByteVector.fromMemorySegment(B8, d, rowOff + Gemv.unit(pb + c, shift), ByteOrder.LITTLE_ENDIAN);
+                    ByteVector v = ByteVector.fromMemorySegment(B8, d, rowOff + QuantizedMatrix.unit(pb + c, shift), ByteOrder.LITTLE_ENDIAN);
                     FloatVector lo = (FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0);
                     FloatVector hi = (FloatVector) v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f)
                             .convertShape(VectorOperators.B2F, F8L, 0);
@@ -153,7 +153,7 @@ final class VectorQMatMul implements QMatMul {
                 corr += s * zp * asum[blk];
             } else {
                 for (int c = 0; c < blob; c += 8) {
-                    ByteVector v = ByteVector.fromMemorySegment(B8, d, rowOff + Gemv.unit(pb + c, shift), ByteOrder.LITTLE_ENDIAN);
+                    ByteVector v = ByteVector.fromMemorySegment(B8, d, rowOff + QuantizedMatrix.unit(pb + c, shift), ByteOrder.LITTLE_ENDIAN);
                     FloatVector q = (FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80)
                             .convertShape(VectorOperators.B2F, F8L, 0);
                     bacc = q.fma(FloatVector.fromArray(F8L, ap, kb + c), bacc);
@@ -188,7 +188,7 @@ final class VectorQMatMul implements QMatMul {
             long pb = (long) blk * blob;
             int dst = off + (blk - blk0) * block;
             for (int c = 0; c < blob; c += 8) {
-                ByteVector v = ByteVector.fromMemorySegment(B8, d, rowOff + Gemv.unit(pb + c, shift), ByteOrder.LITTLE_ENDIAN);
+                ByteVector v = ByteVector.fromMemorySegment(B8, d, rowOff + QuantizedMatrix.unit(pb + c, shift), ByteOrder.LITTLE_ENDIAN);
                 if (four) {
                     ((FloatVector) v.and((byte) 0x0f).convertShape(VectorOperators.B2F, F8L, 0))
                             .sub(zp).mul(s).intoArray(w, dst + 2 * c);
