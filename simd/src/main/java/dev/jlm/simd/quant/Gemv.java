@@ -26,7 +26,9 @@ import java.nio.ByteOrder;
  * reduction runs inside the K loop: each row is reduced once at the end. The zero-point term
  * {@code sum_blk s zp asum} runs as a separate vector pass over the row's scales and packed zero points.
  *
- * <p>Needs {@code blobBytes % 16 == 0} (4 bits: block >= 32; 8 bits: any block) and A arranged as
+ * <p>Needs {@code blobBytes % 16 == 0} (4 bits: block >= 32; 8 bits: any block), or 4-bit rows of whole 64-byte
+ * groups (then blocks of 16 too, read by the group loop alone, {@link #EX16} giving each lane its block's scale),
+ * and A arranged as
  * {@link VectorQMatMul} arranges it (per 32 values of a 4-bit row: the even k, then the odd k), then, for 4 bits,
  * its whole groups rearranged by {@link #arrange4}.
  */
@@ -46,6 +48,7 @@ final class Gemv {
 
     /** k per group of 64 code bytes (4 bits): 16 int lanes of 8 nibbles. */
     static final int GROUP = 128;
+    private static final int GROUP_BYTES = 64;
     /** Exact powers of two that undo, in the arranged A, the place of nibble t in its int lane. */
     private static final float[] NIBBLE_WEIGHT = {1f, 0x1p-4f, 0x1p-8f, 0x1p-12f, 0x1p-16f, 0x1p-20f, 0x1p-24f, 1f};
     /** Lane j of a group to its block's scale, for blocks of 16, 32, 64 and >= 128 k. */
@@ -58,7 +61,8 @@ final class Gemv {
     }
 
     static boolean supports(QuantizedMatrix b) {
-        return b.blobBytes() % 16 == 0;
+        // 4-bit blocks of 16 (8 bytes) when the rows are whole groups of 64 bytes: the group loop alone reads them
+        return b.blobBytes() % 16 == 0 || (b.bits() == 4 && (long) b.kBlocks() * b.blobBytes() % GROUP_BYTES == 0);
     }
 
     /** Rows {@code [from, to)} of {@code y = a x dequant(b)^T + bias}. */
