@@ -39,8 +39,8 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * 4-bit block-quantized matmul {@code Y[M, N] = A[M, K] x dequant(B)^T}, B in the MatMulNBits layout (block 32,
- * asymmetric, F32 scales): jlm's Vector API kernel on those bytes ({@code jlm}) and on its interleaved copy
+ * 4-bit block-quantized matmul {@code Y[M, N] = A[M, K] x dequant(B)^T}, B in the MatMulNBits layout (blocks of
+ * {@code block} k, 32 unless asked; asymmetric, F32 scales): jlm's Vector API kernel on those bytes ({@code jlm}) and on its interleaved copy
  * ({@code jlm-interleaved}: {@link QuantizedMatrix#interleaved()}, made in setup as ONNX Runtime packs its weights
  * when the session is created), its scalar reference, and ONNX Runtime's MatMulNBits on the same bytes with
  * accuracy_level 0 ({@code ort}, fp32 compute) and 4 ({@code ort4}, int8 activations). For M = 1 the figure to
@@ -68,6 +68,10 @@ public class QMatMulBench {
     @Param({"1", "2"})
     public int threads;
 
+    /** Block size along K; 32 unless asked (`-p block=16`: the default of `jlm quantize --w4`). */
+    @Param({"32"})
+    public int block;
+
     private QuantizedMatrix b;
     private Tensor a;
     private Tensor y;
@@ -82,7 +86,7 @@ public class QMatMulBench {
         long k = Long.parseLong(kn[0]);
         long n = Long.parseLong(kn[1]);
         SplittableRandom rnd = new SplittableRandom(42);
-        b = QuantizedMatrix.allocate(4, 32, n, k, DType.F32, true);
+        b = QuantizedMatrix.allocate(4, block, n, k, DType.F32, true);
         var data = b.data().segment();
         for (long i = 0; i < data.byteSize(); i++) {
             data.set(ValueLayout.JAVA_BYTE, i, (byte) rnd.nextInt(256));

@@ -45,10 +45,12 @@ final class DotGemm {
 
     /**
      * Whether {@link #rows} decodes whole groups of 128 k in the nibble order (16 lanes, 4 bits, blocks of at
-     * least 32): A must then be arranged by {@link #arrangeGroups}.
+     * least 32, or of 16 in rows of whole groups): A must then be arranged by {@link #arrangeGroups}.
      */
     static boolean nibbleOrder(QuantizedMatrix b) {
-        return L == 16 && b.bits() == 4 && b.blockSize() >= 32;
+        // blocks of 16 when the rows are whole groups (no tail for Gemm.decode, which needs 16-byte blocks)
+        return L == 16 && b.bits() == 4
+                && (b.blockSize() >= 32 || (long) b.kBlocks() * b.blobBytes() % (GROUP / 2) == 0);
     }
 
     /**
@@ -83,7 +85,7 @@ final class DotGemm {
         int kb = b.kBlocks();
         int block = b.blockSize();
         blockConstants(b, r, sc, zc, 0);
-        VectorShuffle<Float> ex = block == 32 ? Gemv.EX32 : block == 64 ? Gemv.EX64 : Gemv.EX128;
+        VectorShuffle<Float> ex = Gemv.scaleLanes(block);
         MemorySegment d = b.data().segment();
         long rowOff = b.rowBase(r);
         int shift = b.unitShift(r);
@@ -130,7 +132,7 @@ final class DotGemm {
         for (int i = 0; i < 4; i++) {
             blockConstants(b, r + i, sc, zc, i * cs);
         }
-        VectorShuffle<Float> ex = block == 32 ? Gemv.EX32 : block == 64 ? Gemv.EX64 : Gemv.EX128;
+        VectorShuffle<Float> ex = Gemv.scaleLanes(block);
         MemorySegment d = b.data().segment();
         // each row's first byte and the distance between its groups (a part of the rows need not start at a
         // multiple of four, so the four rows may straddle interleaved groups or the row-layout tail)

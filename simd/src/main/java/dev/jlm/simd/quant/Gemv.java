@@ -53,11 +53,21 @@ final class Gemv {
     private static final float[] NIBBLE_WEIGHT = {1f, 0x1p-4f, 0x1p-8f, 0x1p-12f, 0x1p-16f, 0x1p-20f, 0x1p-24f, 1f};
     /** Lane j of a group to its block's scale, for blocks of 16, 32, 64 and >= 128 k. */
     private static final VectorShuffle<Float> EX16 = VectorShuffle.fromOp(F, j -> j / 2);
-    static final VectorShuffle<Float> EX32 = VectorShuffle.fromOp(F, j -> j / 4);
-    static final VectorShuffle<Float> EX64 = VectorShuffle.fromOp(F, j -> j / 8);
-    static final VectorShuffle<Float> EX128 = VectorShuffle.fromOp(F, j -> 0);
+    private static final VectorShuffle<Float> EX32 = VectorShuffle.fromOp(F, j -> j / 4);
+    private static final VectorShuffle<Float> EX64 = VectorShuffle.fromOp(F, j -> j / 8);
+    private static final VectorShuffle<Float> EX128 = VectorShuffle.fromOp(F, j -> 0);
 
     private Gemv() {
+    }
+
+    /** Lane j of a group (k = 8j .. 8j+7) to its block's place among the group's blocks, for this block size. */
+    static VectorShuffle<Float> scaleLanes(int block) {
+        return switch (block) {
+            case 16 -> EX16;
+            case 32 -> EX32;
+            case 64 -> EX64;
+            default -> EX128;
+        };
     }
 
     static boolean supports(QuantizedMatrix b) {
@@ -75,12 +85,7 @@ final class Gemv {
         // 16 floats of slack: a group reads one vector of scales from its first block on
         float[] sc = new float[ROWS * kb + 16];
         float[] out = new float[ROWS];
-        VectorShuffle<Float> ex = switch (b.blockSize()) {
-            case 16 -> EX16;
-            case 32 -> EX32;
-            case 64 -> EX64;
-            default -> EX128;
-        };
+        VectorShuffle<Float> ex = scaleLanes(b.blockSize());
         long r = from;
         for (; r + ROWS <= to; r += ROWS) {
             for (int i = 0; i < ROWS; i++) {
