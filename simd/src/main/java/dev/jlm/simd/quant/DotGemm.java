@@ -81,7 +81,7 @@ final class DotGemm {
      * load per group, per 16 weights a shift and mask, a conversion and one FMA with vectors of the lanes' block
      * scale and {@code -zp s}), the blocks after them as {@link Gemm#decode} does.
      */
-    private static void decodeNibbles(QuantizedMatrix b, long r, float[] w, int off, float[] sc, float[] zc) {
+    static void decodeNibbles(QuantizedMatrix b, long r, float[] w, int off, float[] sc, float[] zc) {
         int kb = b.kBlocks();
         int block = b.blockSize();
         blockConstants(b, r, sc, zc, 0);

@@ -87,11 +87,17 @@ final class Gemm {
         float[] w = new float[panel * kp];
         float[] c = new float[panel * mp];
         long n = b.n();
+        // 4-bit blocks of 16 (8 bytes) in rows of whole groups: the few-row path's group decode, A arranged to match
+        boolean nibbles = !wide && DotGemm.nibbleOrder(b);
+        float[] sc = nibbles ? new float[b.kBlocks() + 16] : null;
+        float[] zc = nibbles ? new float[b.kBlocks() + 16] : null;
         for (int p0 = 0; p0 < part; p0 += panel) {
             int prow = Math.min(panel, part - p0);
             for (int t = 0; t < prow; t++) {
                 if (wide) {
                     decode(b, from + p0 + t, 0, b.kBlocks(), w, t * kp);
+                } else if (nibbles) {
+                    DotGemm.decodeNibbles(b, from + p0 + t, w, t * kp, sc, zc);
                 } else {
                     VectorQMatMul.decodeRow(b, from + p0 + t, w, t * kp, false);
                 }

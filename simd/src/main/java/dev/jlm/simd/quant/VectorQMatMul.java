@@ -72,6 +72,10 @@ final class VectorQMatMul implements QMatMul {
                 }
             });
         } else if (m >= Gemm.MIN_M && F.length() >= 16 && (long) Gemm.padded(m) * kp <= Integer.MAX_VALUE - 16) {
+            if (!wide && DotGemm.nibbleOrder(b)) {
+                // blocks of 16 in rows of whole groups: weight rows are decoded in the nibble order, so A too
+                DotGemm.arrangeGroups(a.segment(), m, (int) b.k(), ap, kp);
+            }
             float[] at = Gemm.transpose(ap, m, kp);
             NParallel.run(b.n(), threads, Gemm.ROWS, (from, to) -> Gemm.rows(b, from, to, at, m, kp, wide, bv, ys));
         } else {

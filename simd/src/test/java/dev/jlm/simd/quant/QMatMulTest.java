@@ -162,6 +162,9 @@ class QMatMulTest {
             }
             // several panels of rows per part
             check(QMatMul.vector(), rnd, bits, 32, 40, 150, 4000, true, DType.F32, true, 1);
+            // blocks of 16 in rows of whole 64-byte groups (K = 384, 1536: all-MiniLM-L6-v2's): the group decode
+            check(QMatMul.vector(), rnd, bits, 16, 64, 13, 384, true, DType.F32, true, 2);
+            check(QMatMul.vector(), rnd, bits, 16, 33, 7, 1536, false, DType.F16, false, 1);
             // very large M: panels shrink to one tile so that their accumulators stay bounded
             check(QMatMul.vector(), rnd, bits, 16, 50_000, 13, 20, false, DType.F32, false, 2);
         }
@@ -182,6 +185,9 @@ class QMatMulTest {
                 check(QMatMul.vector(), rnd, bits, block, m, n, 1 + rnd.nextInt(700), rnd.nextBoolean(), DType.F32,
                         rnd.nextBoolean(), 1 + rnd.nextInt(3));
             }
+            // blocks of 16 in rows of whole 64-byte groups: the group decode, four rows at a time and alone
+            check(QMatMul.vector(), rnd, bits, 16, 5, 29, 384, true, DType.F32, true, 2);
+            check(QMatMul.vector(), rnd, bits, 16, 2, 6, 1536, false, DType.BF16, false, 1);
             // several panels per part: K = 4000 keeps a panel at 12 weight rows
             check(QMatMul.vector(), rnd, bits, 32, 7, 100, 4000, true, DType.F32, true, 2);
             check(QMatMul.vector(), rnd, bits, 128, 30, 41, 4000, false, DType.BF16, false, 1);
