@@ -1521,6 +1521,127 @@ final class TileOps {
         }
     }
 
+    /**
+     * o[oOff + 16 k ..] += sum_c w[wOff + c] * v_c[16 k ..] for the first {@code nv} (at most 16) vectors of F32
+     * value rows (element vb + c vr), all in registers, so that each row is read once front to back. The vectors
+     * past {@code nv} are guarded by conditions that do not change inside the loop.
+     */
+    private static void valuesOnePassF32(MemorySegment vm, long vr, float[] w, int wOff, long vb, int n, float[] o,
+                                         int oOff, int nv) {
+        FloatVector c0 = FloatVector.fromArray(F, o, oOff);
+        FloatVector c1 = nv > 1 ? FloatVector.fromArray(F, o, oOff + 1 * L) : c0;
+        FloatVector c2 = nv > 2 ? FloatVector.fromArray(F, o, oOff + 2 * L) : c0;
+        FloatVector c3 = nv > 3 ? FloatVector.fromArray(F, o, oOff + 3 * L) : c0;
+        FloatVector c4 = nv > 4 ? FloatVector.fromArray(F, o, oOff + 4 * L) : c0;
+        FloatVector c5 = nv > 5 ? FloatVector.fromArray(F, o, oOff + 5 * L) : c0;
+        FloatVector c6 = nv > 6 ? FloatVector.fromArray(F, o, oOff + 6 * L) : c0;
+        FloatVector c7 = nv > 7 ? FloatVector.fromArray(F, o, oOff + 7 * L) : c0;
+        FloatVector c8 = nv > 8 ? FloatVector.fromArray(F, o, oOff + 8 * L) : c0;
+        FloatVector c9 = nv > 9 ? FloatVector.fromArray(F, o, oOff + 9 * L) : c0;
+        FloatVector c10 = nv > 10 ? FloatVector.fromArray(F, o, oOff + 10 * L) : c0;
+        FloatVector c11 = nv > 11 ? FloatVector.fromArray(F, o, oOff + 11 * L) : c0;
+        FloatVector c12 = nv > 12 ? FloatVector.fromArray(F, o, oOff + 12 * L) : c0;
+        FloatVector c13 = nv > 13 ? FloatVector.fromArray(F, o, oOff + 13 * L) : c0;
+        FloatVector c14 = nv > 14 ? FloatVector.fromArray(F, o, oOff + 14 * L) : c0;
+        FloatVector c15 = nv > 15 ? FloatVector.fromArray(F, o, oOff + 15 * L) : c0;
+        for (int c = 0; c < n; c++) {
+            FloatVector p = FloatVector.broadcast(F, w[wOff + c]);
+            long vi = (vb + c * vr) * 4;
+            c0 = FloatVector.fromMemorySegment(F, vm, vi, LE).fma(p, c0);
+            if (nv > 1) {
+                c1 = FloatVector.fromMemorySegment(F, vm, vi + 1 * 4L * L, LE).fma(p, c1);
+            }
+            if (nv > 2) {
+                c2 = FloatVector.fromMemorySegment(F, vm, vi + 2 * 4L * L, LE).fma(p, c2);
+            }
+            if (nv > 3) {
+                c3 = FloatVector.fromMemorySegment(F, vm, vi + 3 * 4L * L, LE).fma(p, c3);
+            }
+            if (nv > 4) {
+                c4 = FloatVector.fromMemorySegment(F, vm, vi + 4 * 4L * L, LE).fma(p, c4);
+            }
+            if (nv > 5) {
+                c5 = FloatVector.fromMemorySegment(F, vm, vi + 5 * 4L * L, LE).fma(p, c5);
+            }
+            if (nv > 6) {
+                c6 = FloatVector.fromMemorySegment(F, vm, vi + 6 * 4L * L, LE).fma(p, c6);
+            }
+            if (nv > 7) {
+                c7 = FloatVector.fromMemorySegment(F, vm, vi + 7 * 4L * L, LE).fma(p, c7);
+            }
+            if (nv > 8) {
+                c8 = FloatVector.fromMemorySegment(F, vm, vi + 8 * 4L * L, LE).fma(p, c8);
+            }
+            if (nv > 9) {
+                c9 = FloatVector.fromMemorySegment(F, vm, vi + 9 * 4L * L, LE).fma(p, c9);
+            }
+            if (nv > 10) {
+                c10 = FloatVector.fromMemorySegment(F, vm, vi + 10 * 4L * L, LE).fma(p, c10);
+            }
+            if (nv > 11) {
+                c11 = FloatVector.fromMemorySegment(F, vm, vi + 11 * 4L * L, LE).fma(p, c11);
+            }
+            if (nv > 12) {
+                c12 = FloatVector.fromMemorySegment(F, vm, vi + 12 * 4L * L, LE).fma(p, c12);
+            }
+            if (nv > 13) {
+                c13 = FloatVector.fromMemorySegment(F, vm, vi + 13 * 4L * L, LE).fma(p, c13);
+            }
+            if (nv > 14) {
+                c14 = FloatVector.fromMemorySegment(F, vm, vi + 14 * 4L * L, LE).fma(p, c14);
+            }
+            if (nv > 15) {
+                c15 = FloatVector.fromMemorySegment(F, vm, vi + 15 * 4L * L, LE).fma(p, c15);
+            }
+        }
+        c0.intoArray(o, oOff);
+        if (nv > 1) {
+            c1.intoArray(o, oOff + 1 * L);
+        }
+        if (nv > 2) {
+            c2.intoArray(o, oOff + 2 * L);
+        }
+        if (nv > 3) {
+            c3.intoArray(o, oOff + 3 * L);
+        }
+        if (nv > 4) {
+            c4.intoArray(o, oOff + 4 * L);
+        }
+        if (nv > 5) {
+            c5.intoArray(o, oOff + 5 * L);
+        }
+        if (nv > 6) {
+            c6.intoArray(o, oOff + 6 * L);
+        }
+        if (nv > 7) {
+            c7.intoArray(o, oOff + 7 * L);
+        }
+        if (nv > 8) {
+            c8.intoArray(o, oOff + 8 * L);
+        }
+        if (nv > 9) {
+            c9.intoArray(o, oOff + 9 * L);
+        }
+        if (nv > 10) {
+            c10.intoArray(o, oOff + 10 * L);
+        }
+        if (nv > 11) {
+            c11.intoArray(o, oOff + 11 * L);
+        }
+        if (nv > 12) {
+            c12.intoArray(o, oOff + 12 * L);
+        }
+        if (nv > 13) {
+            c13.intoArray(o, oOff + 13 * L);
+        }
+        if (nv > 14) {
+            c14.intoArray(o, oOff + 14 * L);
+        }
+        if (nv > 15) {
+            c15.intoArray(o, oOff + 15 * L);
+        }
+    }
+
     /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
     private static void directValues(Job j, float[] w, int wOff, long vb, int n, float[] o, int oOff, int from) {
         int d = j.d;
@@ -1528,6 +1649,13 @@ final class TileOps {
         MemorySegment vm = j.vm;
         long vr = j.kRow;
         int i = from;
+        int nv = (d - from) / L;
+        if (t == DType.F32 && nv > 4 && nv != 8 && nv <= 16) {
+            // 5-7 or 9-16 vectors (head_dim 80, 96, 256): one pass over each value row instead of a pass per
+            // group of 8, 4 or 2 vectors, which read the rows in strided pieces
+            valuesOnePassF32(vm, vr, w, wOff, vb + from, n, o, oOff + from, nv);
+            i += nv * L;
+        }
         for (; i + 8 * L <= d; i += 8 * L) {
             // eight vectors of o in registers: a value row of head_dim 128 is read in one sequential pass
             FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);

@@ -152,12 +152,13 @@ class AttentionTest {
 
     /**
      * Few-row tiles with head sizes of eight vectors or more (the value pass then runs two rows x eight vectors,
-     * with the columns past the last multiple of eight vectors row by row): 1-5 rows per group, head_dim 128, 130,
-     * 144, 256, 263, key counts with and without a 16-key tail.
+     * with the columns past the last multiple of eight vectors row by row; single rows of 5-7 or 9-16 vectors in one
+     * pass): 1-8 rows per group, head_dim 96, 128, 130, 144, 256, 263, key counts with and without a 16-key tail.
      */
     static Stream<Arguments> wideHeadDecodeGrid() {
         int[][] shapes = {{2, 1, 1, 300, 128}, {3, 1, 1, 129, 130}, {4, 1, 1, 700, 144}, {5, 1, 1, 33, 256},
-            {12, 4, 1, 257, 263}, {8, 2, 2, 256, 144}, {1, 1, 1, 300, 256}, {6, 3, 1, 1000, 128}};
+            {12, 4, 1, 257, 263}, {8, 2, 2, 256, 144}, {1, 1, 1, 300, 256}, {6, 3, 1, 1000, 128}, {4, 4, 1, 301, 96},
+            {8, 1, 1, 130, 256}};
         List<Arguments> out = new ArrayList<>();
         int n = 0;
         for (int[] s : shapes) {
