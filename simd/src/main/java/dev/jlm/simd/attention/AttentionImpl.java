@@ -7,6 +7,7 @@ import dev.jlm.core.Tensor;
 import dev.jlm.simd.RowExecutor;
 import dev.jlm.simd.internal.Lanes;
 import dev.jlm.simd.internal.Rows;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -648,6 +649,10 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
     static final class Scratch {
         /** Floats of scores one tile holds: the larger of a wide tile and four rows of {@link #DECODE_KEYS}. */
         static final int SCORES = Math.max(BQ * BK, 4 * DECODE_KEYS);
+        /** Rows of F16/BF16 keys or values converted at a time for the few-row kernels (a value chunk, 16 keys). */
+        static final int CONV_ROWS = TileOps.VK;
+        /** F32 copies of a chunk of 16-bit key or value rows, off-heap, freed with this scratch. */
+        final MemorySegment conv;
         final int d;
         final float[] q;
         final float[] o;
@@ -686,6 +691,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
             kt = new float[d * BQ];
             vt = new float[BK * d];
             kf = new float[BK * d];
+            conv = Arena.ofAuto().allocate(4L * CONV_ROWS * d, 64);
         }
 
         static Scratch get(int d) {
@@ -700,7 +706,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
         /** Bytes of scratch one thread holds for head size d. */
         static long bytes(int d) {
             int dd = Math.max(d, 64);
-            return 4L * (3L * BQ * dd + (long) SCORES + 2L * dd * BK + 5L * BQ + 256) + 8L * 4 * BQ;
+            return 4L * (3L * BQ * dd + (long) SCORES + 2L * dd * BK + (long) CONV_ROWS * dd + 5L * BQ + 256) + 8L * 4 * BQ;
         }
 
         void start(Job j, int rows) {

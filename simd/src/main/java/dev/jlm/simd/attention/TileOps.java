@@ -14,6 +14,7 @@ import dev.jlm.simd.internal.VMath;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -44,7 +45,7 @@ final class TileOps {
     private static final float Q2 = 0.041890114545822144f;
     private static final float Q3 = 0.008312525227665901f;
     /** Keys per chunk of the few-row value pass: 32 rows of head_dim 128 in F32 are 16 KiB, held in L1. */
-    private static final int VK = 32;
+    static final int VK = 32;
     /**
      * Most query rows of a tile scored row by row against keys read in place (narrow); more take the transposed
      * wide layout, whose lanes are query rows. 16, not 8: at 9-16 rows half the wide layout's lanes are padding
@@ -66,6 +67,80 @@ final class TileOps {
             i -> SUM4 ? ((i & 1) << 3) | ((i & 2) << 1) | ((i & 4) >> 1) | ((i & 8) >> 3) : i);
 
     private TileOps() {
+    }
+
+    /**
+     * Where the few-row kernels read key or value rows, F32 or BF16: element {@code e} of row {@code r} at element
+     * {@code base + r row + e} of {@code seg}.
+     */
+    record Src(DType t, MemorySegment seg, long row) {
+    }
+
+    /**
+     * The source the few-row kernels read for keys or values of type {@code t}: the tensor itself for F32 and
+     * BF16 (a BF16 load is a widening and a shift, {@link #load}), and for F16 the thread's F32 scratch, into which
+     * {@link #rows} converts each chunk: with the F16 conversion in each of their unrolled loads the JIT stopped
+     * inlining the loads (node budget) and boxed every vector, and an F16 cache decoded 3-8 times slower than an
+     * F32 one. (Converting BF16 too measured 1.6-1.9 times slower than reading it in place on three of four
+     * decode shapes.)
+     */
+    static Src source(Job j, DType t, MemorySegment seg, Scratch sc) {
+        // the scratch's rows are this call's head size apart (a thread's scratch may be sized for a larger one)
+        return t == DType.F16 ? new Src(DType.F32, sc.conv, j.d) : new Src(t, seg, j.kRow);
+    }
+
+    /**
+     * L elements of an F32 or BF16 row as floats: the kernels' own load, without the F16 path of
+     * {@link Lanes#load}, so that what the JIT inlines into their unrolled steps stays small.
+     */
+    private static FloatVector load(DType t, MemorySegment m, long e) {
+        if (t == DType.F32) {
+            return FloatVector.fromMemorySegment(F, m, e * 4, LE);
+        }
+        return ((IntVector) ShortVector.fromMemorySegment(Lanes.S, m, e * 2, LE)
+                .convertShape(VectorOperators.S2I, Lanes.I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /**
+     * The element offset the kernels read {@code n} rows at (from element {@code base} of {@code seg}, rows
+     * {@code j.kRow} apart) through {@code src}: {@code base} itself, or 0 after converting the rows into the
+     * scratch.
+     */
+    static long rows(Job j, DType t, MemorySegment seg, long base, int n, Src src, Scratch sc) {
+        if (src.seg() != sc.conv) {
+            return base;
+        }
+        int d = j.d;
+        MemorySegment dst = sc.conv;
+        long dr = src.row();
+        if (j.kRow == d) {
+            // consecutive rows (a cache or a [.., seq, headDim] tensor): one run of n * d elements
+            convert(t, seg, base, n * d, dst, 0);
+        } else {
+            for (int r = 0; r < n; r++) {
+                convert(t, seg, base + r * j.kRow, d, dst, r * dr * 4);
+            }
+        }
+        return 0;
+    }
+
+    /** {@code count} F16 elements from element {@code from} of {@code seg} as F32 from byte {@code to}. */
+    private static void convert(DType t, MemorySegment seg, long from, int count, MemorySegment dst, long to) {
+        int i = f16(seg, from, count, dst, to);
+        for (; i < count; i++) {
+            dst.set(F32, to + i * 4L, Lanes.get(t, seg, from + i));
+        }
+    }
+
+    /** The whole vectors of {@link #convert} ({@link Lanes#halfToFloat}); returns how many elements they covered. */
+    private static int f16(MemorySegment seg, long from, int count, MemorySegment dst, long to) {
+        int i = 0;
+        for (int up = count - L; i <= up; i += L) {
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, (from + i) * 2, LE)
+                    .convertShape(VectorOperators.S2I, Lanes.I, 0);
+            Lanes.halfToFloat(h).intoMemorySegment(dst, to + i * 4L, LE);
+        }
+        return i;
     }
 
     /** q rows of the tile times scale, as F32, into scratch. */
@@ -303,23 +378,26 @@ final class TileOps {
             int ks = keyTile(rows);
             int d = j.d;
             int c = 0;
+            Src src = source(j, j.kt, j.km, sc);
             if (SUM4) {
                 for (; c + 16 <= n; c += 16) {
+                    long k0 = rows(j, j.kt, j.km, kb + c * j.kRow, 16, src, sc);
                     int r = 0;
                     for (int g; r < rows && (g = rowsInRegisters(d, rows - r)) > 0; r += g) {
-                        scoresInRegisters(j, g, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, ks, sc.z);
+                        scoresInRegisters(j, src, g, sc.q, r * d, k0, sc.s, r * ks + c, ks, sc.z);
                     }
                     for (; r + 4 <= rows; r += 4) {
-                        scores16x4(j, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, ks, sc.z);
+                        scores16x4(j, src, sc.q, r * d, k0, sc.s, r * ks + c, ks, sc.z);
                     }
                     for (; r < rows; r++) {
-                        scores16(j, sc.q, r * d, kb + c * j.kRow, sc.s, r * ks + c, sc.z);
+                        scores16(j, src, sc.q, r * d, k0, sc.s, r * ks + c, sc.z);
                     }
                 }
             }
             if (c < n) {
+                long k0 = rows(j, j.kt, j.km, kb + c * j.kRow, n - c, src, sc);
                 for (int r = 0; r < rows; r++) {
-                    directScores(j, sc.q, r * d, kb + c * j.kRow, n - c, sc.s, r * ks + c);
+                    directScores(j, src, sc.q, r * d, k0, n - c, sc.s, r * ks + c);
                 }
             }
         }
@@ -362,27 +440,29 @@ final class TileOps {
         } else {
             // chunks of VK keys for every row: the chunk's values stay in L1 for the group's other rows
             int ks = keyTile(rows);
+            Src src = source(j, j.vt, j.vm, sc);
             for (int c = 0; c < n; c += VK) {
                 int m = Math.min(VK, n - c);
+                long v0 = rows(j, j.vt, j.vm, vb + c * j.kRow, m, src, sc);
                 int r = 0;
                 int wide8 = d - d % (8 * L);
                 int wide4 = wide8 > 0 ? 0 : d - d % (4 * L);
                 for (; r + 2 <= rows && wide8 > 0; r += 2) {
                     // rows of 8L or more floats: two query rows x eight vectors, so each value row is read in
                     // one sequential pass (four rows x four vectors read half rows, at half the bandwidth)
-                    values2x8(j, sc.s, r * ks + c, ks, vb + c * j.kRow, m, sc.o, r * d, wide8);
-                    directValues(j, sc.s, r * ks + c, vb + c * j.kRow, m, sc.o, r * d, wide8);
-                    directValues(j, sc.s, (r + 1) * ks + c, vb + c * j.kRow, m, sc.o, (r + 1) * d, wide8);
+                    values2x8(j, src, sc.s, r * ks + c, ks, v0, m, sc.o, r * d, wide8);
+                    directValues(j, src, sc.s, r * ks + c, v0, m, sc.o, r * d, wide8);
+                    directValues(j, src, sc.s, (r + 1) * ks + c, v0, m, sc.o, (r + 1) * d, wide8);
                 }
                 for (; r + 4 <= rows && wide4 > 0; r += 4) {
                     // four rows share each value vector loaded; the last columns row by row
-                    values4(j, sc.s, r * ks + c, ks, vb + c * j.kRow, m, sc.o, r * d, wide4);
+                    values4(j, src, sc.s, r * ks + c, ks, v0, m, sc.o, r * d, wide4);
                     for (int e = 0; e < 4; e++) {
-                        directValues(j, sc.s, (r + e) * ks + c, vb + c * j.kRow, m, sc.o, (r + e) * d, wide4);
+                        directValues(j, src, sc.s, (r + e) * ks + c, v0, m, sc.o, (r + e) * d, wide4);
                     }
                 }
                 for (; r < rows; r++) {
-                    directValues(j, sc.s, r * ks + c, vb + c * j.kRow, m, sc.o, r * d, 0);
+                    directValues(j, src, sc.s, r * ks + c, v0, m, sc.o, r * d, 0);
                 }
             }
         }
@@ -979,11 +1059,11 @@ final class TileOps {
     // ---- vector: keys and values read in place (few query rows) -------------------------------------
 
     /** s[sOff + c] = q[qOff..] . k_c for n keys, four keys per pass so each q vector is loaded once for four. */
-    private static void directScores(Job j, float[] q, int qOff, long kb, int n, float[] s, int sOff) {
+    private static void directScores(Job j, Src src, float[] q, int qOff, long kb, int n, float[] s, int sOff) {
         int d = j.d;
-        DType t = j.kt;
-        MemorySegment km = j.km;
-        long kr = j.kRow;
+        DType t = src.t();
+        MemorySegment km = src.seg();
+        long kr = src.row();
         int c = 0;
         for (; c + 4 <= n; c += 4) {
             long k0 = kb + c * kr;
@@ -994,10 +1074,10 @@ final class TileOps {
             int i = 0;
             for (int up = d - L; i <= up; i += L) {
                 FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
-                a0 = Lanes.load(t, km, k0 + i).fma(qv, a0);
-                a1 = Lanes.load(t, km, k0 + kr + i).fma(qv, a1);
-                a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(qv, a2);
-                a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(qv, a3);
+                a0 = load(t, km, k0 + i).fma(qv, a0);
+                a1 = load(t, km, k0 + kr + i).fma(qv, a1);
+                a2 = load(t, km, k0 + 2 * kr + i).fma(qv, a2);
+                a3 = load(t, km, k0 + 3 * kr + i).fma(qv, a3);
             }
             float s0;
             float s1;
@@ -1032,7 +1112,7 @@ final class TileOps {
             FloatVector a0 = FloatVector.zero(F);
             int i = 0;
             for (int up = d - L; i <= up; i += L) {
-                a0 = Lanes.load(t, km, ki + i).fma(FloatVector.fromArray(F, q, qOff + i), a0);
+                a0 = load(t, km, ki + i).fma(FloatVector.fromArray(F, q, qOff + i), a0);
             }
             float s0 = Lanes.sum(a0);
             for (; i < d; i++) {
@@ -1049,11 +1129,11 @@ final class TileOps {
      * folding leaves key c in lane bitrev(c)). One method with no vector arguments or results: a vector crossing
      * a call the JIT does not inline is boxed. The last d % L elements of each key are added one by one.
      */
-    private static void scores16(Job j, float[] q, int qOff, long kb, float[] s, int sOff, float[] z) {
+    private static void scores16(Job j, Src src, float[] q, int qOff, long kb, float[] s, int sOff, float[] z) {
         int d = j.d;
-        DType t = j.kt;
-        MemorySegment km = j.km;
-        long kr = j.kRow;
+        DType t = src.t();
+        MemorySegment km = src.seg();
+        long kr = src.row();
         for (int p = 0; p < 4; p++) {
             long k0 = kb + 4 * p * kr;
             FloatVector a0 = FloatVector.zero(F);
@@ -1063,16 +1143,16 @@ final class TileOps {
             // one key row after the other, each read sequentially: rows read interleaved (four streams 512 bytes
             // apart at head_dim 128) ran at less than half the bandwidth
             for (int i = 0, up = d - L; i <= up; i += L) {
-                a0 = Lanes.load(t, km, k0 + i).fma(FloatVector.fromArray(F, q, qOff + i), a0);
+                a0 = load(t, km, k0 + i).fma(FloatVector.fromArray(F, q, qOff + i), a0);
             }
             for (int i = 0, up = d - L; i <= up; i += L) {
-                a1 = Lanes.load(t, km, k0 + kr + i).fma(FloatVector.fromArray(F, q, qOff + i), a1);
+                a1 = load(t, km, k0 + kr + i).fma(FloatVector.fromArray(F, q, qOff + i), a1);
             }
             for (int i = 0, up = d - L; i <= up; i += L) {
-                a2 = Lanes.load(t, km, k0 + 2 * kr + i).fma(FloatVector.fromArray(F, q, qOff + i), a2);
+                a2 = load(t, km, k0 + 2 * kr + i).fma(FloatVector.fromArray(F, q, qOff + i), a2);
             }
             for (int i = 0, up = d - L; i <= up; i += L) {
-                a3 = Lanes.load(t, km, k0 + 3 * kr + i).fma(FloatVector.fromArray(F, q, qOff + i), a3);
+                a3 = load(t, km, k0 + 3 * kr + i).fma(FloatVector.fromArray(F, q, qOff + i), a3);
             }
             FloatVector x = a0.blend(a1, HI8).add(a1.blend(a0, HI8).rearrange(X8));
             FloatVector y = a2.blend(a3, HI8).add(a3.blend(a2, HI8).rearrange(X8));
@@ -1104,11 +1184,11 @@ final class TileOps {
      * {@link #scores16} for four query rows at once (q rows d apart, score rows ks apart): each key vector is
      * loaded once for the four rows, 16 accumulators (4 rows x 4 keys) per pass. z holds 4 x 4 folded vectors.
      */
-    private static void scores16x4(Job j, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
+    private static void scores16x4(Job j, Src src, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
         int d = j.d;
-        DType t = j.kt;
-        MemorySegment km = j.km;
-        long kr = j.kRow;
+        DType t = src.t();
+        MemorySegment km = src.seg();
+        long kr = src.row();
         for (int p = 0; p < 4; p++) {
             long k0 = kb + 4 * p * kr;
             FloatVector a00 = FloatVector.zero(F);
@@ -1118,28 +1198,28 @@ final class TileOps {
             // from L1): rows read in lockstep, two or four streams 512 bytes apart at head_dim 128, ran from memory
             // at 7 GB/s against 17-19 GB/s for the same loads row after row
             for (int i = 0, up = d - L; i <= up; i += L) {
-                FloatVector kv = Lanes.load(t, km, k0 + i);
+                FloatVector kv = load(t, km, k0 + i);
                 a00 = kv.fma(FloatVector.fromArray(F, q, qOff + i), a00);
                 a10 = kv.fma(FloatVector.fromArray(F, q, qOff + d + i), a10);
                 a20 = kv.fma(FloatVector.fromArray(F, q, qOff + 2 * d + i), a20);
                 a30 = kv.fma(FloatVector.fromArray(F, q, qOff + 3 * d + i), a30);
             }
             for (int i = 0, up = d - L; i <= up; i += L) {
-                FloatVector kv = Lanes.load(t, km, k0 + kr + i);
+                FloatVector kv = load(t, km, k0 + kr + i);
                 a01 = kv.fma(FloatVector.fromArray(F, q, qOff + i), a01);
                 a11 = kv.fma(FloatVector.fromArray(F, q, qOff + d + i), a11);
                 a21 = kv.fma(FloatVector.fromArray(F, q, qOff + 2 * d + i), a21);
                 a31 = kv.fma(FloatVector.fromArray(F, q, qOff + 3 * d + i), a31);
             }
             for (int i = 0, up = d - L; i <= up; i += L) {
-                FloatVector kv = Lanes.load(t, km, k0 + 2 * kr + i);
+                FloatVector kv = load(t, km, k0 + 2 * kr + i);
                 a02 = kv.fma(FloatVector.fromArray(F, q, qOff + i), a02);
                 a12 = kv.fma(FloatVector.fromArray(F, q, qOff + d + i), a12);
                 a22 = kv.fma(FloatVector.fromArray(F, q, qOff + 2 * d + i), a22);
                 a32 = kv.fma(FloatVector.fromArray(F, q, qOff + 3 * d + i), a32);
             }
             for (int i = 0, up = d - L; i <= up; i += L) {
-                FloatVector kv = Lanes.load(t, km, k0 + 3 * kr + i);
+                FloatVector kv = load(t, km, k0 + 3 * kr + i);
                 a03 = kv.fma(FloatVector.fromArray(F, q, qOff + i), a03);
                 a13 = kv.fma(FloatVector.fromArray(F, q, qOff + d + i), a13);
                 a23 = kv.fma(FloatVector.fromArray(F, q, qOff + 2 * d + i), a23);
@@ -1196,12 +1276,12 @@ final class TileOps {
      * C2's inlining budget and boxed every vector. A group of more rows runs this again; the sixteen keys then
      * come from L1. {@code rows} is what {@link #rowsInRegisters} returned for head_dim {@code j.d}.
      */
-    static void scoresInRegisters(Job j, int rows, float[] q, int qOff, long kb, float[] s, int sOff, int ks,
+    static void scoresInRegisters(Job j, Src src, int rows, float[] q, int qOff, long kb, float[] s, int sOff, int ks,
                                   float[] z) {
         if (rows == 2) {
-            scores2x8(j, q, qOff, kb, s, sOff, ks, z);
+            scores2x8(j, src, q, qOff, kb, s, sOff, ks, z);
         } else {
-            scores4x4(j, q, qOff, kb, s, sOff, ks, z);
+            scores4x4(j, src, q, qOff, kb, s, sOff, ks, z);
         }
     }
 
@@ -1221,10 +1301,10 @@ final class TileOps {
     }
 
     /** {@link #scoresInRegisters} for 2 rows of 8L elements. */
-    private static void scores2x8(Job j, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
-        DType t = j.kt;
-        MemorySegment km = j.km;
-        long kr = j.kRow;
+    private static void scores2x8(Job j, Src src, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
+        DType t = src.t();
+        MemorySegment km = src.seg();
+        long kr = src.row();
         FloatVector q00 = FloatVector.fromArray(F, q, qOff);
         FloatVector q01 = FloatVector.fromArray(F, q, qOff + L);
         FloatVector q02 = FloatVector.fromArray(F, q, qOff + 2 * L);
@@ -1243,28 +1323,28 @@ final class TileOps {
         FloatVector q17 = FloatVector.fromArray(F, q, qOff + 8 * L + 7 * L);
         for (int c = 0; c < 16; c++) {
             long ke = kb + c * kr;
-            FloatVector kv = Lanes.load(t, km, ke);
+            FloatVector kv = load(t, km, ke);
             FloatVector a0 = kv.mul(q00);
             FloatVector a1 = kv.mul(q10);
-            kv = Lanes.load(t, km, ke + L);
+            kv = load(t, km, ke + L);
             a0 = kv.fma(q01, a0);
             a1 = kv.fma(q11, a1);
-            kv = Lanes.load(t, km, ke + 2 * L);
+            kv = load(t, km, ke + 2 * L);
             a0 = kv.fma(q02, a0);
             a1 = kv.fma(q12, a1);
-            kv = Lanes.load(t, km, ke + 3 * L);
+            kv = load(t, km, ke + 3 * L);
             a0 = kv.fma(q03, a0);
             a1 = kv.fma(q13, a1);
-            kv = Lanes.load(t, km, ke + 4 * L);
+            kv = load(t, km, ke + 4 * L);
             a0 = kv.fma(q04, a0);
             a1 = kv.fma(q14, a1);
-            kv = Lanes.load(t, km, ke + 5 * L);
+            kv = load(t, km, ke + 5 * L);
             a0 = kv.fma(q05, a0);
             a1 = kv.fma(q15, a1);
-            kv = Lanes.load(t, km, ke + 6 * L);
+            kv = load(t, km, ke + 6 * L);
             a0 = kv.fma(q06, a0);
             a1 = kv.fma(q16, a1);
-            kv = Lanes.load(t, km, ke + 7 * L);
+            kv = load(t, km, ke + 7 * L);
             a0 = kv.fma(q07, a0);
             a1 = kv.fma(q17, a1);
             a0.intoArray(z, c * L);
@@ -1274,10 +1354,10 @@ final class TileOps {
     }
 
     /** {@link #scoresInRegisters} for 4 rows of 4L elements. */
-    private static void scores4x4(Job j, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
-        DType t = j.kt;
-        MemorySegment km = j.km;
-        long kr = j.kRow;
+    private static void scores4x4(Job j, Src src, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
+        DType t = src.t();
+        MemorySegment km = src.seg();
+        long kr = src.row();
         FloatVector q00 = FloatVector.fromArray(F, q, qOff);
         FloatVector q01 = FloatVector.fromArray(F, q, qOff + L);
         FloatVector q02 = FloatVector.fromArray(F, q, qOff + 2 * L);
@@ -1296,22 +1376,22 @@ final class TileOps {
         FloatVector q33 = FloatVector.fromArray(F, q, qOff + 12 * L + 3 * L);
         for (int c = 0; c < 16; c++) {
             long ke = kb + c * kr;
-            FloatVector kv = Lanes.load(t, km, ke);
+            FloatVector kv = load(t, km, ke);
             FloatVector a0 = kv.mul(q00);
             FloatVector a1 = kv.mul(q10);
             FloatVector a2 = kv.mul(q20);
             FloatVector a3 = kv.mul(q30);
-            kv = Lanes.load(t, km, ke + L);
+            kv = load(t, km, ke + L);
             a0 = kv.fma(q01, a0);
             a1 = kv.fma(q11, a1);
             a2 = kv.fma(q21, a2);
             a3 = kv.fma(q31, a3);
-            kv = Lanes.load(t, km, ke + 2 * L);
+            kv = load(t, km, ke + 2 * L);
             a0 = kv.fma(q02, a0);
             a1 = kv.fma(q12, a1);
             a2 = kv.fma(q22, a2);
             a3 = kv.fma(q32, a3);
-            kv = Lanes.load(t, km, ke + 3 * L);
+            kv = load(t, km, ke + 3 * L);
             a0 = kv.fma(q03, a0);
             a1 = kv.fma(q13, a1);
             a2 = kv.fma(q23, a2);
@@ -1370,11 +1450,11 @@ final class TileOps {
      * Columns [0, cols) (a multiple of 4L) of four rows: o[r] += sum_c w[r * ws + c] * v_c for rows r = 0..3
      * (o rows d apart), 4 x 4 vectors in registers: each value vector is loaded once for the four rows.
      */
-    private static void values4(Job j, float[] w, int wOff, int ws, long vb, int n, float[] o, int oOff, int cols) {
+    private static void values4(Job j, Src src, float[] w, int wOff, int ws, long vb, int n, float[] o, int oOff, int cols) {
         int d = j.d;
-        DType t = j.vt;
-        MemorySegment vm = j.vm;
-        long vr = j.kRow;
+        DType t = src.t();
+        MemorySegment vm = src.seg();
+        long vr = src.row();
         for (int i = 0; i < cols; i += 4 * L) {
             int o0 = oOff + i;
             int o1 = o0 + d;
@@ -1398,10 +1478,10 @@ final class TileOps {
             FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
             for (int c = 0; c < n; c++) {
                 long vi = vb + c * vr + i;
-                FloatVector v0 = Lanes.load(t, vm, vi);
-                FloatVector v1 = Lanes.load(t, vm, vi + L);
-                FloatVector v2 = Lanes.load(t, vm, vi + 2 * L);
-                FloatVector v3 = Lanes.load(t, vm, vi + 3 * L);
+                FloatVector v0 = load(t, vm, vi);
+                FloatVector v1 = load(t, vm, vi + L);
+                FloatVector v2 = load(t, vm, vi + 2 * L);
+                FloatVector v3 = load(t, vm, vi + 3 * L);
                 int wi = wOff + c;
                 FloatVector p = FloatVector.broadcast(F, w[wi]);
                 c00 = v0.fma(p, c00);
@@ -1447,12 +1527,12 @@ final class TileOps {
      * Columns [0, cols) (a multiple of 8L) of two rows: o[r] += sum_c w[r * ws + c] * v_c for r = 0, 1 (o rows d
      * apart), 2 x 8 vectors in registers: each value row is read once, front to back, for both rows.
      */
-    private static void values2x8(Job j, float[] w, int wOff, int ws, long vb, int n, float[] o, int oOff,
+    private static void values2x8(Job j, Src src, float[] w, int wOff, int ws, long vb, int n, float[] o, int oOff,
                                   int cols) {
         int d = j.d;
-        DType t = j.vt;
-        MemorySegment vm = j.vm;
-        long vr = j.kRow;
+        DType t = src.t();
+        MemorySegment vm = src.seg();
+        long vr = src.row();
         for (int i = 0; i < cols; i += 8 * L) {
             int o0 = oOff + i;
             int o1 = o0 + d;
@@ -1477,28 +1557,28 @@ final class TileOps {
                 int wi = wOff + c;
                 FloatVector p = FloatVector.broadcast(F, w[wi]);
                 FloatVector p1 = FloatVector.broadcast(F, w[wi + ws]);
-                FloatVector v = Lanes.load(t, vm, vi);
+                FloatVector v = load(t, vm, vi);
                 c00 = v.fma(p, c00);
                 c10 = v.fma(p1, c10);
-                v = Lanes.load(t, vm, vi + L);
+                v = load(t, vm, vi + L);
                 c01 = v.fma(p, c01);
                 c11 = v.fma(p1, c11);
-                v = Lanes.load(t, vm, vi + 2 * L);
+                v = load(t, vm, vi + 2 * L);
                 c02 = v.fma(p, c02);
                 c12 = v.fma(p1, c12);
-                v = Lanes.load(t, vm, vi + 3 * L);
+                v = load(t, vm, vi + 3 * L);
                 c03 = v.fma(p, c03);
                 c13 = v.fma(p1, c13);
-                v = Lanes.load(t, vm, vi + 4 * L);
+                v = load(t, vm, vi + 4 * L);
                 c04 = v.fma(p, c04);
                 c14 = v.fma(p1, c14);
-                v = Lanes.load(t, vm, vi + 5 * L);
+                v = load(t, vm, vi + 5 * L);
                 c05 = v.fma(p, c05);
                 c15 = v.fma(p1, c15);
-                v = Lanes.load(t, vm, vi + 6 * L);
+                v = load(t, vm, vi + 6 * L);
                 c06 = v.fma(p, c06);
                 c16 = v.fma(p1, c16);
-                v = Lanes.load(t, vm, vi + 7 * L);
+                v = load(t, vm, vi + 7 * L);
                 c07 = v.fma(p, c07);
                 c17 = v.fma(p1, c17);
             }
@@ -1522,11 +1602,11 @@ final class TileOps {
     }
 
     /**
-     * o[oOff + 16 k ..] += sum_c w[wOff + c] * v_c[16 k ..] for the first {@code nv} (at most 16) vectors of F32
+     * o[oOff + 16 k ..] += sum_c w[wOff + c] * v_c[16 k ..] for the first {@code nv} (at most 16) vectors of the
      * value rows (element vb + c vr), all in registers, so that each row is read once front to back. The vectors
      * past {@code nv} are guarded by conditions that do not change inside the loop.
      */
-    private static void valuesOnePassF32(MemorySegment vm, long vr, float[] w, int wOff, long vb, int n, float[] o,
+    private static void valuesOnePass(MemorySegment vm, long vr, float[] w, int wOff, long vb, int n, float[] o,
                                          int oOff, int nv) {
         FloatVector c0 = FloatVector.fromArray(F, o, oOff);
         FloatVector c1 = nv > 1 ? FloatVector.fromArray(F, o, oOff + 1 * L) : c0;
@@ -1643,17 +1723,17 @@ final class TileOps {
     }
 
     /** o[oOff..oOff+d) += sum_c w[c] * v_c, two vectors of o kept in registers across all n values. */
-    private static void directValues(Job j, float[] w, int wOff, long vb, int n, float[] o, int oOff, int from) {
+    private static void directValues(Job j, Src src, float[] w, int wOff, long vb, int n, float[] o, int oOff, int from) {
         int d = j.d;
-        DType t = j.vt;
-        MemorySegment vm = j.vm;
-        long vr = j.kRow;
+        DType t = src.t();
+        MemorySegment vm = src.seg();
+        long vr = src.row();
         int i = from;
         int nv = (d - from) / L;
         if (t == DType.F32 && nv > 4 && nv != 8 && nv <= 16) {
             // 5-7 or 9-16 vectors (head_dim 80, 96, 256): one pass over each value row instead of a pass per
             // group of 8, 4 or 2 vectors, which read the rows in strided pieces
-            valuesOnePassF32(vm, vr, w, wOff, vb + from, n, o, oOff + from, nv);
+            valuesOnePass(vm, vr, w, wOff, vb + from, n, o, oOff + from, nv);
             i += nv * L;
         }
         for (; i + 8 * L <= d; i += 8 * L) {
@@ -1669,14 +1749,14 @@ final class TileOps {
             for (int c = 0; c < n; c++) {
                 FloatVector p = FloatVector.broadcast(F, w[wOff + c]);
                 long vi = vb + c * vr + i;
-                c0 = Lanes.load(t, vm, vi).fma(p, c0);
-                c1 = Lanes.load(t, vm, vi + L).fma(p, c1);
-                c2 = Lanes.load(t, vm, vi + 2 * L).fma(p, c2);
-                c3 = Lanes.load(t, vm, vi + 3 * L).fma(p, c3);
-                c4 = Lanes.load(t, vm, vi + 4 * L).fma(p, c4);
-                c5 = Lanes.load(t, vm, vi + 5 * L).fma(p, c5);
-                c6 = Lanes.load(t, vm, vi + 6 * L).fma(p, c6);
-                c7 = Lanes.load(t, vm, vi + 7 * L).fma(p, c7);
+                c0 = load(t, vm, vi).fma(p, c0);
+                c1 = load(t, vm, vi + L).fma(p, c1);
+                c2 = load(t, vm, vi + 2 * L).fma(p, c2);
+                c3 = load(t, vm, vi + 3 * L).fma(p, c3);
+                c4 = load(t, vm, vi + 4 * L).fma(p, c4);
+                c5 = load(t, vm, vi + 5 * L).fma(p, c5);
+                c6 = load(t, vm, vi + 6 * L).fma(p, c6);
+                c7 = load(t, vm, vi + 7 * L).fma(p, c7);
             }
             c0.intoArray(o, oOff + i);
             c1.intoArray(o, oOff + i + L);
@@ -1696,10 +1776,10 @@ final class TileOps {
             for (int c = 0; c < n; c++) {
                 FloatVector p = FloatVector.broadcast(F, w[wOff + c]);
                 long vi = vb + c * vr + i;
-                c0 = Lanes.load(t, vm, vi).fma(p, c0);
-                c1 = Lanes.load(t, vm, vi + L).fma(p, c1);
-                c2 = Lanes.load(t, vm, vi + 2 * L).fma(p, c2);
-                c3 = Lanes.load(t, vm, vi + 3 * L).fma(p, c3);
+                c0 = load(t, vm, vi).fma(p, c0);
+                c1 = load(t, vm, vi + L).fma(p, c1);
+                c2 = load(t, vm, vi + 2 * L).fma(p, c2);
+                c3 = load(t, vm, vi + 3 * L).fma(p, c3);
             }
             c0.intoArray(o, oOff + i);
             c1.intoArray(o, oOff + i + L);
@@ -1712,8 +1792,8 @@ final class TileOps {
             for (int c = 0; c < n; c++) {
                 FloatVector p = FloatVector.broadcast(F, w[wOff + c]);
                 long vi = vb + c * vr + i;
-                c0 = Lanes.load(t, vm, vi).fma(p, c0);
-                c1 = Lanes.load(t, vm, vi + L).fma(p, c1);
+                c0 = load(t, vm, vi).fma(p, c0);
+                c1 = load(t, vm, vi + L).fma(p, c1);
             }
             c0.intoArray(o, oOff + i);
             c1.intoArray(o, oOff + i + L);
@@ -1721,7 +1801,7 @@ final class TileOps {
         for (; i + L <= d; i += L) {
             FloatVector c0 = FloatVector.fromArray(F, o, oOff + i);
             for (int c = 0; c < n; c++) {
-                c0 = Lanes.load(t, vm, vb + c * vr + i).fma(FloatVector.broadcast(F, w[wOff + c]), c0);
+                c0 = load(t, vm, vb + c * vr + i).fma(FloatVector.broadcast(F, w[wOff + c]), c0);
             }
             c0.intoArray(o, oOff + i);
         }

@@ -97,7 +97,7 @@ public final class Lanes {
      * float position and scaled by 2^112 give every normal and subnormal half exactly; infinities and NaNs keep
      * their payload with the exponent set to all ones.
      */
-    static FloatVector halfToFloat(IntVector h) {
+    public static FloatVector halfToFloat(IntVector h) {
         IntVector em = h.and(0x7fff);
         IntVector shifted = em.lanewise(VectorOperators.LSHL, 13);
         IntVector bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
