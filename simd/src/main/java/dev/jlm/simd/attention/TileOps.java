@@ -27,7 +27,8 @@ import jdk.incubator.vector.VectorShuffle;
  * register block, the online softmax works lane-wise on whole groups of rows (no horizontal reductions), and
  * {@code P V} runs as a 4-row x 4-vector block over the value tile converted to F32 once. With fewer rows
  * (decoding or a few new tokens, where a row may be another query head of the same kv head) keys and values are
- * read in place, sixteen keys' scores folded into one vector, four rows at a time where there are four.
+ * read in place (F16 ones converted a chunk at a time into an F32 scratch first), sixteen keys' scores folded
+ * into one vector, four rows at a time where there are four.
  *
  * <p>In the softmax paths no vector is passed to or returned from a method: where the JIT does not inline a
  * callee, such a vector is allocated on the heap. Small vector helpers remain only off those paths (softplus and
@@ -106,7 +107,7 @@ final class TileOps {
      * {@code j.kRow} apart) through {@code src}: {@code base} itself, or 0 after converting the rows into the
      * scratch.
      */
-    static long rows(Job j, DType t, MemorySegment seg, long base, int n, Src src, Scratch sc) {
+    static long rows(Job j, MemorySegment seg, long base, int n, Src src, Scratch sc) {
         if (src.seg() != sc.conv) {
             return base;
         }
@@ -115,32 +116,26 @@ final class TileOps {
         long dr = src.row();
         if (j.kRow == d) {
             // consecutive rows (a cache or a [.., seq, headDim] tensor): one run of n * d elements
-            convert(t, seg, base, n * d, dst, 0);
+            f16ToF32(seg, base, n * d, dst, 0);
         } else {
             for (int r = 0; r < n; r++) {
-                convert(t, seg, base + r * j.kRow, d, dst, r * dr * 4);
+                f16ToF32(seg, base + r * j.kRow, d, dst, r * dr * 4);
             }
         }
         return 0;
     }
 
-    /** {@code count} F16 elements from element {@code from} of {@code seg} as F32 from byte {@code to}. */
-    private static void convert(DType t, MemorySegment seg, long from, int count, MemorySegment dst, long to) {
-        int i = f16(seg, from, count, dst, to);
-        for (; i < count; i++) {
-            dst.set(F32, to + i * 4L, Lanes.get(t, seg, from + i));
-        }
-    }
-
-    /** The whole vectors of {@link #convert} ({@link Lanes#halfToFloat}); returns how many elements they covered. */
-    private static int f16(MemorySegment seg, long from, int count, MemorySegment dst, long to) {
+    /** {@code count} F16 elements from element {@code from} of {@code seg} as F32 from byte {@code to} of dst. */
+    private static void f16ToF32(MemorySegment seg, long from, int count, MemorySegment dst, long to) {
         int i = 0;
         for (int up = count - L; i <= up; i += L) {
             IntVector h = (IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, (from + i) * 2, LE)
                     .convertShape(VectorOperators.S2I, Lanes.I, 0);
             Lanes.halfToFloat(h).intoMemorySegment(dst, to + i * 4L, LE);
         }
-        return i;
+        for (; i < count; i++) {
+            dst.set(F32, to + i * 4L, Lanes.get(DType.F16, seg, from + i));
+        }
     }
 
     /** q rows of the tile times scale, as F32, into scratch. */
@@ -381,7 +376,7 @@ final class TileOps {
             Src src = source(j, j.kt, j.km, sc);
             if (SUM4) {
                 for (; c + 16 <= n; c += 16) {
-                    long k0 = rows(j, j.kt, j.km, kb + c * j.kRow, 16, src, sc);
+                    long k0 = rows(j, j.km, kb + c * j.kRow, 16, src, sc);
                     int r = 0;
                     for (int g; r < rows && (g = rowsInRegisters(d, rows - r)) > 0; r += g) {
                         scoresInRegisters(j, src, g, sc.q, r * d, k0, sc.s, r * ks + c, ks, sc.z);
@@ -395,7 +390,7 @@ final class TileOps {
                 }
             }
             if (c < n) {
-                long k0 = rows(j, j.kt, j.km, kb + c * j.kRow, n - c, src, sc);
+                long k0 = rows(j, j.km, kb + c * j.kRow, n - c, src, sc);
                 for (int r = 0; r < rows; r++) {
                     directScores(j, src, sc.q, r * d, k0, n - c, sc.s, r * ks + c);
                 }
@@ -443,7 +438,7 @@ final class TileOps {
             Src src = source(j, j.vt, j.vm, sc);
             for (int c = 0; c < n; c += VK) {
                 int m = Math.min(VK, n - c);
-                long v0 = rows(j, j.vt, j.vm, vb + c * j.kRow, m, src, sc);
+                long v0 = rows(j, j.vm, vb + c * j.kRow, m, src, sc);
                 int r = 0;
                 int wide8 = d - d % (8 * L);
                 int wide4 = wide8 > 0 ? 0 : d - d % (4 * L);
