@@ -27,7 +27,8 @@ import jdk.incubator.vector.VectorShuffle;
  * register block, the online softmax works lane-wise on whole groups of rows (no horizontal reductions), and
  * {@code P V} runs as a 4-row x 4-vector block over the value tile converted to F32 once. With fewer rows
  * (decoding or a few new tokens, where a row may be another query head of the same kv head) keys and values are
- * read in place (F16 ones converted a chunk at a time into an F32 scratch first), sixteen keys' scores folded
+ * read in place (F16 ones, and BF16 ones for the two-row kernels, converted a chunk at a time into an F32
+ * scratch first), sixteen keys' scores folded
  * into one vector, four rows at a time where there are four.
  *
  * <p>In the softmax paths no vector is passed to or returned from a method: where the JIT does not inline a
@@ -82,12 +83,14 @@ final class TileOps {
      * BF16 (a BF16 load is a widening and a shift, {@link #load}), and for F16 the thread's F32 scratch, into which
      * {@link #rows} converts each chunk: with the F16 conversion in each of their unrolled loads the JIT stopped
      * inlining the loads (node budget) and boxed every vector, and an F16 cache decoded 3-8 times slower than an
-     * F32 one. (Converting BF16 too measured 1.6-1.9 times slower than reading it in place on three of four
-     * decode shapes.)
+     * F32 one. BF16 is converted too for groups of two or more rows of 8 or more vectors, whose two-row register
+     * kernels hit the same budget (32q/8kv, head_dim 128, 8192 positions: 15.5 -> 6.1 ms); elsewhere reading it
+     * in place measured 1.6-1.9 times faster than converting it.
      */
-    static Src source(Job j, DType t, MemorySegment seg, Scratch sc) {
+    static Src source(Job j, DType t, MemorySegment seg, Scratch sc, int rows) {
+        boolean convert = t == DType.F16 || (t == DType.BF16 && rows >= 2 && j.d >= 8 * L);
         // the scratch's rows are this call's head size apart (a thread's scratch may be sized for a larger one)
-        return t == DType.F16 ? new Src(DType.F32, sc.conv, j.d) : new Src(t, seg, j.kRow);
+        return convert ? new Src(DType.F32, sc.conv, j.d) : new Src(t, seg, j.kRow);
     }
 
     /**
@@ -104,8 +107,8 @@ final class TileOps {
 
     /**
      * The element offset the kernels read {@code n} rows at (from element {@code base} of {@code seg}, rows
-     * {@code j.kRow} apart) through {@code src}: {@code base} itself, or 0 after converting the rows into the
-     * scratch.
+     * {@code j.kRow} apart) through {@code src}: {@code base} itself, or 0 after converting the rows (F16 or BF16)
+     * into the scratch.
      */
     static long rows(Job j, MemorySegment seg, long base, int n, Src src, Scratch sc) {
         if (src.seg() != sc.conv) {
@@ -114,15 +117,37 @@ final class TileOps {
         int d = j.d;
         MemorySegment dst = sc.conv;
         long dr = src.row();
+        boolean bf16 = j.kt == DType.BF16;   // keys and values share a dtype
         if (j.kRow == d) {
             // consecutive rows (a cache or a [.., seq, headDim] tensor): one run of n * d elements
-            f16ToF32(seg, base, n * d, dst, 0);
+            if (bf16) {
+                bf16ToF32(seg, base, n * d, dst, 0);
+            } else {
+                f16ToF32(seg, base, n * d, dst, 0);
+            }
         } else {
             for (int r = 0; r < n; r++) {
-                f16ToF32(seg, base + r * j.kRow, d, dst, r * dr * 4);
+                if (bf16) {
+                    bf16ToF32(seg, base + r * j.kRow, d, dst, r * dr * 4);
+                } else {
+                    f16ToF32(seg, base + r * j.kRow, d, dst, r * dr * 4);
+                }
             }
         }
         return 0;
+    }
+
+    /** As {@link #f16ToF32} for BF16. */
+    private static void bf16ToF32(MemorySegment seg, long from, int count, MemorySegment dst, long to) {
+        int i = 0;
+        for (int up = count - L; i <= up; i += L) {
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, (from + i) * 2, LE)
+                    .convertShape(VectorOperators.S2I, Lanes.I, 0);
+            h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoMemorySegment(dst, to + i * 4L, LE);
+        }
+        for (; i < count; i++) {
+            dst.set(F32, to + i * 4L, Lanes.get(DType.BF16, seg, from + i));
+        }
     }
 
     /** {@code count} F16 elements from element {@code from} of {@code seg} as F32 from byte {@code to} of dst. */
@@ -373,7 +398,7 @@ final class TileOps {
             int ks = keyTile(rows);
             int d = j.d;
             int c = 0;
-            Src src = source(j, j.kt, j.km, sc);
+            Src src = source(j, j.kt, j.km, sc, rows);
             if (SUM4) {
                 for (; c + 16 <= n; c += 16) {
                     long k0 = rows(j, j.km, kb + c * j.kRow, 16, src, sc);
@@ -435,7 +460,7 @@ final class TileOps {
         } else {
             // chunks of VK keys for every row: the chunk's values stay in L1 for the group's other rows
             int ks = keyTile(rows);
-            Src src = source(j, j.vt, j.vm, sc);
+            Src src = source(j, j.vt, j.vm, sc, rows);
             for (int c = 0; c < n; c += VK) {
                 int m = Math.min(VK, n - c);
                 long v0 = rows(j, j.vm, vb + c * j.kRow, m, src, sc);
