@@ -6,6 +6,7 @@ import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
 import dev.jlm.simd.RowExecutor;
 import dev.jlm.simd.internal.Rows;
+import dev.jlm.simd.internal.Segments;
 import java.lang.foreign.MemorySegment;
 
 /** Argument checks and row splitting for both norms; the per-row work is in {@link ScalarNorms} and {@link VectorNorms}. */
@@ -127,7 +128,7 @@ final class NormImpl extends KernelBase<NormImpl> implements RmsNorm, LayerNorm 
     private static void rows(boolean layer, boolean vector, DType xt, MemorySegment x, long xs, DType rt,
                              MemorySegment r, long rs, MemorySegment g, MemorySegment b, MemorySegment h, long hs,
                              MemorySegment y, long ys, int n, float eps, long from, long to) {
-        if (vector && r == null && xt == DType.F32) {
+        if (vector && r == null && xt == DType.F32 && Segments.plain(x, y) && Segments.plain(g, b)) {
             if (layer) {
                 VectorNorms.layerRowsF32(x, xs, g, b, y, ys, n, eps, from, to);
             } else {

@@ -3,9 +3,11 @@ package dev.jlm.simd.norm;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
 import static dev.jlm.simd.internal.Lanes.LE;
+import static dev.jlm.simd.internal.Segments.NATIVE;
 
 import dev.jlm.core.DType;
 import dev.jlm.simd.internal.Lanes;
+import dev.jlm.simd.internal.Segments;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -13,7 +15,8 @@ import jdk.incubator.vector.VectorOperators;
 /**
  * Vector API rows. Reductions run four independent accumulators so that the adds do not wait on each other;
  * the row is then read again from cache for the output. F32 rows take loops with plain loads; F16/BF16 rows
- * take the same loops with converting loads. Offsets are element indices.
+ * take the same loops with converting loads. Offsets are element indices. The F32 loops that store test their
+ * segments against {@link Segments#NATIVE} first; heap and mapped memory take the converting loops.
  */
 final class VectorNorms {
     private static final int L = F.length();
@@ -87,7 +90,7 @@ final class VectorNorms {
         float inv = (float) (1.0 / Math.sqrt(var + eps));
         // x - m is exact for x near m; subtracting the small correction after keeps the centred value exact to
         // a rounding, where x - (float) (m + c) would lose the low bits of a large mean.
-        if (xt == DType.F32) {
+        if (xt == DType.F32 && Segments.plain(x, y) && Segments.plain(g, b)) {
             normalizeF32(x, xi, g, b, y, yi, n, m, (float) c, inv);
         } else {
             normalize(xt, x, xi, g, b, y, yi, n, m, (float) c, inv);
@@ -162,6 +165,10 @@ final class VectorNorms {
             normalizeF32(x, xi, g, b, y, yi, n, k, d, inv);
             return 0;
         }
+        if (x.getClass() != NATIVE || write && (y.getClass() != NATIVE || g.getClass() != NATIVE
+                || b != null && b.getClass() != NATIVE)) {
+            throw Segments.notPlain();
+        }
         long nb = ni * 4;
         float kn = x.get(F32, nb);
         FloatVector s0 = FloatVector.zero(F);
@@ -206,6 +213,9 @@ final class VectorNorms {
     /** y = x * inv * gamma for the row at xi; returns the sum of squares of the row at ni (as sumSquaresF32). */
     private static float scaleF32NextSquares(MemorySegment x, long xi, long ni, MemorySegment g, MemorySegment y,
                                              long yi, int n, float inv) {
+        if (x.getClass() != NATIVE || g.getClass() != NATIVE || y.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = a0;
         FloatVector a2 = a0;
@@ -311,6 +321,10 @@ final class VectorNorms {
 
     private static void normalizeF32(MemorySegment x, long xi, MemorySegment g, MemorySegment b, MemorySegment y,
                                      long yi, int n, float m, float c, float inv) {
+        if (x.getClass() != NATIVE || g.getClass() != NATIVE || y.getClass() != NATIVE
+                || b != null && b.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
         long xb = xi * 4;
         long yb = yi * 4;
         int i = 0;
@@ -398,7 +412,7 @@ final class VectorNorms {
                               float inv) {
         long yb = yi * 4;
         int i = 0;
-        if (xt == DType.F32) {
+        if (xt == DType.F32 && x.getClass() == NATIVE && g.getClass() == NATIVE && y.getClass() == NATIVE) {
             long xb = xi * 4;
             for (int up = n - L; i <= up; i += L) {
                 FloatVector v = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).mul(inv);
@@ -422,7 +436,8 @@ final class VectorNorms {
         FloatVector a1 = a0;
         long hb = hi * 4;
         int i = 0;
-        if (xt == DType.F32 && rt == DType.F32) {
+        if (xt == DType.F32 && rt == DType.F32 && x.getClass() == NATIVE && r.getClass() == NATIVE
+                && h.getClass() == NATIVE) {
             long xb = xi * 4;
             long rb = ri * 4;
             for (int up = n - 2 * L; i <= up; i += 2 * L) {

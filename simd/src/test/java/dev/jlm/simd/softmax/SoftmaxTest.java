@@ -6,6 +6,7 @@ import static dev.jlm.simd.testing.TestData.normal;
 import static dev.jlm.simd.testing.TestData.poisoned;
 import static dev.jlm.simd.testing.TestData.uniform;
 import static dev.jlm.simd.testing.TestData.widths;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,6 +15,8 @@ import dev.jlm.core.Tensor;
 import dev.jlm.simd.testing.OrtOp;
 import dev.jlm.simd.testing.TestData;
 import dev.jlm.simd.testing.TinyModel;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -189,6 +192,78 @@ class SoftmaxTest {
                     org.junit.jupiter.api.Assertions.assertArrayEquals(first, xt.toFloatArray(), "in place, n=" + n);
                 }
             }
+        }
+    }
+
+    /**
+     * Rows of 16 to 256 elements go two at a time through one method (an odd last row paired with itself, the
+     * elements after the last whole vector done by an overlapping vector): widths around the vector length and that
+     * limit, odd row counts, rows with lanes below exp's fast range next to rows without; against the reference,
+     * and bit-identical for 1, 2 and 3 threads (the chunks, and so the pairs, differ), in place too.
+     */
+    @Test
+    void shortRowsInPairsGiveTheSameBitsWhateverTheirPartner() {
+        for (int n : new int[] {16, 17, 31, 32, 100, 128, 200, 255, 256, 257}) {
+            for (int rows : new int[] {1, 2, 3, 7, 333}) {
+                float[] x = normal(n * 31L + rows, rows * n, 0, 4);
+                for (int r = 1; r < rows; r += 3) {   // every third row has lanes far below its maximum
+                    for (int i = r % 5; i < n; i += 7) {
+                        x[r * n + i] = -150f;
+                    }
+                }
+                double[] want = reference(x, null, rows, n);
+                float[] first = null;
+                for (int t = 1; t <= 3; t++) {
+                    try (Tensor xt = Tensor.of(x, rows, n); Tensor out = poisoned(rows, n)) {
+                        Softmax.vector().withThreads(t).apply(xt, out);
+                        float[] y = out.toFloatArray();
+                        String what = "n=" + n + " rows=" + rows + " threads=" + t;
+                        assertClose(what, want, y, REL, ABS);
+                        if (first == null) {
+                            first = y;
+                        } else {
+                            assertArrayEquals(first, y, what);
+                        }
+                    }
+                }
+                for (int t = 1; t <= 3; t++) {
+                    try (Tensor xt = Tensor.of(x, rows, n)) {
+                        Softmax.vector().withThreads(t).apply(xt, xt);
+                        assertArrayEquals(first, xt.toFloatArray(), "in place, n=" + n + " rows=" + rows + " t=" + t);
+                    }
+                }
+                // each row alone in its call (paired with itself), in place: its bits too
+                try (Tensor xt = Tensor.of(x, rows, n)) {
+                    for (int r = 0; r < Math.min(rows, 8); r++) {
+                        Tensor row = xt.slice(0, r, r + 1);
+                        Softmax.vector().apply(row, row);
+                    }
+                    float[] y = xt.toFloatArray();
+                    for (int i = 0; i < Math.min(rows, 8) * n; i++) {
+                        assertEquals(first[i], y[i], "row " + i / n + " alone in place, n=" + n);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Heap memory (and any segment that is not plain off-heap memory) takes the general path, with a mask too. */
+    @Test
+    void heapSegmentsTakeTheGeneralPath() {
+        for (int n : new int[] {7, 128, 300, 2048, 20000}) {
+            int rows = 3;
+            float[] x = normal(n + 5L, rows * n, 0, 3);
+            float[] mask = uniform(n, n, -2, 0);
+            float[] got = new float[rows * n];
+            Arrays.fill(got, Float.NaN);
+            Tensor xt = Tensor.wrap(MemorySegment.ofArray(x), DType.F32, rows, n);
+            Tensor out = Tensor.wrap(MemorySegment.ofArray(got), DType.F32, rows, n);
+            Softmax.vector().withThreads(2).apply(xt, out);
+            assertClose("heap n=" + n, reference(x, null, rows, n), got, REL, ABS);
+            Arrays.fill(got, Float.NaN);
+            Tensor mt = Tensor.wrap(MemorySegment.ofArray(mask), DType.F32, n);
+            Softmax.vector().apply(xt, mt, out);
+            assertClose("heap, masked, n=" + n, reference(x, mask, rows, n), got, REL, ABS);
         }
     }
 
