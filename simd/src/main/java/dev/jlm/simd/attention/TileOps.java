@@ -5,6 +5,7 @@ import static dev.jlm.simd.attention.AttentionImpl.BQ;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
 import static dev.jlm.simd.internal.Lanes.LE;
+import static dev.jlm.simd.internal.Segments.NATIVE;
 
 import dev.jlm.core.DType;
 import dev.jlm.simd.attention.AttentionImpl.Job;
@@ -140,7 +141,8 @@ final class TileOps {
     /** As {@link #f16ToF32} for BF16. */
     private static void bf16ToF32(MemorySegment seg, long from, int count, MemorySegment dst, long to) {
         int i = 0;
-        for (int up = count - L; i <= up; i += L) {
+        // (in plain off-heap memory only, where the JIT keeps the segments' checks out of the loop; see Segments)
+        for (int up = count - L; seg.getClass() == NATIVE && dst.getClass() == NATIVE && i <= up; i += L) {
             IntVector h = (IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, (from + i) * 2, LE)
                     .convertShape(VectorOperators.S2I, Lanes.I, 0);
             h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoMemorySegment(dst, to + i * 4L, LE);
@@ -153,7 +155,8 @@ final class TileOps {
     /** {@code count} F16 elements from element {@code from} of {@code seg} as F32 from byte {@code to} of dst. */
     private static void f16ToF32(MemorySegment seg, long from, int count, MemorySegment dst, long to) {
         int i = 0;
-        for (int up = count - L; i <= up; i += L) {
+        // (in plain off-heap memory only, where the JIT keeps the segments' checks out of the loop; see Segments)
+        for (int up = count - L; seg.getClass() == NATIVE && dst.getClass() == NATIVE && i <= up; i += L) {
             IntVector h = (IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, (from + i) * 2, LE)
                     .convertShape(VectorOperators.S2I, Lanes.I, 0);
             Lanes.halfToFloat(h).intoMemorySegment(dst, to + i * 4L, LE);

@@ -4,6 +4,7 @@ import dev.jlm.simd.internal.KernelBase;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
 import static dev.jlm.simd.internal.Lanes.LE;
+import static dev.jlm.simd.internal.Segments.NATIVE;
 
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
@@ -11,6 +12,7 @@ import dev.jlm.core.Tensor;
 import dev.jlm.simd.RowExecutor;
 import dev.jlm.simd.internal.Lanes;
 import dev.jlm.simd.internal.Rows;
+import dev.jlm.simd.internal.Segments;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShuffle;
@@ -87,25 +89,27 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
         MemorySegment xm = x.segment();
         MemorySegment om = out.segment();
         boolean v = vector;
+        // the F32 loops need plain off-heap memory (see Segments); heap or mapped memory takes the any-dtype ones
+        boolean f32 = xt == DType.F32 && Segments.plain(xm, om) && Segments.plain(c, s);
         boolean copyTail = rot < headDim && !Rows.overlaps(x, out);   // in place, the tail is already there
         int h = (int) heads;
         // The unit of work is a token: all its heads share one row of the cos/sin table, loaded once per vector.
         long tokens = rows / heads;
         int chunks = RowExecutor.chunks(tokens, heads * headDim, threads);
         if (chunks <= 1) {
-            tokens(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, h, seq, position, 0, tokens);
+            tokens(v, inter, copyTail, f32, xt, xm, xs, om, os, c, s, rot, headDim, h, seq, position, 0, tokens);
         } else {
             RowExecutor.run(chunks, tokens, (from, to) ->
-                    tokens(v, inter, copyTail, xt, xm, xs, om, os, c, s, rot, headDim, h, seq, position, from, to));
+                    tokens(v, inter, copyTail, f32, xt, xm, xs, om, os, c, s, rot, headDim, h, seq, position, from,
+                            to));
         }
     }
 
     /** Tokens [from, to) (counting across batches); each has {@code heads} rows of {@code headDim}. */
-    private static void tokens(boolean vector, boolean inter, boolean copyTail, DType xt, MemorySegment x, long xs,
-                               MemorySegment y, long ys, MemorySegment c, MemorySegment s, int rot, int headDim,
-                               int heads, long seq, long position, long from, long to) {
+    private static void tokens(boolean vector, boolean inter, boolean copyTail, boolean f32, DType xt,
+                               MemorySegment x, long xs, MemorySegment y, long ys, MemorySegment c, MemorySegment s,
+                               int rot, int headDim, int heads, long seq, long position, long from, long to) {
         long token = from % seq;
-        boolean f32 = xt == DType.F32;
         int half = rot / 2;
         for (long t = from; t < to; t++) {
             long pos = position + token;
@@ -182,6 +186,9 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
      */
     private static void vectorHalfF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys, int heads,
                                       MemorySegment c, MemorySegment s, long ti, int half) {
+        if (x.getClass() != NATIVE || y.getClass() != NATIVE || c.getClass() != NATIVE || s.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
         int vecEnd = half - half % L;
         for (int i0 = 0; i0 < vecEnd; i0 += 4 * L) {
             int nv = Math.min(4, (vecEnd - i0) / L);
@@ -257,6 +264,9 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
      */
     private static void vectorInterleavedF32(MemorySegment x, long x0, long xs, MemorySegment y, long y0, long ys,
                                              int heads, MemorySegment c, MemorySegment s, long ti, int rot) {
+        if (x.getClass() != NATIVE || y.getClass() != NATIVE || c.getClass() != NATIVE || s.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
         int vecEnd = rot - rot % L;
         if (vecEnd > 8 * L) {
             vectorInterleaved(DType.F32, x, x0, xs, y, y0, ys, heads, c, s, ti, rot);
