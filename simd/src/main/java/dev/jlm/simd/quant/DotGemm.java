@@ -91,7 +91,7 @@ final class DotGemm {
         int shift = b.unitShift(r);
         int groups = kb * block / GROUP;
         for (int g = 0; g < groups; g++) {
-            int blk = g * GROUP / block;
+            int blk = g * GROUP >>> Integer.numberOfTrailingZeros(block);
             FloatVector s = FloatVector.fromArray(F, sc, blk).rearrange(ex);
             FloatVector z = FloatVector.fromArray(F, zc, blk).rearrange(ex);
             IntVector v = ByteVector.fromMemorySegment(B64, d, rowOff + ((long) g << shift), ByteOrder.LITTLE_ENDIAN)
@@ -140,7 +140,7 @@ final class DotGemm {
         int[] shift = {b.unitShift(r), b.unitShift(r + 1), b.unitShift(r + 2), b.unitShift(r + 3)};
         int groups = kb * block / GROUP;
         for (int g = 0; g < groups; g++) {
-            int blk = g * GROUP / block;
+            int blk = g * GROUP >>> Integer.numberOfTrailingZeros(block);
             for (int i = 0; i < 4; i++) {
                 FloatVector s = FloatVector.fromArray(F, sc, i * cs + blk).rearrange(ex);
                 FloatVector z = FloatVector.fromArray(F, zc, i * cs + blk).rearrange(ex);

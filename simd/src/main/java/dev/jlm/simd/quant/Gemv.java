@@ -196,6 +196,7 @@ final class Gemv {
         int blob = b.blobBytes();
         int block = b.blockSize();
         int groups = kb * block / GROUP;
+        int blockShift = Integer.numberOfTrailingZeros(block);   // block sizes are powers of two
         // bytes per group (64), not a compile-time constant: with a constant stride C2 guards each load with a
         // long chain of clamping instructions instead of a compare and a branch
         // (64) for the row layout; in the interleaved one the four rows' groups lie side by side, 256 bytes apart
@@ -262,7 +263,7 @@ final class Gemv {
             p1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p1);
             p2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p2);
             p3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p3);
-            int s = (int) ((long) GROUP * g / block);
+            int s = GROUP * g >>> blockShift;   // (a shift: a division here compiled to a 64-bit idiv per group)
             acc0 = p0.fma(FloatVector.fromArray(F, sc, s).rearrange(ex), acc0);
             acc1 = p1.fma(FloatVector.fromArray(F, sc, kb + s).rearrange(ex), acc1);
             acc2 = p2.fma(FloatVector.fromArray(F, sc, 2 * kb + s).rearrange(ex), acc2);
@@ -359,6 +360,7 @@ final class Gemv {
         int blk = 0;
         if (four) {
             int groups = kb * block / GROUP;
+            int blockShift = Integer.numberOfTrailingZeros(block);
             for (int g = 0; g < groups; g++) {
                 IntVector v = ByteVector.fromMemorySegment(B64, d, o0 + ((long) g << shift), ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
                 int ai = GROUP * g;
@@ -370,7 +372,7 @@ final class Gemv {
                 p = ((FloatVector) v.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 80), p);
                 p = ((FloatVector) v.and(0xF000000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 96), p);
                 p = ((FloatVector) v.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 112), p);
-                acc = p.fma(FloatVector.fromArray(F, sc, (int) ((long) GROUP * g / block)).rearrange(ex), acc);
+                acc = p.fma(FloatVector.fromArray(F, sc, GROUP * g >>> blockShift).rearrange(ex), acc);
             }
             blk = groups * GROUP / block;
         }
