@@ -4,6 +4,7 @@ import dev.jlm.simd.internal.KernelBase;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
 import static dev.jlm.simd.internal.Lanes.LE;
+import static dev.jlm.simd.internal.Segments.NATIVE;
 
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
@@ -11,6 +12,7 @@ import dev.jlm.core.Tensor;
 import dev.jlm.simd.RowExecutor;
 import dev.jlm.simd.internal.Lanes;
 import dev.jlm.simd.internal.Rows;
+import dev.jlm.simd.internal.Segments;
 import dev.jlm.simd.internal.VMath;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
@@ -122,7 +124,8 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
 
     private static void rows(int op, boolean vector, DType xt, MemorySegment x, long xs, DType ut, MemorySegment u,
                              long us, MemorySegment y, long ys, int n, long from, long to) {
-        boolean f32 = xt == DType.F32 && (u == null || ut == DType.F32);
+        // the F32 loops need plain off-heap memory (see Segments); heap or mapped memory takes the any-dtype ones
+        boolean f32 = xt == DType.F32 && (u == null || ut == DType.F32) && Segments.plain(x, u, y);
         for (long r = from; r < to; r++) {
             long xi = r * xs;
             long ui = r * us;
@@ -168,6 +171,9 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
 
     /** SiLU, or SwiGLU when {@code u} is given: x / (1 + e^-x) (* u). */
     private static int siluF32(MemorySegment x, long xi, MemorySegment u, long ui, MemorySegment y, long yi, int n) {
+        if (x.getClass() != NATIVE || y.getClass() != NATIVE || u != null && u.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
             FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
@@ -193,6 +199,9 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
 
     /** GELU, tanh form, as x / (1 + e^(-2 sqrt(2/pi) (x + 0.044715 x^3))). */
     private static int geluTanhF32(MemorySegment x, long xi, MemorySegment y, long yi, int n) {
+        if (x.getClass() != NATIVE || y.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
             FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
@@ -214,6 +223,9 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
 
     /** GELU, erf form: 0.5 x erfc(-x / sqrt 2), erfc(z) = t e^(-z^2 + R(t)) with t = 1 / (1 + z/2), z >= 0. */
     private static int geluErfF32(MemorySegment x, long xi, MemorySegment y, long yi, int n) {
+        if (x.getClass() != NATIVE || y.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
         int i = 0;
         for (int up = n - L; i <= up; i += L) {
             FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
