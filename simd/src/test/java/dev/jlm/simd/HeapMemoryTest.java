@@ -178,6 +178,35 @@ class HeapMemoryTest {
     }
 
     @Test
+    void l1KernelsOnHeapMemory() {
+        int n = 1003;
+        double[] x = new double[n];
+        double[] y = new double[n];
+        java.util.Random random = new java.util.Random(15);
+        for (int i = 0; i < n; i++) {
+            x[i] = random.nextGaussian();
+            y[i] = random.nextGaussian();
+        }
+        dev.jlm.simd.l1.L1Kernels k = dev.jlm.simd.l1.L1Kernels.vector();
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment xo = arena.allocate(8L * n, 8).copyFrom(MemorySegment.ofArray(x));
+            MemorySegment yo = arena.allocate(8L * n, 8).copyFrom(MemorySegment.ofArray(y));
+            MemorySegment xh = MemorySegment.ofArray(x.clone());
+            MemorySegment yh = MemorySegment.ofArray(y.clone());
+            double scale = Math.sqrt(k.dot(xo, 0, xo, 0, n) * k.dot(yo, 0, yo, 0, n));
+            assertEquals(k.dot(xo, 0, yo, 0, n), k.dot(xh, 0, yh, 0, n), 1e-12 * scale, "dot");
+            assertEquals(k.axpyDot(0.7, xo, 0, yo, 0, xo, 0, n), k.axpyDot(0.7, xh, 0, yh, 0, xh, 0, n),
+                    1e-12 * scale, "axpyDot");
+            k.axpy(-0.3, xo, 0, yo, 0, n);
+            k.axpy(-0.3, xh, 0, yh, 0, n);
+            for (int i = 0; i < n; i++) {
+                assertEquals(yo.getAtIndex(java.lang.foreign.ValueLayout.JAVA_DOUBLE, i),
+                        yh.getAtIndex(java.lang.foreign.ValueLayout.JAVA_DOUBLE, i), 1e-12, "axpy " + i);
+            }
+        }
+    }
+
+    @Test
     void heapCopiesAreWhatTheyCopy() {
         Tensor x = f32(14, 3, 5);
         assertArrayEquals(x.toFloatArray(), heap(x).toFloatArray());

@@ -1,5 +1,8 @@
 package dev.jlm.simd.l1;
 
+import static dev.jlm.simd.internal.Segments.NATIVE;
+
+import dev.jlm.simd.internal.Segments;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
@@ -12,7 +15,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Vector API implementation of {@link L1Kernels}: the widest double species of the CPU, several
- * independent accumulators so that the FMA latency is hidden, scalar tails.
+ * independent accumulators so that the FMA latency is hidden, scalar tails. Each method first tests its segments
+ * against {@link Segments#NATIVE}, which lets the JIT keep the segments' checks out of the loops; heap and mapped
+ * memory go to the scalar kernels.
  */
 final class VectorL1Kernels implements L1Kernels {
     static final VectorL1Kernels INSTANCE = new VectorL1Kernels();
@@ -41,6 +46,9 @@ final class VectorL1Kernels implements L1Kernels {
 
     @Override
     public double dot(MemorySegment a, long aOff, MemorySegment b, long bOff, int n) {
+        if (a.getClass() != NATIVE || b.getClass() != NATIVE) {
+            return ScalarL1Kernels.INSTANCE.dot(a, aOff, b, bOff, n);
+        }
         DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
         int i = 0;
         for (int bound = n - 4 * L; i <= bound; i += 4 * L) {
@@ -61,6 +69,10 @@ final class VectorL1Kernels implements L1Kernels {
 
     @Override
     public void axpy(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, int n) {
+        if (x.getClass() != NATIVE || y.getClass() != NATIVE) {
+            ScalarL1Kernels.INSTANCE.axpy(alpha, x, xOff, y, yOff, n);
+            return;
+        }
         DoubleVector va = DoubleVector.broadcast(S, alpha);
         int i = 0;
         for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
@@ -79,6 +91,9 @@ final class VectorL1Kernels implements L1Kernels {
     @Override
     public double axpyDot(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, MemorySegment z, long zOff,
                           int n) {
+        if (x.getClass() != NATIVE || y.getClass() != NATIVE || z.getClass() != NATIVE) {
+            return ScalarL1Kernels.INSTANCE.axpyDot(alpha, x, xOff, y, yOff, z, zOff, n);
+        }
         DoubleVector va = DoubleVector.broadcast(S, alpha);
         DoubleVector s0 = DoubleVector.zero(S), s1 = s0;
         int i = 0;
@@ -156,6 +171,10 @@ final class VectorL1Kernels implements L1Kernels {
     @Override
     public void columnDots(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                            MemorySegment out, long outOff) {
+        if (x.getClass() != NATIVE || r.getClass() != NATIVE || out.getClass() != NATIVE) {
+            ScalarL1Kernels.INSTANCE.columnDots(x, ld, n, from, to, r, rOff, out, outOff);
+            return;
+        }
         int j = from;
         // Four columns at a time: each chunk of r is loaded once for four products.
         for (; j + 4 <= to; j += 4) {
@@ -195,6 +214,10 @@ final class VectorL1Kernels implements L1Kernels {
     @Override
     public void columnDotsF32(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                               MemorySegment out, long outOff) {
+        if (x.getClass() != NATIVE || r.getClass() != NATIVE || out.getClass() != NATIVE) {
+            ScalarL1Kernels.INSTANCE.columnDotsF32(x, ld, n, from, to, r, rOff, out, outOff);
+            return;
+        }
         int j = from;
         boolean wide = FS.length() == 2 * L;
         // Two columns at a time; one float vector load gives two double vectors (parts 0 and 1).
@@ -237,6 +260,10 @@ final class VectorL1Kernels implements L1Kernels {
     @Override
     public void columnDotsI16(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                               MemorySegment out, long outOff) {
+        if (x.getClass() != NATIVE || r.getClass() != NATIVE || out.getClass() != NATIVE) {
+            ScalarL1Kernels.INSTANCE.columnDotsI16(x, ld, n, from, to, r, rOff, out, outOff);
+            return;
+        }
         int j = from;
         // Two columns at a time; one short vector load gives two double vectors (parts 0 and 1).
         for (; j + 2 <= to; j += 2) {
@@ -291,6 +318,10 @@ final class VectorL1Kernels implements L1Kernels {
     @Override
     public void columnDotsI8(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                              MemorySegment out, long outOff) {
+        if (x.getClass() != NATIVE || r.getClass() != NATIVE || out.getClass() != NATIVE) {
+            ScalarL1Kernels.INSTANCE.columnDotsI8(x, ld, n, from, to, r, rOff, out, outOff);
+            return;
+        }
         if (n < FLOAT_I8_MIN) {
             columnDotsI8Double(x, ld, n, from, to, r, rOff, out, outOff);
         } else {
@@ -301,6 +332,9 @@ final class VectorL1Kernels implements L1Kernels {
     /** The products in float64, for short columns (where the float path's per-call work does not pay). */
     private static void columnDotsI8Double(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                                            MemorySegment out, long outOff) {
+        if (x.getClass() != NATIVE || r.getClass() != NATIVE || out.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
         int j = from;
         // Four columns at a time: each chunk of r is loaded once for four products.
         for (; j + 4 <= to; j += 4) {
@@ -336,6 +370,9 @@ final class VectorL1Kernels implements L1Kernels {
 
     private static void columnDotsI8Float(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                                           MemorySegment out, long outOff) {
+        if (x.getClass() != NATIVE || r.getClass() != NATIVE || out.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
         float[] rf = R_FLOAT.get();
         if (rf.length < n) {
             rf = new float[n];
@@ -416,6 +453,9 @@ final class VectorL1Kernels implements L1Kernels {
 
     @Override
     public double dotI16(MemorySegment q, long qOff, MemorySegment r, long rOff, int n) {
+        if (q.getClass() != NATIVE || r.getClass() != NATIVE) {
+            return ScalarL1Kernels.INSTANCE.dotI16(q, qOff, r, rOff, n);
+        }
         DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
         int i = 0;
         for (int bound = n - 4 * L; i <= bound; i += 4 * L) {
@@ -435,6 +475,10 @@ final class VectorL1Kernels implements L1Kernels {
 
     @Override
     public void axpyI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, int n) {
+        if (q.getClass() != NATIVE || y.getClass() != NATIVE) {
+            ScalarL1Kernels.INSTANCE.axpyI16(alpha, q, qOff, y, yOff, n);
+            return;
+        }
         DoubleVector va = DoubleVector.broadcast(S, alpha);
         int i = 0;
         for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
@@ -451,6 +495,9 @@ final class VectorL1Kernels implements L1Kernels {
     @Override
     public double axpyDotI16(double alpha, MemorySegment q, long qOff, MemorySegment y, long yOff, MemorySegment z,
                              long zOff, int n) {
+        if (q.getClass() != NATIVE || y.getClass() != NATIVE || z.getClass() != NATIVE) {
+            return ScalarL1Kernels.INSTANCE.axpyDotI16(alpha, q, qOff, y, yOff, z, zOff, n);
+        }
         DoubleVector va = DoubleVector.broadcast(S, alpha);
         DoubleVector s0 = DoubleVector.zero(S), s1 = s0;
         int i = 0;
@@ -476,6 +523,10 @@ final class VectorL1Kernels implements L1Kernels {
     @Override
     public void softThreshold(MemorySegment in, long inOff, MemorySegment out, long outOff, int n, double t,
                               MemorySegment w, long wOff, boolean positive) {
+        if (in.getClass() != NATIVE || out.getClass() != NATIVE || w != null && w.getClass() != NATIVE) {
+            ScalarL1Kernels.INSTANCE.softThreshold(in, inOff, out, outOff, n, t, w, wOff, positive);
+            return;
+        }
         DoubleVector vt = DoubleVector.broadcast(S, t);
         DoubleVector zero = DoubleVector.zero(S);
         int i = 0;
@@ -495,6 +546,9 @@ final class VectorL1Kernels implements L1Kernels {
 
     @Override
     public double groupSoftThreshold(MemorySegment v, long off, int n, double t) {
+        if (v.getClass() != NATIVE) {
+            return ScalarL1Kernels.INSTANCE.groupSoftThreshold(v, off, n, t);
+        }
         double norm = Math.sqrt(sumSquares(v, off, n));
         double scale = norm > t ? 1.0 - t / norm : 0.0;
         DoubleVector vs = DoubleVector.broadcast(S, scale);
