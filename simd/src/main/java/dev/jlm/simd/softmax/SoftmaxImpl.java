@@ -568,7 +568,8 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
             float maxB = mb.lane(0);
             ma = FloatVector.broadcast(F, maxA);
             mb = FloatVector.broadcast(F, maxB);
-            // exponentials (expSumF32's arithmetic), stored, and summed; the overlapping vector last
+            // exponentials (expSumF32's arithmetic, written out here too so that no vector crosses a call), stored,
+            // and summed; the overlapping vector last
             FloatVector sa = FloatVector.zero(F);
             FloatVector sb = sa;
             float rareA = 0;

@@ -160,6 +160,14 @@ class SoftmaxTest {
      * threads runs each row's pieces on several threads: against the reference, bit-identical for 1, 2 and 3
      * threads, NaN rows still NaN, in place too.
      */
+    /** The vector softmax of x ([rows, n]) on the given threads, into poisoned memory. */
+    private static float[] vectorOutput(float[] x, int rows, int n, int threads) {
+        try (Tensor xt = Tensor.of(x, rows, n); Tensor out = poisoned(rows, n)) {
+            Softmax.vector().withThreads(threads).apply(xt, out);
+            return out.toFloatArray();
+        }
+    }
+
     @Test
     void longRowsSplitOverThreadsGiveTheSameBits() {
         for (int n : new int[]{16384, 16399, 32000, 65536 + 5, 131072 + 17}) {
@@ -171,25 +179,22 @@ class SoftmaxTest {
                 double[] want = reference(x, null, rows, n);
                 float[] first = null;
                 for (int t = 1; t <= 3; t++) {
-                    try (Tensor xt = Tensor.of(x, rows, n); Tensor out = poisoned(rows, n)) {
-                        Softmax.vector().withThreads(t).apply(xt, out);
-                        float[] y = out.toFloatArray();
-                        int finite = rows == 3 ? 2 * n : rows * n;
-                        assertClose("n=" + n + " rows=" + rows + " threads=" + t, java.util.Arrays.copyOf(want, finite),
-                                java.util.Arrays.copyOf(y, finite), REL, ABS);
-                        for (int i = finite; i < rows * n; i++) {
-                            assertTrue(Float.isNaN(y[i]), "a row with a NaN is NaN");
-                        }
-                        if (first == null) {
-                            first = y;
-                        } else {
-                            org.junit.jupiter.api.Assertions.assertArrayEquals(first, y, "threads=" + t + " n=" + n);
-                        }
+                    float[] y = vectorOutput(x, rows, n, t);
+                    int finite = rows == 3 ? 2 * n : rows * n;
+                    assertClose("n=" + n + " rows=" + rows + " threads=" + t, Arrays.copyOf(want, finite),
+                            Arrays.copyOf(y, finite), REL, ABS);
+                    for (int i = finite; i < rows * n; i++) {
+                        assertTrue(Float.isNaN(y[i]), "a row with a NaN is NaN");
+                    }
+                    if (first == null) {
+                        first = y;
+                    } else {
+                        assertArrayEquals(first, y, "threads=" + t + " n=" + n);
                     }
                 }
                 try (Tensor xt = Tensor.of(x, rows, n)) {
                     Softmax.vector().withThreads(2).apply(xt, xt);
-                    org.junit.jupiter.api.Assertions.assertArrayEquals(first, xt.toFloatArray(), "in place, n=" + n);
+                    assertArrayEquals(first, xt.toFloatArray(), "in place, n=" + n);
                 }
             }
         }
@@ -214,16 +219,13 @@ class SoftmaxTest {
                 double[] want = reference(x, null, rows, n);
                 float[] first = null;
                 for (int t = 1; t <= 3; t++) {
-                    try (Tensor xt = Tensor.of(x, rows, n); Tensor out = poisoned(rows, n)) {
-                        Softmax.vector().withThreads(t).apply(xt, out);
-                        float[] y = out.toFloatArray();
-                        String what = "n=" + n + " rows=" + rows + " threads=" + t;
-                        assertClose(what, want, y, REL, ABS);
-                        if (first == null) {
-                            first = y;
-                        } else {
-                            assertArrayEquals(first, y, what);
-                        }
+                    float[] y = vectorOutput(x, rows, n, t);
+                    String what = "n=" + n + " rows=" + rows + " threads=" + t;
+                    assertClose(what, want, y, REL, ABS);
+                    if (first == null) {
+                        first = y;
+                    } else {
+                        assertArrayEquals(first, y, what);
                     }
                 }
                 for (int t = 1; t <= 3; t++) {
