@@ -101,7 +101,7 @@ public final class OnnxModel implements AutoCloseable {
                     throw new JlmException.InvalidModel(label + ": " + size + " bytes is beyond protobuf's 2 GiB limit; "
                             + "models this large must keep their weights in external data");
                 }
-                mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+                mapped = plain(ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena), arena);
             } catch (NoSuchFileException e) {
                 throw new JlmException.InvalidModel(label + ": no such file");
             } catch (IOException e) {
@@ -444,7 +444,7 @@ public final class OnnxModel implements AutoCloseable {
                     throw new JlmException.InvalidModel(name + ": external data file " + location + " is missing");
                 }
                 try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-                    seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+                    seg = plain(ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena), arena);
                 } catch (IOException e) {
                     throw new JlmException.InvalidModel(name + ": cannot read external data file " + location
                             + " (" + AtomicFiles.oneLine(e) + ")", e);
@@ -453,6 +453,16 @@ public final class OnnxModel implements AutoCloseable {
             }
             return seg;
         }
+    }
+
+    /**
+     * The same mapped bytes as a plain off-heap segment of the same arena, read-only: closing the arena still unmaps
+     * them and invalidates every view. Kernels compile their fastest loops for that segment class only (a mapped
+     * segment is another class, and the JIT would check it again at every store of a loop that reads it), so
+     * initializers used as weights, gammas or tables take the fast loops.
+     */
+    private static MemorySegment plain(MemorySegment mapped, Arena arena) {
+        return MemorySegment.ofAddress(mapped.address()).reinterpret(mapped.byteSize(), arena, null).asReadOnly();
     }
 
     static DType dtypeOf(TensorProto t, String model) {

@@ -32,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Loading, validating, viewing and saving real and hand-built ONNX models. */
 class OnnxModelTest {
+    private static final Class<?> PLAIN = java.lang.foreign.MemorySegment.ofAddress(0).getClass();
     static Path miniLm;
     static OnnxModel model;
     static ModelProto reference;
@@ -71,6 +72,8 @@ class OnnxModelTest {
             byte[] expected = t.hasRawData() ? t.getRawData().toByteArray() : null;
             if (expected != null) {
                 assertTrue(view.segment().isNative(), "raw_data must alias the mapping, not a heap copy");
+                assertEquals(PLAIN, view.segment().getClass(),
+                        "views are plain off-heap segments, the class the kernels' fast loops are compiled for");
                 assertTrue(view.segment().isReadOnly(), "weights of a loaded model are read-only");
                 assertArrayEquals(expected, view.segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), t.getName());
                 checked++;
@@ -132,6 +135,7 @@ class OnnxModelTest {
                 Tensor a = model.initializer(name);
                 Tensor b = external.initializer(name);
                 assertEquals(-1L, a.segment().mismatch(b.segment()), name);
+                assertEquals(PLAIN, b.segment().getClass(), name);
                 if (external.isExternal(name)) {
                     moved++;
                     assertEquals(0, b.segment().address() % 64, "external tensors are aligned in the data file");
