@@ -5,7 +5,6 @@ import static dev.jlm.simd.attention.AttentionImpl.BQ;
 import static dev.jlm.simd.internal.Lanes.F;
 import static dev.jlm.simd.internal.Lanes.F32;
 import static dev.jlm.simd.internal.Lanes.LE;
-import static dev.jlm.simd.internal.Segments.NATIVE;
 
 import dev.jlm.core.DType;
 import dev.jlm.simd.attention.AttentionImpl.Job;
@@ -122,48 +121,20 @@ final class TileOps {
         if (j.kRow == d) {
             // consecutive rows (a cache or a [.., seq, headDim] tensor): one run of n * d elements
             if (bf16) {
-                bf16ToF32(seg, base, n * d, dst, 0);
+                Lanes.toF32(DType.BF16, seg, base, n * d, dst, 0);
             } else {
-                f16ToF32(seg, base, n * d, dst, 0);
+                Lanes.toF32(DType.F16, seg, base, n * d, dst, 0);
             }
         } else {
             for (int r = 0; r < n; r++) {
                 if (bf16) {
-                    bf16ToF32(seg, base + r * j.kRow, d, dst, r * dr * 4);
+                    Lanes.toF32(DType.BF16, seg, base + r * j.kRow, d, dst, r * dr * 4);
                 } else {
-                    f16ToF32(seg, base + r * j.kRow, d, dst, r * dr * 4);
+                    Lanes.toF32(DType.F16, seg, base + r * j.kRow, d, dst, r * dr * 4);
                 }
             }
         }
         return 0;
-    }
-
-    /** As {@link #f16ToF32} for BF16. */
-    private static void bf16ToF32(MemorySegment seg, long from, int count, MemorySegment dst, long to) {
-        int i = 0;
-        // (in plain off-heap memory only, where the JIT keeps the segments' checks out of the loop; see Segments)
-        for (int up = count - L; seg.getClass() == NATIVE && dst.getClass() == NATIVE && i <= up; i += L) {
-            IntVector h = (IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, (from + i) * 2, LE)
-                    .convertShape(VectorOperators.S2I, Lanes.I, 0);
-            h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoMemorySegment(dst, to + i * 4L, LE);
-        }
-        for (; i < count; i++) {
-            dst.set(F32, to + i * 4L, Lanes.get(DType.BF16, seg, from + i));
-        }
-    }
-
-    /** {@code count} F16 elements from element {@code from} of {@code seg} as F32 from byte {@code to} of dst. */
-    private static void f16ToF32(MemorySegment seg, long from, int count, MemorySegment dst, long to) {
-        int i = 0;
-        // (in plain off-heap memory only, where the JIT keeps the segments' checks out of the loop; see Segments)
-        for (int up = count - L; seg.getClass() == NATIVE && dst.getClass() == NATIVE && i <= up; i += L) {
-            IntVector h = (IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, (from + i) * 2, LE)
-                    .convertShape(VectorOperators.S2I, Lanes.I, 0);
-            Lanes.halfToFloat(h).intoMemorySegment(dst, to + i * 4L, LE);
-        }
-        for (; i < count; i++) {
-            dst.set(F32, to + i * 4L, Lanes.get(DType.F16, seg, from + i));
-        }
     }
 
     /** q rows of the tile times scale, as F32, into scratch. */

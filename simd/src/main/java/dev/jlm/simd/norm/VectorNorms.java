@@ -393,7 +393,9 @@ final class VectorNorms {
                                   MemorySegment y, long yi, int n, float m, float c, float inv) {
         long yb = yi * 4;
         int i = 0;
-        for (int up = n - L; i <= up; i += L) {
+        // (plain off-heap memory only, by the class test in the condition; heap or mapped memory lane by lane)
+        for (int up = n - L; x.getClass() == NATIVE && y.getClass() == NATIVE && g.getClass() == NATIVE
+                && (b == null || b.getClass() == NATIVE) && i <= up; i += L) {
             FloatVector v = Lanes.load(xt, x, xi + i).sub(m).sub(c).mul(inv)
                     .mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE));
             if (b != null) {
@@ -419,7 +421,8 @@ final class VectorNorms {
                 v.mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE)).intoMemorySegment(y, yb + i * 4L, LE);
             }
         } else {
-            for (int up = n - L; i <= up; i += L) {
+            for (int up = n - L; x.getClass() == NATIVE && g.getClass() == NATIVE && y.getClass() == NATIVE && i <= up;
+                 i += L) {
                 FloatVector v = Lanes.load(xt, x, xi + i).mul(inv);
                 v.mul(FloatVector.fromMemorySegment(F, g, i * 4L, LE)).intoMemorySegment(y, yb + i * 4L, LE);
             }
@@ -451,17 +454,18 @@ final class VectorNorms {
                 a1 = squares ? v1.fma(v1, a1) : a1.add(v1);
             }
         }
-        for (int up = n - L; i <= up; i += L) {
+        for (int up = n - L; x.getClass() == NATIVE && r.getClass() == NATIVE && h.getClass() == NATIVE && i <= up;
+             i += L) {
             FloatVector v = Lanes.load(xt, x, xi + i).add(Lanes.load(rt, r, ri + i));
             v.intoMemorySegment(h, hb + i * 4L, LE);
             a0 = squares ? v.fma(v, a0) : a0.add(v);
         }
-        float s = Lanes.sum(a0.add(a1));
+        double s = Lanes.sum(a0.add(a1));   // in double: on heap memory this loop may do the whole row
         for (; i < n; i++) {
             float v = Lanes.get(xt, x, xi + i) + Lanes.get(rt, r, ri + i);
             h.set(F32, hb + i * 4L, v);
-            s += squares ? v * v : v;
+            s += squares ? (double) v * v : v;
         }
-        return s;
+        return (float) s;
     }
 }

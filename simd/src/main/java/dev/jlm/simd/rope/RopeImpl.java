@@ -242,7 +242,9 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
         for (int h = 0; h < heads; h++) {
             long xh = x0 + h * xs;
             long yh = y0 + h * ys;
-            for (int i = 0; i < vecEnd; i += L) {
+            int i = 0;
+            // plain off-heap memory only (the class test in the condition, see Segments); else lane by lane
+            for (; x.getClass() == NATIVE && y.getClass() == NATIVE && i < vecEnd; i += L) {
                 FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
                 FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
                 FloatVector a = Lanes.load(xt, x, xh + i);
@@ -250,8 +252,8 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
                 a.mul(cv).sub(b.mul(sv)).intoMemorySegment(y, (yh + i) * 4, LE);
                 b.fma(cv, a.mul(sv)).intoMemorySegment(y, (yh + i + half) * 4, LE);
             }
-            if (vecEnd < half) {
-                scalarHalf(xt, x, xh, y, yh, c, s, ti, half, vecEnd);
+            if (i < half) {
+                scalarHalf(xt, x, xh, y, yh, c, s, ti, half, i);
             }
         }
     }
@@ -341,14 +343,15 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
         for (int h = 0; h < heads; h++) {
             long xh = x0 + h * xs;
             long yh = y0 + h * ys;
-            for (int i = 0; i < vecEnd; i += L) {
+            int i = 0;
+            for (; x.getClass() == NATIVE && y.getClass() == NATIVE && i < vecEnd; i += L) {   // (as vectorHalf)
                 FloatVector cv = FloatVector.fromMemorySegment(F, c, (ti + i) * 4, LE);
                 FloatVector sv = FloatVector.fromMemorySegment(F, s, (ti + i) * 4, LE);
                 FloatVector v = Lanes.load(xt, x, xh + i);
                 v.fma(cv, v.rearrange(SWAP_PAIRS).mul(sv)).intoMemorySegment(y, (yh + i) * 4, LE);
             }
-            if (vecEnd < rot) {
-                pairTail(xt, x, xh, y, yh, c, s, ti, rot, vecEnd);
+            if (i < rot) {
+                pairTail(xt, x, xh, y, yh, c, s, ti, rot, i);
             }
         }
     }

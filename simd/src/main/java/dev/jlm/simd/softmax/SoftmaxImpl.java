@@ -11,6 +11,7 @@ import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
 import dev.jlm.simd.RowExecutor;
 import dev.jlm.simd.internal.Lanes;
+import dev.jlm.simd.internal.RowScratch;
 import dev.jlm.simd.internal.Rows;
 import dev.jlm.simd.internal.Segments;
 import dev.jlm.simd.internal.VMath;
@@ -144,6 +145,12 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
             if (vector) {
                 if (plain && xt == DType.F32 && (m == null || mt == DType.F32)) {
                     vectorRowF32(x, i * xs, m, mi, y, i * ys, n);
+                } else if (plain && (m == null || mt == DType.F32)) {
+                    // a 16-bit row: converted to F32 in this thread's scratch, then the F32 row (the any-dtype
+                    // row calls VMath with vectors, which the JIT may box when it does not inline the call)
+                    MemorySegment sc = RowScratch.get(4L * n);
+                    Lanes.toF32(xt, x, i * xs, n, sc, 0);
+                    vectorRowF32(sc, 0, m, mi, y, i * ys, n);
                 } else {
                     vectorRow(xt, x, i * xs, mt, m, mi, y, i * ys, n);
                 }
@@ -445,7 +452,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         return sum;
     }
 
-    /** Any input type, mask and memory kind (heap, mapped): loads through {@link Lanes#load}. */
+    /** Any input type and mask: loads through {@link Lanes#load}; heap or mapped memory lane by lane. */
     private static void vectorRow(DType xt, MemorySegment x, long xi, DType mt, MemorySegment m, long mi,
                                   MemorySegment y, long yi, int n) {
         long yb = yi * 4;
@@ -464,7 +471,10 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         }
         FloatVector s0 = FloatVector.zero(F);
         i = 0;
-        for (int up = n - L; i <= up; i += L) {
+        // the loops that store run on plain off-heap memory only (the class test in the condition, see Segments);
+        // on heap or mapped memory the lane-by-lane loops after them do the row
+        for (int up = n - L; x.getClass() == NATIVE && y.getClass() == NATIVE && (m == null || m.getClass() == NATIVE)
+                && i <= up; i += L) {
             FloatVector v = Lanes.load(xt, x, xi + i);
             if (m != null) {
                 v = v.add(Lanes.load(mt, m, mi + i));
@@ -473,15 +483,15 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
             e.intoMemorySegment(y, yb + i * 4L, LE);
             s0 = s0.add(e);
         }
-        float sum = Lanes.sum(s0);
+        double sum = Lanes.sum(s0);   // in double: on heap memory this loop may do the whole row
         for (; i < n; i++) {
             float e = (float) Math.exp(value(xt, x, xi, mt, m, mi, i) - max);
             y.set(F32, yb + i * 4L, e);
             sum += e;
         }
-        float inv = 1f / sum;
+        float inv = (float) (1.0 / sum);
         i = 0;
-        for (int up = n - L; i <= up; i += L) {
+        for (int up = n - L; y.getClass() == NATIVE && i <= up; i += L) {
             FloatVector.fromMemorySegment(F, y, yb + i * 4L, LE).mul(inv).intoMemorySegment(y, yb + i * 4L, LE);
         }
         for (; i < n; i++) {
