@@ -249,6 +249,33 @@ class SoftmaxTest {
         }
     }
 
+    /**
+     * F16 and BF16 rows (converted to F32 a row at a time by the vector kernel): widths below a vector, with a tail,
+     * and long enough to be split into pieces; with and without an F32 mask; against the reference on the values the
+     * 16-bit tensor holds.
+     */
+    @ParameterizedTest
+    @MethodSource("impls")
+    void sixteenBitRowsWithAndWithoutMask(Softmax k) {
+        for (DType dt : new DType[] {DType.F16, DType.BF16}) {
+            for (int n : new int[] {7, 100, 2051, 20000}) {
+                int rows = 3;
+                float[] x = normal(n + 11L, rows * n, 0, 3);
+                float[] mask = uniform(n + 12L, n, -4, 0);
+                try (Tensor xt = TestData.of(dt, x, rows, n); Tensor mt = Tensor.of(mask, n);
+                     Tensor out = poisoned(rows, n)) {
+                    float[] held = xt.toFloatArray();   // the values after rounding to 16 bits
+                    k.apply(xt, out);
+                    assertClose(k.kind() + " " + dt + " n=" + n, reference(held, null, rows, n), out.toFloatArray(), REL,
+                            ABS);
+                    k.apply(xt, mt, out);
+                    assertClose(k.kind() + " " + dt + " masked n=" + n, reference(held, mask, rows, n),
+                            out.toFloatArray(), REL, ABS);
+                }
+            }
+        }
+    }
+
     /** Heap memory (and any segment that is not plain off-heap memory) takes the general path, with a mask too. */
     @Test
     void heapSegmentsTakeTheGeneralPath() {
