@@ -98,39 +98,25 @@ public final class Lanes {
      * condition keeps the segments' checks out of them, see {@link Segments}); other memory goes lane by lane.
      */
     public static void toF32(DType t, MemorySegment src, long from, int count, MemorySegment dst, long to) {
-        switch (t) {
-            case F32 -> MemorySegment.copy(src, from * 4, dst, to, 4L * count);
-            case F16 -> f16ToF32(src, from, count, dst, to);
-            case BF16 -> bf16ToF32(src, from, count, dst, to);
-            default -> throw new IllegalArgumentException("not a float input type: " + t);
+        if (t == DType.F32) {
+            MemorySegment.copy(src, from * 4, dst, to, 4L * count);
+            return;
         }
-    }
-
-    private static void f16ToF32(MemorySegment src, long from, int count, MemorySegment dst, long to) {
+        if (t != DType.F16 && t != DType.BF16) {
+            throw new IllegalArgumentException("not a float input type: " + t);
+        }
+        boolean bf16 = t == DType.BF16;
         int l = F.length();
         int i = 0;
         for (int up = count - l; src.getClass() == Segments.NATIVE && dst.getClass() == Segments.NATIVE && i <= up;
              i += l) {
             IntVector h = (IntVector) ShortVector.fromMemorySegment(S, src, (from + i) * 2, LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            halfToFloat(h).intoMemorySegment(dst, to + i * 4L, LE);
+            FloatVector f = bf16 ? h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats() : halfToFloat(h);
+            f.intoMemorySegment(dst, to + i * 4L, LE);
         }
         for (; i < count; i++) {
-            dst.set(F32, to + i * 4L, get(DType.F16, src, from + i));
-        }
-    }
-
-    private static void bf16ToF32(MemorySegment src, long from, int count, MemorySegment dst, long to) {
-        int l = F.length();
-        int i = 0;
-        for (int up = count - l; src.getClass() == Segments.NATIVE && dst.getClass() == Segments.NATIVE && i <= up;
-             i += l) {
-            IntVector h = (IntVector) ShortVector.fromMemorySegment(S, src, (from + i) * 2, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoMemorySegment(dst, to + i * 4L, LE);
-        }
-        for (; i < count; i++) {
-            dst.set(F32, to + i * 4L, get(DType.BF16, src, from + i));
+            dst.set(F32, to + i * 4L, get(t, src, from + i));
         }
     }
 
