@@ -125,7 +125,8 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
 
     private static void rows(int op, boolean vector, DType xt, MemorySegment x, long xs, DType ut, MemorySegment u,
                              long us, MemorySegment y, long ys, int n, long from, long to) {
-        // the F32 loops need plain off-heap memory (see Segments); heap or mapped memory takes the any-dtype ones
+        // the vector loops are F32 loops on plain off-heap memory (see Segments); 16-bit inputs there are converted
+        // to F32 a piece at a time, heap or mapped memory takes the scalar reference
         boolean f32 = xt == DType.F32 && (u == null || ut == DType.F32) && Segments.plain(x, u, y);
         boolean staged = vector && !f32 && Segments.plain(x, u, y);
         for (long r = from; r < to; r++) {
@@ -137,21 +138,15 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
                 continue;
             }
             int i = 0;
-            if (vector) {
-                // One small method per op and input type: a loop of Vector API calls compiles to plain vector
-                // code only when everything in it is inlined, and the JIT stops inlining in methods that grow big.
-                // The any-dtype loops test the segments' class in their condition (see Segments): on heap or
-                // mapped memory they stop at once and the scalar reference does the row.
-                i = f32 ? switch (op) {
+            if (vector && f32) {
+                // One small method per op: a loop of Vector API calls compiles to plain vector code only when
+                // everything in it is inlined, and the JIT stops inlining in methods that grow big. (Heap or mapped
+                // memory: the scalar reference below does the row.)
+                i = switch (op) {
                     case SILU -> siluF32(x, xi, null, 0, y, yi, n);
                     case GELU_TANH -> geluTanhF32(x, xi, y, yi, n);
                     case GELU_ERF -> geluErfF32(x, xi, y, yi, n);
                     default -> siluF32(x, xi, u, ui, y, yi, n);
-                } : switch (op) {
-                    case SILU -> silu(xt, x, xi, y, yi, n);
-                    case GELU_TANH -> geluTanh(xt, x, xi, y, yi, n);
-                    case GELU_ERF -> geluErf(xt, x, xi, y, yi, n);
-                    default -> swiglu(xt, x, xi, ut, u, ui, y, yi, n);
                 };
             }
             scalar(op, xt, x, xi, ut, u, ui, y, yi, i, n);
@@ -291,36 +286,7 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
 
     // Each returns where the scalar tail starts. Offsets are element indices.
 
-    private static int silu(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, int n) {
-        int i = 0;
-        for (int up = n - L; x.getClass() == NATIVE && y.getClass() == NATIVE && i <= up; i += L) {
-            VMath.silu(Lanes.load(xt, x, xi + i)).intoMemorySegment(y, (yi + i) * 4, LE);
-        }
-        return i;
-    }
 
-    private static int geluTanh(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, int n) {
-        int i = 0;
-        for (int up = n - L; x.getClass() == NATIVE && y.getClass() == NATIVE && i <= up; i += L) {
-            VMath.geluTanh(Lanes.load(xt, x, xi + i)).intoMemorySegment(y, (yi + i) * 4, LE);
-        }
-        return i;
-    }
 
-    private static int geluErf(DType xt, MemorySegment x, long xi, MemorySegment y, long yi, int n) {
-        int i = 0;
-        for (int up = n - L; x.getClass() == NATIVE && y.getClass() == NATIVE && i <= up; i += L) {
-            VMath.geluErf(Lanes.load(xt, x, xi + i)).intoMemorySegment(y, (yi + i) * 4, LE);
-        }
-        return i;
-    }
 
-    private static int swiglu(DType xt, MemorySegment x, long xi, DType ut, MemorySegment u, long ui, MemorySegment y,
-                              long yi, int n) {
-        int i = 0;
-        for (int up = n - L; x.getClass() == NATIVE && y.getClass() == NATIVE && u.getClass() == NATIVE && i <= up; i += L) {
-            VMath.silu(Lanes.load(xt, x, xi + i)).mul(Lanes.load(ut, u, ui + i)).intoMemorySegment(y, (yi + i) * 4, LE);
-        }
-        return i;
-    }
 }

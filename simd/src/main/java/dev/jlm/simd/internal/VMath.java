@@ -5,11 +5,11 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * Vector versions of exp and of the erfc-based GELU, written with fused multiply-adds only (no library call
- * per lane), and their scalar twins used by the scalar kernels. The constants are public so that the hottest
- * loops (softmax, activations) can write the same arithmetic out in their own body: a vector handed to a method
- * the JIT declines to inline is boxed, one allocation per vector, and that decision depends on compilation order. NaN in gives NaN out; overflow gives infinity,
- * underflow zero, like {@link Math#exp}.
+ * A vector exp written with fused multiply-adds only (no library call per lane), the constants of exp and of the
+ * erfc-based GELU, and the scalar activations used by the scalar kernels. The constants are public so that the
+ * hottest loops (softmax, activations) write the arithmetic out in their own body: a vector handed to a method
+ * the JIT declines to inline is boxed, one allocation per vector, and that decision depends on compilation order.
+ * NaN in gives NaN out; overflow gives infinity, underflow zero, like {@link Math#exp}.
  */
 public final class VMath {
     public static final float LOG2E = 1.44269504088896341f;
@@ -104,33 +104,6 @@ public final class VMath {
         FloatVector s1 = h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         FloatVector s2 = ni.sub(h).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         return y.mul(s1).mul(s2);
-    }
-
-    /** x * sigmoid(x) = x / (1 + e^-x). */
-    public static FloatVector silu(FloatVector x) {
-        return x.div(exp(x.neg()).add(1f));
-    }
-
-    /**
-     * GELU, tanh form: 0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), computed as x / (1 + e^(-2u)),
-     * the same function without the cancellation of 1 + tanh(u) for negative x.
-     */
-    public static FloatVector geluTanh(FloatVector x) {
-        FloatVector x2 = x.mul(x);
-        FloatVector u = x2.fma(GELU_C, 1f).mul(x).mul(-2f * SQRT_2_OVER_PI);
-        return x.div(exp(u).add(1f));
-    }
-
-    /** GELU, erf form: 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2), accurate relative to the result. */
-    public static FloatVector geluErf(FloatVector x) {
-        FloatVector z = x.abs().mul(INV_SQRT2);
-        FloatVector t = z.fma(0.5f, 1f);
-        t = FloatVector.broadcast(Lanes.F, 1f).div(t);
-        FloatVector r = t.fma(E9, E8);
-        r = fma(fma(fma(fma(fma(fma(fma(fma(r, t, E7), t, E6), t, E5), t, E4), t, E3), t, E2), t, E1), t, E0);
-        FloatVector e = t.mul(exp(z.mul(z).neg().add(r)));   // erfc(|x| / sqrt 2)
-        FloatVector c = e.neg().add(2f).blend(e, x.compare(VectorOperators.LT, 0f));   // erfc(-x / sqrt 2)
-        return x.mul(0.5f).mul(c);
     }
 
     /** a * b + c with c broadcast. */

@@ -15,8 +15,9 @@ import jdk.incubator.vector.VectorOperators;
 /**
  * Vector API rows. Reductions run four independent accumulators so that the adds do not wait on each other;
  * the row is then read again from cache for the output. F32 rows take loops with plain loads; F16/BF16 rows
- * take the same loops with converting loads. Offsets are element indices. The F32 loops that store test their
- * segments against {@link Segments#NATIVE} first; heap and mapped memory take the converting loops.
+ * take the same loops with converting loads. Offsets are element indices. The loops that store test their
+ * segments against {@link Segments#NATIVE} first (the F32 ones before they start, the converting ones in their
+ * condition); heap and mapped memory go through the converting loops' lane-by-lane tails.
  */
 final class VectorNorms {
     private static final int L = F.length();
