@@ -256,11 +256,64 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
     }
 
     /** GELU, erf form: 0.5 x erfc(-x / sqrt 2), erfc(z) = t e^(-z^2 + R(t)) with t = 1 / (1 + z/2), z >= 0. */
+    /** The erfc fit's polynomial E0 + E1 q + ... + E9 q^9 in Estrin's form (four levels instead of nine). */
+    private static FloatVector erfcFit(FloatVector q) {
+        FloatVector q2 = q.mul(q);
+        FloatVector q4 = q2.mul(q2);
+        FloatVector c01 = q.fma(E1, E0);
+        FloatVector c23 = q.fma(E3, E2);
+        FloatVector c45 = q.fma(E5, E4);
+        FloatVector c67 = q.fma(E7, E6);
+        FloatVector c89 = q.fma(VMath.E9, VMath.E8);
+        FloatVector lo = c23.fma(q2, c01);
+        FloatVector hi = c67.fma(q2, c45);
+        return c89.fma(q4.mul(q4), hi.fma(q4, lo));
+    }
+
     private static int geluErfF32(MemorySegment x, long xi, MemorySegment y, long yi, int n) {
         if (x.getClass() != NATIVE || y.getClass() != NATIVE) {
             throw Segments.notPlain();
         }
         int i = 0;
+        // Two vectors per step, the erfc fit and exp in Estrin's form: each vector is a long chain of dependent
+        // operations (a division, a degree-9 polynomial, exp), and two shallower chains side by side keep the
+        // core busy where one deep chain left it waiting.
+        for (int up = n - 2 * L; i <= up; i += 2 * L) {
+            FloatVector v0 = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, x, (xi + i + L) * 4, LE);
+            FloatVector z0 = v0.abs().mul(VMath.INV_SQRT2);
+            FloatVector z1 = v1.abs().mul(VMath.INV_SQRT2);
+            FloatVector q0 = ONE.div(z0.fma(0.5f, 1f));
+            FloatVector q1 = ONE.div(z1.fma(0.5f, 1f));
+            FloatVector p0 = erfcFit(q0);
+            FloatVector p1 = erfcFit(q1);
+            FloatVector a0 = z0.mul(z0).neg().add(p0);
+            FloatVector a1 = z1.mul(z1).neg().add(p1);
+            if (!a0.abs().compare(VectorOperators.LE, VMath.FAST_RANGE)
+                    .and(a1.abs().compare(VectorOperators.LE, VMath.FAST_RANGE)).allTrue()) {
+                scalar(GELU_ERF, DType.F32, x, xi, null, null, 0, y, yi, i, i + 2 * L);
+                continue;
+            }
+            FloatVector t0 = a0.fma(VMath.LOG2E, VMath.ROUND);
+            FloatVector t1 = a1.fma(VMath.LOG2E, VMath.ROUND);
+            FloatVector k0 = t0.sub(VMath.ROUND);
+            FloatVector k1 = t1.sub(VMath.ROUND);
+            FloatVector r0 = k0.fma(NLN2_LO, k0.fma(NLN2_HI, a0));
+            FloatVector r1 = k1.fma(NLN2_LO, k1.fma(NLN2_HI, a1));
+            FloatVector s0 = r0.mul(r0);
+            FloatVector s1 = r1.mul(r1);
+            // 1 + r + r^2 (Q0 + Q1 r + r^2 (Q2 + Q3 r)), as in the softmax kernels
+            FloatVector e0 = s0.fma(s0.fma(r0.fma(VMath.Q3, VMath.Q2), r0.fma(Q1, Q0)), r0.add(ONE))
+                    .reinterpretAsInts().add(t0.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                    .reinterpretAsFloats().mul(q0);   // erfc(|x| / sqrt 2)
+            FloatVector e1 = s1.fma(s1.fma(r1.fma(VMath.Q3, VMath.Q2), r1.fma(Q1, Q0)), r1.add(ONE))
+                    .reinterpretAsInts().add(t1.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                    .reinterpretAsFloats().mul(q1);
+            FloatVector c0 = e0.neg().add(2f).blend(e0, v0.compare(VectorOperators.LT, 0f));   // erfc(-x / sqrt 2)
+            FloatVector c1 = e1.neg().add(2f).blend(e1, v1.compare(VectorOperators.LT, 0f));
+            v0.mul(0.5f).mul(c0).intoMemorySegment(y, (yi + i) * 4, LE);
+            v1.mul(0.5f).mul(c1).intoMemorySegment(y, (yi + i + L) * 4, LE);
+        }
         for (int up = n - L; i <= up; i += L) {
             FloatVector v = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
             FloatVector z = v.abs().mul(VMath.INV_SQRT2);
