@@ -462,7 +462,11 @@ public final class OnnxModel implements AutoCloseable {
      * initializers used as weights, gammas or tables take the fast loops.
      */
     private static MemorySegment plain(MemorySegment mapped, Arena arena) {
-        return MemorySegment.ofAddress(mapped.address()).reinterpret(mapped.byteSize(), arena, null).asReadOnly();
+        try {
+            return MemorySegment.ofAddress(mapped.address()).reinterpret(mapped.byteSize(), arena, null).asReadOnly();
+        } catch (IllegalCallerException e) {   // native access denied to this module: the mapped segment as it is
+            return mapped;
+        }
     }
 
     static DType dtypeOf(TensorProto t, String model) {
