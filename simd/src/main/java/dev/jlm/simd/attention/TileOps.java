@@ -117,21 +117,12 @@ final class TileOps {
         int d = j.d;
         MemorySegment dst = sc.conv;
         long dr = src.row();
-        boolean bf16 = j.kt == DType.BF16;   // keys and values share a dtype
         if (j.kRow == d) {
             // consecutive rows (a cache or a [.., seq, headDim] tensor): one run of n * d elements
-            if (bf16) {
-                Lanes.toF32(DType.BF16, seg, base, n * d, dst, 0);
-            } else {
-                Lanes.toF32(DType.F16, seg, base, n * d, dst, 0);
-            }
+            Lanes.toF32(j.kt, seg, base, n * d, dst, 0);   // keys and values share a dtype
         } else {
             for (int r = 0; r < n; r++) {
-                if (bf16) {
-                    Lanes.toF32(DType.BF16, seg, base + r * j.kRow, d, dst, r * dr * 4);
-                } else {
-                    Lanes.toF32(DType.F16, seg, base + r * j.kRow, d, dst, r * dr * 4);
-                }
+                Lanes.toF32(j.kt, seg, base + r * j.kRow, d, dst, r * dr * 4);
             }
         }
         return 0;
