@@ -1,5 +1,6 @@
 package dev.jlm.simd.internal;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -15,8 +16,8 @@ import java.lang.foreign.MemorySegment;
  * for segments that pass {@link #plain}, and take a general path for the rest (heap memory, mapped files).
  */
 public final class Segments {
-    /** The class of the segments {@code Arena.allocate} returns. */
-    public static final Class<? extends MemorySegment> NATIVE = MemorySegment.ofAddress(0).getClass();
+    /** The class of the segments {@code Arena.allocate} returns (taken from one, not assumed). */
+    public static final Class<? extends MemorySegment> NATIVE = Arena.ofAuto().allocate(1).getClass();
 
     private Segments() {
     }
