@@ -461,6 +461,7 @@ public final class OnnxModel implements AutoCloseable {
      * segment is another class, and the JIT would check it again at every store of a loop that reads it), so
      * initializers used as weights, gammas or tables take the fast loops.
      */
+    @SuppressWarnings("restricted")   // the new segment spans exactly the mapping and lives in its arena
     private static MemorySegment plain(MemorySegment mapped, Arena arena) {
         try {
             return MemorySegment.ofAddress(mapped.address()).reinterpret(mapped.byteSize(), arena, null).asReadOnly();
