@@ -46,6 +46,10 @@ public class ActivationBench {
     @Param({"1x11008", "128x1536", "128x11008"})
     public String shape;
 
+    /** Input type (x and up); F16 and BF16 with impl jlm or scalar only. */
+    @Param({"F32"})
+    public String dtype;
+
     private Tensor x;
     private Tensor up;
     private Tensor out;
@@ -57,8 +61,8 @@ public class ActivationBench {
     public void setup() throws Exception {
         Bench.requireImpl(impl);
         long[] s = Bench.shape(shape);
-        x = Bench.random(1, 0, 2, s);
-        up = Bench.random(2, 0, 1, s);
+        x = Bench.random(dtype, impl, 1, 0, 2, s);
+        up = Bench.random(dtype, impl, 2, 0, 1, s);
         out = Tensor.allocate(DType.F32, s);
         kernel = (impl.equals("scalar") ? Activations.scalar() : Activations.get()).withThreads(threads);
         if (impl.equals("ort")) {

@@ -44,6 +44,31 @@ final class Bench {
         return t;
     }
 
+    /**
+     * {@link #random(long, double, double, long...)} stored as {@code dtype} (F32, F16 or BF16, rounded to nearest),
+     * for the kernels' 16-bit input paths; ONNX Runtime's one-node models here take F32 only.
+     */
+    static Tensor random(String dtype, String impl, long seed, double mean, double sd, long... shape) {
+        DType t = DType.valueOf(dtype);
+        Tensor f = random(seed, mean, sd, shape);
+        if (t == DType.F32) {
+            return f;
+        }
+        if (impl.equals("ort")) {
+            f.close();
+            throw new JlmException.InvalidArgument("impl ort runs F32 inputs only; use -p impl=jlm,scalar with -p dtype="
+                    + dtype);
+        }
+        float[] v = f.toFloatArray();
+        f.close();
+        Tensor out = Tensor.allocate(t, shape);
+        Tensor flat = out.reshape(out.size());
+        for (int i = 0; i < v.length; i++) {
+            flat.setDouble(v[i], i);
+        }
+        return out;
+    }
+
     /** Fails setup on an impl name the benchmark does not know (a typo in -p impl=...). */
     static void requireImpl(String impl) {
         if (!Arrays.asList("jlm", "scalar", "ort").contains(impl)) {

@@ -42,6 +42,10 @@ public class SoftmaxBench {
     @Param({"32x2048", "1536x128", "4096x512", "1x32000"})
     public String shape;
 
+    /** Input type; F16 and BF16 with impl jlm or scalar only. */
+    @Param({"F32"})
+    public String dtype;
+
     private Tensor x;
     private Tensor out;
     private Softmax kernel;
@@ -52,7 +56,7 @@ public class SoftmaxBench {
     public void setup() throws Exception {
         Bench.requireImpl(impl);
         long[] s = Bench.shape(shape);
-        x = Bench.random(1, 0, 3, s);
+        x = Bench.random(dtype, impl, 1, 0, 3, s);
         out = Tensor.allocate(DType.F32, s);
         kernel = (impl.equals("scalar") ? Softmax.scalar() : Softmax.get()).withThreads(threads);
         if (impl.equals("ort")) {

@@ -127,8 +127,9 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
                              long us, MemorySegment y, long ys, int n, long from, long to) {
         // the vector loops are F32 loops on plain off-heap memory (see Segments); 16-bit inputs there are converted
         // to F32 a piece at a time, heap or mapped memory takes the scalar reference
-        boolean f32 = xt == DType.F32 && (u == null || ut == DType.F32) && Segments.plain(x, u, y);
-        boolean staged = vector && !f32 && Segments.plain(x, u, y);
+        boolean plain = Segments.plain(x, u, y);
+        boolean f32 = xt == DType.F32 && (u == null || ut == DType.F32) && plain;
+        boolean staged = vector && !f32 && plain;
         for (long r = from; r < to; r++) {
             long xi = r * xs;
             long ui = r * us;

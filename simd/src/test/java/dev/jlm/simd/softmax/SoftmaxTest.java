@@ -250,16 +250,16 @@ class SoftmaxTest {
     }
 
     /**
-     * F16 and BF16 rows (converted to F32 a row at a time by the vector kernel): widths below a vector, with a tail,
-     * and long enough to be split into pieces; with and without an F32 mask; against the reference on the values the
-     * 16-bit tensor holds.
+     * F16 and BF16 rows (converted to F32 by the vector kernel, a row or a block of short rows at a time): widths
+     * below a vector, with a tail, and long enough to be split into pieces; with and without an F32 mask; against
+     * the reference on the values the 16-bit tensor holds.
      */
     @ParameterizedTest
     @MethodSource("impls")
     void sixteenBitRowsWithAndWithoutMask(Softmax k) {
         for (DType dt : new DType[] {DType.F16, DType.BF16}) {
             for (int n : new int[] {7, 100, 2051, 20000}) {
-                int rows = 3;
+                int rows = n == 100 ? 131 : 3;   // 131 short rows: blocks of converted rows, an odd last pair
                 float[] x = normal(n + 11L, rows * n, 0, 3);
                 float[] mask = uniform(n + 12L, n, -4, 0);
                 try (Tensor xt = TestData.of(dt, x, rows, n); Tensor mt = Tensor.of(mask, n);
