@@ -236,19 +236,56 @@ class LayerNormTest {
      */
     @Test
     void eachRowGivesTheSameBitsAsWhenAlone() {
-        for (int n : new int[] {1, 15, 17, 33, 67, 97, 130, 4099}) {
-            int rows = 7;
-            float[] x = normal(11 + n, rows * n, 0.5, 1.5);
-            try (Tensor xt = Tensor.of(x, rows, n); Tensor gt = Tensor.of(normal(13, n, 1, 0.3), n); Tensor bt = Tensor.of(normal(12, n, 0, 0.5), n);
-                 Tensor all = poisoned(rows, n)) {
-                LayerNorm.vector().withThreads(1).apply(xt, gt, bt, EPS, all);
-                float[] got = all.toFloatArray();
-                for (int r = 0; r < rows; r++) {
-                    try (Tensor row = Tensor.of(java.util.Arrays.copyOfRange(x, r * n, (r + 1) * n), 1, n);
-                         Tensor one = poisoned(1, n)) {
-                        LayerNorm.vector().apply(row, gt, bt, EPS, one);
-                        assertArrayEquals(one.toFloatArray(), java.util.Arrays.copyOfRange(got, r * n, (r + 1) * n),
-                                "row " + r + " of width " + n);
+        for (int rows : new int[] {3, 7, 8}) {   // one stream; halves of 3 and 4 rows; of 4 and 4
+            for (int n : new int[] {1, 15, 17, 33, 67, 97, 130, 4099}) {
+                float[] x = normal(11 + n, rows * n, 0.5, 1.5);
+                try (Tensor xt = Tensor.of(x, rows, n); Tensor gt = Tensor.of(normal(13, n, 1, 0.3), n); Tensor bt = Tensor.of(normal(12, n, 0, 0.5), n);
+                     Tensor all = poisoned(rows, n)) {
+                    LayerNorm.vector().withThreads(1).apply(xt, gt, bt, EPS, all);
+                    float[] got = all.toFloatArray();
+                    for (int r = 0; r < rows; r++) {
+                        try (Tensor row = Tensor.of(java.util.Arrays.copyOfRange(x, r * n, (r + 1) * n), 1, n);
+                             Tensor one = poisoned(1, n)) {
+                            LayerNorm.vector().apply(row, gt, bt, EPS, one);
+                            assertArrayEquals(one.toFloatArray(), java.util.Arrays.copyOfRange(got, r * n, (r + 1) * n),
+                                    "row " + r + " of " + rows + " of width " + n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Rows of one call are normalized two at a time (one from each half of the call); a row with an outlier first
+     * element sends its pair to the one-row path. With and without beta, every row must keep the bits it has alone
+     * and stay within the reference bound.
+     */
+    @Test
+    void outlierRowsAmongPairsGiveTheSameBitsAsWhenAlone() {
+        int rows = 9;   // halves of rows 0-3 and 4-8: pairs (0, 4), (1, 5), (2, 6), then rows 3, 7, 8
+        for (int n : new int[] {67, 4099}) {
+            float[] x = normal(95 + n, rows * n, 0, 1);
+            x[2 * n] = 1e4f;    // pair (2, 6): both of its rows are outliers
+            x[6 * n] = -3e5f;
+            x[5 * n] = 2e4f;    // pair (1, 5): only the second
+            x[8 * n] = 1e6f;    // the last row, after the pairs
+            float[] g = normal(96, n, 1, 0.2);
+            float[] b = normal(97, n, 0, 0.3);
+            for (boolean withBeta : new boolean[] {true, false}) {
+                try (Tensor xt = Tensor.of(x, rows, n); Tensor gt = Tensor.of(g, n);
+                     Tensor bt = withBeta ? Tensor.of(b, n) : null; Tensor all = poisoned(rows, n)) {
+                    LayerNorm.vector().withThreads(1).apply(xt, gt, bt, EPS, all);
+                    float[] got = all.toFloatArray();
+                    assertRowsClose("pairs with outliers, beta " + withBeta,
+                            reference(x, g, withBeta ? b : null, rows, n, EPS), got, rows, n);
+                    for (int r = 0; r < rows; r++) {
+                        try (Tensor row = Tensor.of(Arrays.copyOfRange(x, r * n, (r + 1) * n), 1, n);
+                             Tensor one = poisoned(1, n)) {
+                            LayerNorm.vector().apply(row, gt, bt, EPS, one);
+                            assertArrayEquals(one.toFloatArray(), Arrays.copyOfRange(got, r * n, (r + 1) * n),
+                                    "row " + r + " of width " + n + ", beta " + withBeta);
+                        }
                     }
                 }
             }

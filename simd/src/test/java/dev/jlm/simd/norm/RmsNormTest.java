@@ -224,19 +224,20 @@ class RmsNormTest {
      */
     @Test
     void eachRowGivesTheSameBitsAsWhenAlone() {
-        for (int n : new int[] {1, 15, 17, 33, 67, 97, 130, 4099}) {
-            int rows = 7;
-            float[] x = normal(11 + n, rows * n, 0.5, 1.5);
-            try (Tensor xt = Tensor.of(x, rows, n); Tensor gt = Tensor.of(normal(13, n, 1, 0.3), n);
-                 Tensor all = poisoned(rows, n)) {
-                RmsNorm.vector().withThreads(1).apply(xt, gt, EPS, all);
-                float[] got = all.toFloatArray();
-                for (int r = 0; r < rows; r++) {
-                    try (Tensor row = Tensor.of(java.util.Arrays.copyOfRange(x, r * n, (r + 1) * n), 1, n);
-                         Tensor one = poisoned(1, n)) {
-                        RmsNorm.vector().apply(row, gt, EPS, one);
-                        assertArrayEquals(one.toFloatArray(), java.util.Arrays.copyOfRange(got, r * n, (r + 1) * n),
-                                "row " + r + " of width " + n);
+        for (int rows : new int[] {3, 7, 8}) {   // one stream; halves of 3 and 4 rows; of 4 and 4
+            for (int n : new int[] {1, 15, 17, 33, 67, 97, 130, 4099}) {
+                float[] x = normal(11 + n, rows * n, 0.5, 1.5);
+                try (Tensor xt = Tensor.of(x, rows, n); Tensor gt = Tensor.of(normal(13, n, 1, 0.3), n);
+                     Tensor all = poisoned(rows, n)) {
+                    RmsNorm.vector().withThreads(1).apply(xt, gt, EPS, all);
+                    float[] got = all.toFloatArray();
+                    for (int r = 0; r < rows; r++) {
+                        try (Tensor row = Tensor.of(java.util.Arrays.copyOfRange(x, r * n, (r + 1) * n), 1, n);
+                             Tensor one = poisoned(1, n)) {
+                            RmsNorm.vector().apply(row, gt, EPS, one);
+                            assertArrayEquals(one.toFloatArray(), java.util.Arrays.copyOfRange(got, r * n, (r + 1) * n),
+                                    "row " + r + " of " + rows + " of width " + n);
+                        }
                     }
                 }
             }
