@@ -76,6 +76,16 @@ public class RooflineBench {
         RowExecutor.run(threads, blocks, (from, to) -> copy(a, b, from * BLOCK * 4, to * BLOCK * 4));
     }
 
+    /**
+     * The same copy with each piece cut in two halves copied side by side: two read and two write streams, as the
+     * RMSNorm and LayerNorm row loops run, for comparison with the one-stream {@link #copy} the targets quote.
+     */
+    @Benchmark
+    public void copyTwoStreams() {
+        long blocks = floats / BLOCK;
+        RowExecutor.run(threads, blocks, (from, to) -> copyTwo(a, b, from * BLOCK * 4, to * BLOCK * 4));
+    }
+
     @Benchmark
     public void triad() {
         long blocks = floats / BLOCK;
@@ -94,6 +104,21 @@ public class RooflineBench {
         for (long o = from; o < end; o += F.vectorByteSize()) {
             FloatVector.fromMemorySegment(F, b, o, ByteOrder.LITTLE_ENDIAN).intoMemorySegment(a, o, ByteOrder.LITTLE_ENDIAN);
         }
+    }
+
+    /** a = b over bytes [from, end), its two halves side by side (an odd last vector copied alone). */
+    private static void copyTwo(MemorySegment a, MemorySegment b, long from, long end) {
+        if (a.getClass() != NATIVE || b.getClass() != NATIVE) {
+            throw new IllegalStateException("off-heap arrays expected");
+        }
+        long v = F.vectorByteSize();
+        long half = (end - from) / (2 * v) * v;
+        for (long o = from; o < from + half; o += v) {
+            FloatVector.fromMemorySegment(F, b, o, ByteOrder.LITTLE_ENDIAN).intoMemorySegment(a, o, ByteOrder.LITTLE_ENDIAN);
+            FloatVector.fromMemorySegment(F, b, o + half, ByteOrder.LITTLE_ENDIAN)
+                    .intoMemorySegment(a, o + half, ByteOrder.LITTLE_ENDIAN);
+        }
+        copy(a, b, from + 2 * half, end);
     }
 
     /** a = 3 c + b over bytes [from, end), compiled as {@link #copy} is. */

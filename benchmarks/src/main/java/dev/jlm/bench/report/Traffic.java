@@ -32,7 +32,7 @@ final class Traffic {
             case "AttentionBench.decode" -> 4.0 * s[3] * (2 * s[0] + 2.0 * s[1] * s[2]);
             // the whole cache read once, plus q in and out for each of the draft's tokens
             case "AttentionBench.draft" -> 4.0 * s[3] * (2.0 * s[0] * tokens(r) + 2.0 * s[1] * s[2]);
-            case "RooflineBench.copy" -> 2.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
+            case "RooflineBench.copy", "RooflineBench.copyTwoStreams" -> 2.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
             case "RooflineBench.triad" -> 3.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
             default -> Double.NaN;
         };

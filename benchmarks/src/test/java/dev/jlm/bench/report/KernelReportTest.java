@@ -23,6 +23,7 @@ class KernelReportTest {
             // 256 MiB copy in 20 ms: 2 * 268435456 B / 20000 us = 26.8 GB/s
             run("RooflineBench.copy", "\"threads\":\"1\",\"sizeMiB\":\"256\"", 20000, 3),
             run("RooflineBench.triad", "\"threads\":\"1\",\"sizeMiB\":\"256\"", 30000, 3),
+            run("RooflineBench.copyTwoStreams", "\"threads\":\"1\",\"sizeMiB\":\"256\"", 16000, 3),
             // 2048x4096 RMSNorm: 8 * 8388608 + 4 * 4096 B = 67125248 B
             run("RmsNormBench.rmsNorm", "\"impl\":\"jlm\",\"threads\":\"1\",\"shape\":\"2048x4096\"", 3000, 3),
             run("RmsNormBench.rmsNorm", "\"impl\":\"ort\",\"threads\":\"1\",\"shape\":\"2048x4096\"", 4500, 3),
@@ -43,8 +44,11 @@ class KernelReportTest {
         assertEquals(67125248 / 3000.0 / 1e3, rms.jlmGbps(), 1e-9);
         double copy = KernelReport.roofline(p.results()).get("1")[0];
         assertEquals(2.0 * 268435456 / 20000 / 1e3, copy, 1e-9);
+        double copyTwo = KernelReport.roofline(p.results()).get("1")[2];
+        assertEquals(2.0 * 268435456 / 16000 / 1e3, copyTwo, 1e-9);
 
         String md = KernelReport.markdown(p, "test machine");
+        assertTrue(md.contains("| 1 | 26.8 | 26.8 | 33.6 |"), md);
         assertTrue(md.contains("| 2048x4096 | 1 | 3000.0 ± 1.00 | 4500.0 ± 1.00 | 9000.0 ± 1.00 | 1.50 | 3.0 | 22.4 | 83 |"),
                 md);
         assertTrue(md.contains("RMSNorm/LayerNorm at 2048x4096 >= 80% of copy bandwidth: **met** (1 of 1)"), md);
