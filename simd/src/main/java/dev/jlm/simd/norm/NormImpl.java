@@ -136,6 +136,15 @@ final class NormImpl extends KernelBase<NormImpl> implements RmsNorm, LayerNorm 
             }
             return;
         }
+        if (vector && r != null && xt == DType.F32 && rt == DType.F32 && Segments.plain(x, y) && Segments.plain(r, h)
+                && Segments.plain(g, b) && (!layer || b != null)) {
+            if (layer) {
+                VectorNorms.layerResidualRowsF32(x, xs, r, rs, g, b, h, hs, y, ys, n, eps, from, to);
+            } else {
+                VectorNorms.rmsResidualRowsF32(x, xs, r, rs, g, h, hs, y, ys, n, eps, from, to);
+            }
+            return;
+        }
         for (long i = from; i < to; i++) {
             long xi = i * xs;
             long yi = i * ys;

@@ -58,6 +58,23 @@ final class VectorNorms {
     private static void finishLayer(DType xt, MemorySegment x, long xi, MemorySegment g, MemorySegment b,
                                     MemorySegment y, long yi, int n, float eps, float sum) {
         float m = (float) ((double) sum / n);
+        long stats = centredStats(xt, x, xi, n, m, eps);
+        float c = Float.intBitsToFloat((int) (stats >>> 32));
+        float inv = Float.intBitsToFloat((int) stats);
+        // x - m is exact for x near m; subtracting the small correction after keeps the centred value exact to
+        // a rounding, where x - (float) (m + c) would lose the low bits of a large mean.
+        if (xt == DType.F32 && Segments.plain(x, y) && Segments.plain(g, b)) {
+            normalizeF32(x, xi, g, b, y, yi, n, m, c, inv);
+        } else {
+            normalize(xt, x, xi, g, b, y, yi, n, m, c, inv);
+        }
+    }
+
+    /**
+     * The centred values' mean c and the scale 1 / sqrt(var + eps) of the row at xi about the first mean estimate
+     * m, packed as two floats (high: c).
+     */
+    private static long centredStats(DType xt, MemorySegment x, long xi, int n, float m, float eps) {
         FloatVector d0 = FloatVector.zero(F);
         FloatVector d1 = d0;
         FloatVector q0 = d0;
@@ -89,13 +106,166 @@ final class VectorNorms {
         double c = (double) sd / n;
         double var = Math.max(0.0, (double) sq / n - c * c);
         float inv = (float) (1.0 / Math.sqrt(var + eps));
-        // x - m is exact for x near m; subtracting the small correction after keeps the centred value exact to
-        // a rounding, where x - (float) (m + c) would lose the low bits of a large mean.
-        if (xt == DType.F32 && Segments.plain(x, y) && Segments.plain(g, b)) {
-            normalizeF32(x, xi, g, b, y, yi, n, m, (float) c, inv);
-        } else {
-            normalize(xt, x, xi, g, b, y, yi, n, m, (float) c, inv);
+        return ((long) Float.floatToRawIntBits((float) c) << 32) | (Float.floatToRawIntBits(inv) & 0xffffffffL);
+    }
+
+    // ---- F32 rows with a residual, pipelined ---------------------------------------------------
+    //
+    // h = x + r and the norm of h. The loop that writes row i's output (reading h_i again from L1) also adds the
+    // next row's x and r into h and takes its first statistic, so the two reads and the two writes stream
+    // together instead of in two phases per row. Same operations, same order as rmsResidual and layerResidual.
+
+    /** RMSNorm with a residual of F32 rows [from, to). */
+    static void rmsResidualRowsF32(MemorySegment x, long xs, MemorySegment r, long rs, MemorySegment g,
+                                   MemorySegment h, long hs, MemorySegment y, long ys, int n, float eps, long from,
+                                   long to) {
+        float ss = addRows(DType.F32, x, from * xs, DType.F32, r, from * rs, h, from * hs, n, true);
+        for (long i = from; i < to; i++) {
+            float inv = rmsScale(ss, n, eps);
+            if (i + 1 < to) {
+                ss = scaleAddNext(h, i * hs, g, y, i * ys, inv, x, (i + 1) * xs, r, (i + 1) * rs, (i + 1) * hs, n);
+            } else {
+                scale(DType.F32, h, i * hs, g, y, i * ys, n, inv);
+            }
         }
+    }
+
+    /** LayerNorm with a residual and a beta of F32 rows [from, to). */
+    static void layerResidualRowsF32(MemorySegment x, long xs, MemorySegment r, long rs, MemorySegment g,
+                                     MemorySegment b, MemorySegment h, long hs, MemorySegment y, long ys, int n,
+                                     float eps, long from, long to) {
+        float sum = addRows(DType.F32, x, from * xs, DType.F32, r, from * rs, h, from * hs, n, false);
+        for (long i = from; i < to; i++) {
+            float m = (float) ((double) sum / n);
+            long stats = centredStats(DType.F32, h, i * hs, n, m, eps);   // from L1: the row was just written
+            float c = Float.intBitsToFloat((int) (stats >>> 32));
+            float inv = Float.intBitsToFloat((int) stats);
+            if (i + 1 < to) {
+                sum = normalizeAddNext(h, i * hs, g, b, y, i * ys, m, c, inv, x, (i + 1) * xs, r, (i + 1) * rs,
+                        (i + 1) * hs, n);
+            } else {
+                normalizeF32(h, i * hs, g, b, y, i * ys, n, m, c, inv);
+            }
+        }
+    }
+
+    /**
+     * Row hi of h to y as scale does (y = h * inv * gamma), while h at hn = x at xn + r at rn and that row's sum of
+     * squares is taken as addRows takes it.
+     */
+    private static float scaleAddNext(MemorySegment h, long hi, MemorySegment g, MemorySegment y, long yi, float inv,
+                                      MemorySegment x, long xn, MemorySegment r, long rn, long hn, int n) {
+        // row slices indexed from 0 by a long offset: the JIT proves the accesses in bounds before the loop; one
+        // method per norm, without branches on the kind: vectors merged from two branches were boxed
+        long bytes = 4L * n;
+        MemorySegment cur = h.asSlice(hi * 4, bytes);
+        MemorySegment gam = g.asSlice(0, bytes);
+        MemorySegment out = y.asSlice(yi * 4, bytes);
+        MemorySegment xr = x.asSlice(xn * 4, bytes);
+        MemorySegment rr = r.asSlice(rn * 4, bytes);
+        MemorySegment next = h.asSlice(hn * 4, bytes);
+        if (cur.getClass() != NATIVE || gam.getClass() != NATIVE || out.getClass() != NATIVE
+                || xr.getClass() != NATIVE || rr.getClass() != NATIVE || next.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        long vb = 4L * L;
+        long o = 0;
+        for (long up = bytes - 2 * vb; o <= up; o += 2 * vb) {
+            // every read of the step before its writes: the tensors' rows often lie a multiple of 4 KB apart, and a
+            // read after a write to the same address bits waits for that write
+            FloatVector w0 = FloatVector.fromMemorySegment(F, cur, o, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, cur, o + vb, LE);
+            FloatVector g0 = FloatVector.fromMemorySegment(F, gam, o, LE);
+            FloatVector g1 = FloatVector.fromMemorySegment(F, gam, o + vb, LE);
+            FloatVector v0 = FloatVector.fromMemorySegment(F, xr, o, LE).add(FloatVector.fromMemorySegment(F, rr, o, LE));
+            FloatVector v1 = FloatVector.fromMemorySegment(F, xr, o + vb, LE)
+                    .add(FloatVector.fromMemorySegment(F, rr, o + vb, LE));
+            w0.mul(inv).mul(g0).intoMemorySegment(out, o, LE);
+            w1.mul(inv).mul(g1).intoMemorySegment(out, o + vb, LE);
+            v0.intoMemorySegment(next, o, LE);
+            v1.intoMemorySegment(next, o + vb, LE);
+            a0 = v0.fma(v0, a0);
+            a1 = v1.fma(v1, a1);
+        }
+        for (long up = bytes - vb; o <= up; o += vb) {
+            FloatVector w = FloatVector.fromMemorySegment(F, cur, o, LE);
+            FloatVector gv = FloatVector.fromMemorySegment(F, gam, o, LE);
+            FloatVector v = FloatVector.fromMemorySegment(F, xr, o, LE).add(FloatVector.fromMemorySegment(F, rr, o, LE));
+            w.mul(inv).mul(gv).intoMemorySegment(out, o, LE);
+            v.intoMemorySegment(next, o, LE);
+            a0 = v.fma(v, a0);
+        }
+        double s = Lanes.sum(a0.add(a1));
+        for (; o < bytes; o += 4) {
+            float v = xr.get(F32, o) + rr.get(F32, o);
+            next.set(F32, o, v);
+            s += (double) v * v;
+            out.set(F32, o, cur.get(F32, o) * inv * gam.get(F32, o));
+        }
+        return (float) s;
+    }
+
+    /**
+     * Row hi of h to y as normalizeF32 does with a beta (y = ((h - m) - c) * inv * gamma + beta), while h at hn = x
+     * at xn + r at rn and that row's sum is taken as addRows takes it.
+     */
+    private static float normalizeAddNext(MemorySegment h, long hi, MemorySegment g, MemorySegment b,
+                                          MemorySegment y, long yi, float m, float c, float inv, MemorySegment x,
+                                          long xn, MemorySegment r, long rn, long hn, int n) {
+        long bytes = 4L * n;
+        MemorySegment cur = h.asSlice(hi * 4, bytes);
+        MemorySegment gam = g.asSlice(0, bytes);
+        MemorySegment bet = b.asSlice(0, bytes);
+        MemorySegment out = y.asSlice(yi * 4, bytes);
+        MemorySegment xr = x.asSlice(xn * 4, bytes);
+        MemorySegment rr = r.asSlice(rn * 4, bytes);
+        MemorySegment next = h.asSlice(hn * 4, bytes);
+        if (cur.getClass() != NATIVE || gam.getClass() != NATIVE || bet.getClass() != NATIVE
+                || out.getClass() != NATIVE || xr.getClass() != NATIVE || rr.getClass() != NATIVE
+                || next.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        long vb = 4L * L;
+        long o = 0;
+        for (long up = bytes - 2 * vb; o <= up; o += 2 * vb) {
+            // every read of the step before its writes (see scaleAddNext)
+            FloatVector w0 = FloatVector.fromMemorySegment(F, cur, o, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, cur, o + vb, LE);
+            FloatVector g0 = FloatVector.fromMemorySegment(F, gam, o, LE);
+            FloatVector g1 = FloatVector.fromMemorySegment(F, gam, o + vb, LE);
+            FloatVector b0 = FloatVector.fromMemorySegment(F, bet, o, LE);
+            FloatVector b1 = FloatVector.fromMemorySegment(F, bet, o + vb, LE);
+            FloatVector v0 = FloatVector.fromMemorySegment(F, xr, o, LE).add(FloatVector.fromMemorySegment(F, rr, o, LE));
+            FloatVector v1 = FloatVector.fromMemorySegment(F, xr, o + vb, LE)
+                    .add(FloatVector.fromMemorySegment(F, rr, o + vb, LE));
+            w0.sub(m).sub(c).mul(inv).fma(g0, b0).intoMemorySegment(out, o, LE);
+            w1.sub(m).sub(c).mul(inv).fma(g1, b1).intoMemorySegment(out, o + vb, LE);
+            v0.intoMemorySegment(next, o, LE);
+            v1.intoMemorySegment(next, o + vb, LE);
+            a0 = a0.add(v0);
+            a1 = a1.add(v1);
+        }
+        for (long up = bytes - vb; o <= up; o += vb) {
+            FloatVector w = FloatVector.fromMemorySegment(F, cur, o, LE);
+            FloatVector gv = FloatVector.fromMemorySegment(F, gam, o, LE);
+            FloatVector bv = FloatVector.fromMemorySegment(F, bet, o, LE);
+            FloatVector v = FloatVector.fromMemorySegment(F, xr, o, LE).add(FloatVector.fromMemorySegment(F, rr, o, LE));
+            w.sub(m).sub(c).mul(inv).fma(gv, bv).intoMemorySegment(out, o, LE);
+            v.intoMemorySegment(next, o, LE);
+            a0 = a0.add(v);
+        }
+        double s = Lanes.sum(a0.add(a1));
+        for (; o < bytes; o += 4) {
+            float v = xr.get(F32, o) + rr.get(F32, o);
+            next.set(F32, o, v);
+            s += v;
+            out.set(F32, o, (cur.get(F32, o) - m - c) * inv * gam.get(F32, o) + bet.get(F32, o));
+        }
+        return (float) s;
     }
 
     // ---- F32 rows, pipelined ------------------------------------------------------------------

@@ -137,6 +137,45 @@ class LayerNormTest {
         }
     }
 
+    /**
+     * The residual form adds the next row while it writes the current one: every row, its sum and its output must
+     * come out bit for bit as when the row is alone, with and without beta, also in place (sum = r).
+     */
+    @Test
+    void residualRowsGiveTheSameBitsAsWhenAlone() {
+        for (int rows : new int[] {2, 3, 7}) {
+            for (int n : new int[] {1, 15, 17, 67, 130, 4099}) {
+                float[] x = normal(31 + n, rows * n, 0, 1.5);
+                float[] r = normal(32 + n, rows * n, 0.3, 1);
+                float[] g = normal(33 + n, n, 1, 0.2);
+                float[] b = normal(34 + n, n, 0, 0.3);
+                for (boolean withBeta : new boolean[] {true, false}) {
+                    try (Tensor xt = Tensor.of(x, rows, n); Tensor rt = Tensor.of(r, rows, n);
+                         Tensor gt = Tensor.of(g, n); Tensor bt = withBeta ? Tensor.of(b, n) : null;
+                         Tensor sum = poisoned(rows, n); Tensor out = poisoned(rows, n);
+                         Tensor inPlace = poisoned(rows, n)) {
+                        LayerNorm.vector().withThreads(1).applyResidual(xt, rt, gt, bt, EPS, sum, out);
+                        float[] hs = sum.toFloatArray();
+                        float[] ys = out.toFloatArray();
+                        for (int i = 0; i < rows; i++) {
+                            try (Tensor x1 = Tensor.of(Arrays.copyOfRange(x, i * n, (i + 1) * n), 1, n);
+                                 Tensor r1 = Tensor.of(Arrays.copyOfRange(r, i * n, (i + 1) * n), 1, n);
+                                 Tensor h1 = poisoned(1, n); Tensor y1 = poisoned(1, n)) {
+                                LayerNorm.vector().applyResidual(x1, r1, gt, bt, EPS, h1, y1);
+                                String what = "row " + i + " of " + rows + " of width " + n + ", beta " + withBeta;
+                                assertArrayEquals(h1.toFloatArray(), Arrays.copyOfRange(hs, i * n, (i + 1) * n), what);
+                                assertArrayEquals(y1.toFloatArray(), Arrays.copyOfRange(ys, i * n, (i + 1) * n), what);
+                            }
+                        }
+                        LayerNorm.vector().withThreads(1).applyResidual(xt, rt, gt, bt, EPS, rt, inPlace);
+                        assertArrayEquals(hs, rt.toFloatArray(), "in place, width " + n);
+                        assertArrayEquals(ys, inPlace.toFloatArray(), "in place, width " + n);
+                    }
+                }
+            }
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("impls")
     void residualFormInPlaceAndSixteenBit(LayerNorm k) {

@@ -16,6 +16,7 @@ import dev.jlm.simd.RowExecutor;
 import dev.jlm.simd.testing.OrtOp;
 import dev.jlm.simd.testing.TestData;
 import dev.jlm.simd.testing.TinyModel;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -84,6 +85,40 @@ class RmsNormTest {
                 // In place on the residual stream: sum is r itself.
                 k.applyResidual(xt, rt, gt, EPS, rt, out);
                 assertArrayEquals(h, rt.toFloatArray());
+            }
+        }
+    }
+
+    /**
+     * The residual form adds the next row while it writes the current one: every row, its sum and its output must
+     * come out bit for bit as when the row is alone, also in place on the residual stream (sum = r).
+     */
+    @Test
+    void residualRowsGiveTheSameBitsAsWhenAlone() {
+        for (int rows : new int[] {2, 3, 7}) {
+            for (int n : new int[] {1, 15, 17, 67, 130, 4099}) {
+                float[] x = normal(21 + n, rows * n, 0, 1.5);
+                float[] r = normal(22 + n, rows * n, 0.3, 1);
+                float[] g = normal(23 + n, n, 1, 0.2);
+                try (Tensor xt = Tensor.of(x, rows, n); Tensor rt = Tensor.of(r, rows, n); Tensor gt = Tensor.of(g, n);
+                     Tensor sum = poisoned(rows, n); Tensor out = poisoned(rows, n); Tensor inPlace = poisoned(rows, n)) {
+                    RmsNorm.vector().withThreads(1).applyResidual(xt, rt, gt, EPS, sum, out);
+                    float[] hs = sum.toFloatArray();
+                    float[] ys = out.toFloatArray();
+                    for (int i = 0; i < rows; i++) {
+                        try (Tensor x1 = Tensor.of(Arrays.copyOfRange(x, i * n, (i + 1) * n), 1, n);
+                             Tensor r1 = Tensor.of(Arrays.copyOfRange(r, i * n, (i + 1) * n), 1, n);
+                             Tensor h1 = poisoned(1, n); Tensor y1 = poisoned(1, n)) {
+                            RmsNorm.vector().applyResidual(x1, r1, gt, EPS, h1, y1);
+                            String what = "row " + i + " of " + rows + " of width " + n;
+                            assertArrayEquals(h1.toFloatArray(), Arrays.copyOfRange(hs, i * n, (i + 1) * n), what);
+                            assertArrayEquals(y1.toFloatArray(), Arrays.copyOfRange(ys, i * n, (i + 1) * n), what);
+                        }
+                    }
+                    RmsNorm.vector().withThreads(1).applyResidual(xt, rt, gt, EPS, rt, inPlace);
+                    assertArrayEquals(hs, rt.toFloatArray(), "in place, width " + n);
+                    assertArrayEquals(ys, inPlace.toFloatArray(), "in place, width " + n);
+                }
             }
         }
     }
