@@ -291,13 +291,20 @@ final class VectorNorms {
         float ssa = sumSquaresF32(x, a * xs, n);
         float ssb = sumSquaresF32(x, b * xs, n);
         for (; a + 1 < aEnd; a++, b++) {
-            long next = scaleTwoNextSquares(x, a * xs, b * xs, xs, g, y, a * ys, b * ys, n, rmsScale(ssa, n, eps),
-                    rmsScale(ssb, n, eps));
+            long next = scaleTwoNextSquares(x, a * xs, b * xs, (a + 1) * xs, (b + 1) * xs, g, y, a * ys, b * ys, n,
+                    rmsScale(ssa, n, eps), rmsScale(ssb, n, eps));
             ssa = Float.intBitsToFloat((int) (next >>> 32));
             ssb = Float.intBitsToFloat((int) next);
         }
-        scale(DType.F32, x, a * xs, g, y, a * ys, n, rmsScale(ssa, n, eps));
-        rmsRun(x, xs, g, y, ys, n, eps, b, to, ssb);   // one or two rows of the second half
+        // The last pair goes through the same method (a row whose next one is not needed reads itself again), so
+        // that no other loop is left for a row or two per call: such a loop stays in the JIT's first tiers,
+        // which box every vector, long after the pair loop is compiled.
+        boolean odd = b + 1 < to;
+        long next = scaleTwoNextSquares(x, a * xs, b * xs, a * xs, odd ? (b + 1) * xs : b * xs, g, y, a * ys, b * ys,
+                n, rmsScale(ssa, n, eps), rmsScale(ssb, n, eps));
+        if (odd) {
+            scale(DType.F32, x, (b + 1) * xs, g, y, (b + 1) * ys, n, rmsScale(Float.intBitsToFloat((int) next), n, eps));
+        }
     }
 
     private static float rmsScale(float sumSquares, int n, float eps) {
@@ -338,7 +345,8 @@ final class VectorNorms {
         long[] next = new long[2];
         for (; ra + 1 < aEnd; ra++, rb++) {
             if (b != null && goodShift(ma, n) && goodShift(mb, n)) {
-                normalizeTwoNextMoments(x, ra * xs, rb * xs, xs, g, b, y, ra * ys, rb * ys, n, eps, ma, mb, next);
+                normalizeTwoNextMoments(x, ra * xs, rb * xs, (ra + 1) * xs, (rb + 1) * xs, g, b, y, ra * ys, rb * ys, n,
+                        eps, ma, mb, next);
                 ma = next[0];
                 mb = next[1];
             } else {
@@ -346,8 +354,19 @@ final class VectorNorms {
                 mb = layerRow(x, xs, g, b, y, ys, n, eps, rb, true, mb);
             }
         }
-        layerRow(x, xs, g, b, y, ys, n, eps, ra, false, ma);
-        layerRun(x, xs, g, b, y, ys, n, eps, rb, to, mb);   // one or two rows of the second half
+        // the last pair through the same method, as for RMSNorm (a row without a next one reads itself again)
+        boolean odd = rb + 1 < to;
+        if (b != null && goodShift(ma, n) && goodShift(mb, n)) {
+            normalizeTwoNextMoments(x, ra * xs, rb * xs, ra * xs, odd ? (rb + 1) * xs : rb * xs, g, b, y, ra * ys,
+                    rb * ys, n, eps, ma, mb, next);
+            mb = next[1];
+        } else {
+            layerRow(x, xs, g, b, y, ys, n, eps, ra, false, ma);
+            mb = layerRow(x, xs, g, b, y, ys, n, eps, rb, odd, mb);
+        }
+        if (odd) {
+            layerRow(x, xs, g, b, y, ys, n, eps, rb + 1, false, mb);
+        }
     }
 
     /** Rows [from, to) one after another, {@code moments} the shifted moments of the first. */
@@ -445,19 +464,20 @@ final class VectorNorms {
     }
 
     /**
-     * normalizeF32NextMoments for two rows side by side (at xa and xb, both with a next row {@code xs} further,
-     * both with a good shift; beta not null): the same operations in the same order per row. The next rows' moments go to
-     * {@code next[0]} and {@code next[1]}.
+     * normalizeF32NextMoments for two rows side by side (at xa and xb, both with a good shift; beta not null),
+     * taking the moments of the rows at na and nb (read before anything is written at the same offsets, so na may
+     * be xa itself): the same operations in the same order per row. The moments go to {@code next[0]} and
+     * {@code next[1]}.
      */
-    private static void normalizeTwoNextMoments(MemorySegment x, long xa, long xb, long xs, MemorySegment g,
+    private static void normalizeTwoNextMoments(MemorySegment x, long xa, long xb, long na, long nb, MemorySegment g,
                                                 MemorySegment b, MemorySegment y, long ya, long yb, int n, float eps,
                                                 long ma, long mb, long[] next) {
         // row slices indexed from 0 by a long offset: the JIT proves the accesses in bounds before the loop
         long bytes = 4L * n;
         MemorySegment curA = x.asSlice(xa * 4, bytes);
         MemorySegment curB = x.asSlice(xb * 4, bytes);
-        MemorySegment nextA = x.asSlice((xa + xs) * 4, bytes);
-        MemorySegment nextB = x.asSlice((xb + xs) * 4, bytes);
+        MemorySegment nextA = x.asSlice(na * 4, bytes);
+        MemorySegment nextB = x.asSlice(nb * 4, bytes);
         MemorySegment outA = y.asSlice(ya * 4, bytes);
         MemorySegment outB = y.asSlice(yb * 4, bytes);
         MemorySegment gam = g.asSlice(0, bytes);
@@ -593,17 +613,17 @@ final class VectorNorms {
     }
 
     /**
-     * scaleF32NextSquares for two rows side by side (at xa and xb, their next rows {@code xs} further): the same
-     * operations in the same order per row. Returns the next rows' sums of squares packed as two floats (high: the
-     * first's).
+     * scaleF32NextSquares for two rows side by side (at xa and xb, the rows whose sums of squares it takes at na and
+     * nb, read before anything is written at the same offsets, so na may be xa itself): the same operations in the
+     * same order per row. Returns the sums of squares packed as two floats (high: the first's).
      */
-    private static long scaleTwoNextSquares(MemorySegment x, long xa, long xb, long xs, MemorySegment g,
+    private static long scaleTwoNextSquares(MemorySegment x, long xa, long xb, long na, long nb, MemorySegment g,
                                             MemorySegment y, long ya, long yb, int n, float ia, float ib) {
         long bytes = 4L * n;
         MemorySegment curA = x.asSlice(xa * 4, bytes);
         MemorySegment curB = x.asSlice(xb * 4, bytes);
-        MemorySegment nextA = x.asSlice((xa + xs) * 4, bytes);
-        MemorySegment nextB = x.asSlice((xb + xs) * 4, bytes);
+        MemorySegment nextA = x.asSlice(na * 4, bytes);
+        MemorySegment nextB = x.asSlice(nb * 4, bytes);
         MemorySegment outA = y.asSlice(ya * 4, bytes);
         MemorySegment outB = y.asSlice(yb * 4, bytes);
         MemorySegment gam = g.asSlice(0, bytes);

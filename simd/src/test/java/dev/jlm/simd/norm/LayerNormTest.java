@@ -282,6 +282,10 @@ class LayerNormTest {
                      Tensor all = poisoned(rows, n)) {
                     LayerNorm.vector().withThreads(1).apply(xt, gt, bt, EPS, all);
                     float[] got = all.toFloatArray();
+                    try (Tensor inPlace = Tensor.of(x, rows, n)) {   // in place: the same bits
+                        LayerNorm.vector().withThreads(1).apply(inPlace, gt, bt, EPS, inPlace);
+                        assertArrayEquals(got, inPlace.toFloatArray(), "in place, " + rows + " rows of width " + n);
+                    }
                     for (int r = 0; r < rows; r++) {
                         try (Tensor row = Tensor.of(java.util.Arrays.copyOfRange(x, r * n, (r + 1) * n), 1, n);
                              Tensor one = poisoned(1, n)) {

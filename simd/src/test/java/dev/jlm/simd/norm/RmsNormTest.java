@@ -266,11 +266,15 @@ class RmsNormTest {
                      Tensor all = poisoned(rows, n)) {
                     RmsNorm.vector().withThreads(1).apply(xt, gt, EPS, all);
                     float[] got = all.toFloatArray();
+                    try (Tensor inPlace = Tensor.of(x, rows, n)) {   // in place: the same bits
+                        RmsNorm.vector().withThreads(1).apply(inPlace, gt, EPS, inPlace);
+                        assertArrayEquals(got, inPlace.toFloatArray(), "in place, " + rows + " rows of width " + n);
+                    }
                     for (int r = 0; r < rows; r++) {
-                        try (Tensor row = Tensor.of(java.util.Arrays.copyOfRange(x, r * n, (r + 1) * n), 1, n);
+                        try (Tensor row = Tensor.of(Arrays.copyOfRange(x, r * n, (r + 1) * n), 1, n);
                              Tensor one = poisoned(1, n)) {
                             RmsNorm.vector().apply(row, gt, EPS, one);
-                            assertArrayEquals(one.toFloatArray(), java.util.Arrays.copyOfRange(got, r * n, (r + 1) * n),
+                            assertArrayEquals(one.toFloatArray(), Arrays.copyOfRange(got, r * n, (r + 1) * n),
                                     "row " + r + " of " + rows + " of width " + n);
                         }
                     }
