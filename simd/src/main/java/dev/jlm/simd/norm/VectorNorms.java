@@ -288,22 +288,23 @@ final class VectorNorms {
         long a = from;
         long b = from + (to - from) / 2;
         long aEnd = b;
+        boolean odd = (to - from) % 2 == 1;   // the second half has one more row
         float ssa = sumSquaresF32(x, a * xs, n);
         float ssb = sumSquaresF32(x, b * xs, n);
-        for (; a + 1 < aEnd; a++, b++) {
-            long next = scaleTwoNextSquares(x, a * xs, b * xs, (a + 1) * xs, (b + 1) * xs, g, y, a * ys, b * ys, n,
+        for (; a < aEnd; a++, b++) {
+            // The last pair goes through the same method, a row whose next one is not needed reading itself again:
+            // no other loop is left for a row or two per call, which would stay in the JIT's first tiers (boxing
+            // every vector) long after the pair loop is compiled.
+            boolean last = a + 1 == aEnd;
+            long na = last ? a : a + 1;
+            long nb = last && !odd ? b : b + 1;
+            long next = scaleTwoNextSquares(x, a * xs, b * xs, na * xs, nb * xs, g, y, a * ys, b * ys, n,
                     rmsScale(ssa, n, eps), rmsScale(ssb, n, eps));
             ssa = Float.intBitsToFloat((int) (next >>> 32));
             ssb = Float.intBitsToFloat((int) next);
         }
-        // The last pair goes through the same method (a row whose next one is not needed reads itself again), so
-        // that no other loop is left for a row or two per call: such a loop stays in the JIT's first tiers,
-        // which box every vector, long after the pair loop is compiled.
-        boolean odd = b + 1 < to;
-        long next = scaleTwoNextSquares(x, a * xs, b * xs, a * xs, odd ? (b + 1) * xs : b * xs, g, y, a * ys, b * ys,
-                n, rmsScale(ssa, n, eps), rmsScale(ssb, n, eps));
         if (odd) {
-            scale(DType.F32, x, (b + 1) * xs, g, y, (b + 1) * ys, n, rmsScale(Float.intBitsToFloat((int) next), n, eps));
+            scale(DType.F32, x, b * xs, g, y, b * ys, n, rmsScale(ssb, n, eps));   // the second half's last row
         }
     }
 
@@ -340,32 +341,26 @@ final class VectorNorms {
         long ra = from;
         long rb = from + (to - from) / 2;
         long aEnd = rb;
+        boolean odd = (to - from) % 2 == 1;   // the second half has one more row
         long ma = shiftedMomentsF32(x, ra * xs, n);
         long mb = shiftedMomentsF32(x, rb * xs, n);
         long[] next = new long[2];
-        for (; ra + 1 < aEnd; ra++, rb++) {
+        for (; ra < aEnd; ra++, rb++) {
+            boolean last = ra + 1 == aEnd;   // the last pair through the same method, as for RMSNorm
+            boolean nextA = !last;
+            boolean nextB = !last || odd;
             if (b != null && goodShift(ma, n) && goodShift(mb, n)) {
-                normalizeTwoNextMoments(x, ra * xs, rb * xs, (ra + 1) * xs, (rb + 1) * xs, g, b, y, ra * ys, rb * ys, n,
-                        eps, ma, mb, next);
+                normalizeTwoNextMoments(x, ra * xs, rb * xs, (nextA ? ra + 1 : ra) * xs, (nextB ? rb + 1 : rb) * xs, g,
+                        b, y, ra * ys, rb * ys, n, eps, ma, mb, next);
                 ma = next[0];
                 mb = next[1];
             } else {
-                ma = layerRow(x, xs, g, b, y, ys, n, eps, ra, true, ma);
-                mb = layerRow(x, xs, g, b, y, ys, n, eps, rb, true, mb);
+                ma = layerRow(x, xs, g, b, y, ys, n, eps, ra, nextA, ma);
+                mb = layerRow(x, xs, g, b, y, ys, n, eps, rb, nextB, mb);
             }
         }
-        // the last pair through the same method, as for RMSNorm (a row without a next one reads itself again)
-        boolean odd = rb + 1 < to;
-        if (b != null && goodShift(ma, n) && goodShift(mb, n)) {
-            normalizeTwoNextMoments(x, ra * xs, rb * xs, ra * xs, odd ? (rb + 1) * xs : rb * xs, g, b, y, ra * ys,
-                    rb * ys, n, eps, ma, mb, next);
-            mb = next[1];
-        } else {
-            layerRow(x, xs, g, b, y, ys, n, eps, ra, false, ma);
-            mb = layerRow(x, xs, g, b, y, ys, n, eps, rb, odd, mb);
-        }
         if (odd) {
-            layerRow(x, xs, g, b, y, ys, n, eps, rb + 1, false, mb);
+            layerRow(x, xs, g, b, y, ys, n, eps, rb, false, mb);   // the second half's last row
         }
     }
 
