@@ -13,9 +13,7 @@ import java.util.Random;
  * then each configuration's best time and the bytes one call allocates. The kernels that should allocate nothing
  * per element (softmax, norms, RoPE, activations) are flagged when a call allocates more than a byte per element:
  * a vector boxed in its loop (4 bytes per element and more: a call the JIT did not inline, a merge it did not keep
- * in registers) or a loop still running in the JIT's first tiers. What stays under it: the norms' final lane sums,
- * boxed once or twice per row (about 100 to 200 bytes per row of a few hundred elements or more). Exit status 1
- * when any is flagged.
+ * in registers) or a loop still running in the JIT's first tiers. Exit status 1 when any is flagged.
  *
  * <pre>java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
  *     -cp benchmarks/target/benchmarks.jar dev.jlm.bench.MixedLoad [rounds] [seed]</pre>

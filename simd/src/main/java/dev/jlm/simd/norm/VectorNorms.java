@@ -539,10 +539,40 @@ final class VectorNorms {
             FloatVector.fromMemorySegment(F, curB, o, LE).sub(kb).sub(cb).mul(ib).fma(gv, bv)
                     .intoMemorySegment(outB, o, LE);
         }
-        float sda = Lanes.sum(sa0.add(sa1));
-        float sqa = Lanes.sum(qa0.add(qa1));
-        float sdb = Lanes.sum(sb0.add(sb1));
-        float sqb = Lanes.sum(qb0.add(qb1));
+        // Lanes.sum written out, the same folds: the JIT stops inlining into this method before its last calls (its
+        // node budget), and a call that takes a vector boxes it
+        FloatVector ts = sa0.add(sa1);
+        FloatVector tq = qa0.add(qa1);
+        FloatVector us = sb0.add(sb1);
+        FloatVector uq = qb0.add(qb1);
+        if (L > 8) {
+            ts = ts.add(ts.rearrange(Lanes.FOLD8));
+            tq = tq.add(tq.rearrange(Lanes.FOLD8));
+            us = us.add(us.rearrange(Lanes.FOLD8));
+            uq = uq.add(uq.rearrange(Lanes.FOLD8));
+        }
+        if (L > 4) {
+            ts = ts.add(ts.rearrange(Lanes.FOLD4));
+            tq = tq.add(tq.rearrange(Lanes.FOLD4));
+            us = us.add(us.rearrange(Lanes.FOLD4));
+            uq = uq.add(uq.rearrange(Lanes.FOLD4));
+        }
+        if (L > 2) {
+            ts = ts.add(ts.rearrange(Lanes.FOLD2));
+            tq = tq.add(tq.rearrange(Lanes.FOLD2));
+            us = us.add(us.rearrange(Lanes.FOLD2));
+            uq = uq.add(uq.rearrange(Lanes.FOLD2));
+        }
+        if (L > 1) {
+            ts = ts.add(ts.rearrange(Lanes.FOLD1));
+            tq = tq.add(tq.rearrange(Lanes.FOLD1));
+            us = us.add(us.rearrange(Lanes.FOLD1));
+            uq = uq.add(uq.rearrange(Lanes.FOLD1));
+        }
+        float sda = ts.lane(0);
+        float sqa = tq.lane(0);
+        float sdb = us.lane(0);
+        float sqb = uq.lane(0);
         for (; o < bytes; o += 4) {
             float va = nextA.get(F32, o) - kna;
             sda += va;
@@ -669,8 +699,27 @@ final class VectorNorms {
             FloatVector.fromMemorySegment(F, curA, o, LE).mul(ia).mul(gv).intoMemorySegment(outA, o, LE);
             FloatVector.fromMemorySegment(F, curB, o, LE).mul(ib).mul(gv).intoMemorySegment(outB, o, LE);
         }
-        float sa = Lanes.sum(a0.add(a1).add(a2.add(a3)));
-        float sb = Lanes.sum(b0.add(b1).add(b2.add(b3)));
+        // Lanes.sum written out, the same folds (see normalizeTwoNextMoments)
+        FloatVector ta = a0.add(a1).add(a2.add(a3));
+        FloatVector tb = b0.add(b1).add(b2.add(b3));
+        if (L > 8) {
+            ta = ta.add(ta.rearrange(Lanes.FOLD8));
+            tb = tb.add(tb.rearrange(Lanes.FOLD8));
+        }
+        if (L > 4) {
+            ta = ta.add(ta.rearrange(Lanes.FOLD4));
+            tb = tb.add(tb.rearrange(Lanes.FOLD4));
+        }
+        if (L > 2) {
+            ta = ta.add(ta.rearrange(Lanes.FOLD2));
+            tb = tb.add(tb.rearrange(Lanes.FOLD2));
+        }
+        if (L > 1) {
+            ta = ta.add(ta.rearrange(Lanes.FOLD1));
+            tb = tb.add(tb.rearrange(Lanes.FOLD1));
+        }
+        float sa = ta.lane(0);
+        float sb = tb.lane(0);
         for (; o < bytes; o += 4) {
             float w = nextA.get(F32, o);
             sa += w * w;
