@@ -105,22 +105,23 @@ public final class Lanes {
         if (t != DType.F16 && t != DType.BF16) {
             throw new IllegalArgumentException("not a float input type: " + t);
         }
-        int l = F.length();
         int i = 0;
-        // One loop per type: a vector chosen between two expressions in the loop was boxed in a process that had
-        // run many other kernels (the choice is a merge the JIT did not always keep in registers).
-        if (t == DType.BF16) {
-            for (int up = count - l; src.getClass() == Segments.NATIVE && dst.getClass() == Segments.NATIVE
-                    && i <= up; i += l) {
-                ((IntVector) ShortVector.fromMemorySegment(S, src, (from + i) * 2, LE)
-                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
-                        .reinterpretAsFloats().intoMemorySegment(dst, to + i * 4L, LE);
-            }
-        } else {
-            for (int up = count - l; src.getClass() == Segments.NATIVE && dst.getClass() == Segments.NATIVE
-                    && i <= up; i += l) {
-                halfToFloat((IntVector) ShortVector.fromMemorySegment(S, src, (from + i) * 2, LE)
-                        .convertShape(VectorOperators.S2I, I, 0)).intoMemorySegment(dst, to + i * 4L, LE);
+        // One loop per type (a vector chosen between two expressions inside one loop was boxed in a process that
+        // had run many other kernels), after one class test for both (the method stays small enough for the JIT
+        // to inline into its callers: attention converts a row of keys per call).
+        if (src.getClass() == Segments.NATIVE && dst.getClass() == Segments.NATIVE) {
+            int l = F.length();
+            if (t == DType.BF16) {
+                for (int up = count - l; i <= up; i += l) {
+                    ((IntVector) ShortVector.fromMemorySegment(S, src, (from + i) * 2, LE)
+                            .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                            .reinterpretAsFloats().intoMemorySegment(dst, to + i * 4L, LE);
+                }
+            } else {
+                for (int up = count - l; i <= up; i += l) {
+                    halfToFloat((IntVector) ShortVector.fromMemorySegment(S, src, (from + i) * 2, LE)
+                            .convertShape(VectorOperators.S2I, I, 0)).intoMemorySegment(dst, to + i * 4L, LE);
+                }
             }
         }
         for (; i < count; i++) {
