@@ -272,8 +272,8 @@ final class VectorNorms {
     //
     // Rows of a call are processed in order, and the pass that writes row r (reading it again from L1) also
     // reads row r + 1 for its first statistic. Memory then streams reads and writes together, as a copy does,
-    // instead of alternating a read-only phase and a write phase per row. From four rows on, the rows are cut
-    // into two halves processed side by side (row a of the first half with row a of the second): two read and
+    // instead of alternating a read-only phase and a write phase per row. The rows are cut (RMSNorm from two rows
+    // on, LayerNorm from four) into two halves processed side by side (row a of the first half with row a of the second): two read and
     // two write streams far apart keep more lines in flight than one, and one thread's norm of 2048 x 4096 took
     // 3.4-3.8 instead of 4.3-4.8 ms. Every accumulation below runs in the same order as the per-row methods, so
     // a row's output depends neither on where a chunk starts nor on the row it is paired with.
@@ -281,8 +281,8 @@ final class VectorNorms {
     /** RMSNorm of F32 rows [from, to), rows {@code xs} / {@code ys} elements apart. */
     static void rmsRowsF32(MemorySegment x, long xs, MemorySegment g, MemorySegment y, long ys, int n, float eps,
                            long from, long to) {
-        if (to - from < 4) {
-            rmsRun(x, xs, g, y, ys, n, eps, from, to, sumSquaresF32(x, from * xs, n));
+        if (to - from == 1) {
+            scale(DType.F32, x, from * xs, g, y, from * ys, n, rmsScale(sumSquaresF32(x, from * xs, n), n, eps));
             return;
         }
         long a = from;
@@ -310,19 +310,6 @@ final class VectorNorms {
 
     private static float rmsScale(float sumSquares, int n, float eps) {
         return (float) (1.0 / Math.sqrt((double) sumSquares / n + eps));
-    }
-
-    /** Rows [from, to) one after another, {@code ss} the sum of squares of the first. */
-    private static void rmsRun(MemorySegment x, long xs, MemorySegment g, MemorySegment y, long ys, int n, float eps,
-                               long from, long to, float ss) {
-        for (long r = from; r < to; r++) {
-            float inv = rmsScale(ss, n, eps);
-            if (r + 1 < to) {
-                ss = scaleF32NextSquares(x, r * xs, (r + 1) * xs, g, y, r * ys, n, inv);
-            } else {
-                scale(DType.F32, x, r * xs, g, y, r * ys, n, inv);
-            }
-        }
     }
 
     /**
@@ -588,59 +575,10 @@ final class VectorNorms {
         next[1] = ((long) Float.floatToRawIntBits(sdb) << 32) | (Float.floatToRawIntBits(sqb) & 0xffffffffL);
     }
 
-    /** y = x * inv * gamma for the row at xi; returns the sum of squares of the row at ni (as sumSquaresF32). */
-    private static float scaleF32NextSquares(MemorySegment x, long xi, long ni, MemorySegment g, MemorySegment y,
-                                             long yi, int n, float inv) {
-        // row slices indexed from 0 by a long offset: the JIT proves the accesses in bounds before the loop (with
-        // int indices into the whole tensor it checked every load and store)
-        long bytes = 4L * n;
-        MemorySegment cur = x.asSlice(xi * 4, bytes);
-        MemorySegment next = x.asSlice(ni * 4, bytes);
-        MemorySegment gam = g.asSlice(0, bytes);
-        MemorySegment out = y.asSlice(yi * 4, bytes);
-        if (cur.getClass() != NATIVE || next.getClass() != NATIVE || gam.getClass() != NATIVE
-                || out.getClass() != NATIVE) {
-            throw Segments.notPlain();
-        }
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = a0;
-        FloatVector a2 = a0;
-        FloatVector a3 = a0;
-        long vb = 4L * L;
-        long o = 0;
-        for (long up = bytes - 4 * vb; o <= up; o += 4 * vb) {
-            FloatVector w0 = FloatVector.fromMemorySegment(F, next, o, LE);
-            FloatVector w1 = FloatVector.fromMemorySegment(F, next, o + vb, LE);
-            FloatVector w2 = FloatVector.fromMemorySegment(F, next, o + 2 * vb, LE);
-            FloatVector w3 = FloatVector.fromMemorySegment(F, next, o + 3 * vb, LE);
-            a0 = w0.fma(w0, a0);
-            a1 = w1.fma(w1, a1);
-            a2 = w2.fma(w2, a2);
-            a3 = w3.fma(w3, a3);
-            for (long c = 0; c < 4 * vb; c += vb) {
-                FloatVector v = FloatVector.fromMemorySegment(F, cur, o + c, LE).mul(inv);
-                v.mul(FloatVector.fromMemorySegment(F, gam, o + c, LE)).intoMemorySegment(out, o + c, LE);
-            }
-        }
-        for (long up = bytes - vb; o <= up; o += vb) {
-            FloatVector w = FloatVector.fromMemorySegment(F, next, o, LE);
-            a0 = w.fma(w, a0);
-            FloatVector v = FloatVector.fromMemorySegment(F, cur, o, LE).mul(inv);
-            v.mul(FloatVector.fromMemorySegment(F, gam, o, LE)).intoMemorySegment(out, o, LE);
-        }
-        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
-        for (; o < bytes; o += 4) {
-            float w = next.get(F32, o);
-            s += w * w;
-            out.set(F32, o, cur.get(F32, o) * inv * gam.get(F32, o));
-        }
-        return s;
-    }
-
     /**
-     * scaleF32NextSquares for two rows side by side (at xa and xb, the rows whose sums of squares it takes at na and
-     * nb, read before anything is written at the same offsets, so na may be xa itself): the same operations in the
-     * same order per row. Returns the sums of squares packed as two floats (high: the first's).
+     * y = x * inv * gamma for two rows side by side (at xa and xb; scale's operations) while taking the sums of
+     * squares of the rows at na and nb (sumSquaresF32's order; read before anything is written at the same offsets,
+     * so na may be xa itself). Returns the sums packed as two floats (high: the first's).
      */
     private static long scaleTwoNextSquares(MemorySegment x, long xa, long xb, long na, long nb, MemorySegment g,
                                             MemorySegment y, long ya, long yb, int n, float ia, float ib) {

@@ -259,7 +259,7 @@ class RmsNormTest {
      */
     @Test
     void eachRowGivesTheSameBitsAsWhenAlone() {
-        for (int rows : new int[] {3, 7, 8}) {   // one stream; halves of 3 and 4 rows; of 4 and 4
+        for (int rows : new int[] {2, 3, 7, 8}) {   // one pair; a pair and a row; halves of 3 and 4; of 4 and 4
             for (int n : new int[] {1, 15, 17, 33, 67, 97, 130, 4099}) {
                 float[] x = normal(11 + n, rows * n, 0.5, 1.5);
                 try (Tensor xt = Tensor.of(x, rows, n); Tensor gt = Tensor.of(normal(13, n, 1, 0.3), n);
