@@ -234,13 +234,12 @@ public final class KernelReport {
             if (!r.benchClass().equals("RooflineBench")) {
                 continue;
             }
+            int column = List.of("copy", "triad", "copyTwoStreams").indexOf(r.method());
+            if (column < 0) {
+                continue;
+            }
             double[] v = bw.computeIfAbsent(r.param("threads"), k -> new double[] {Double.NaN, Double.NaN, Double.NaN});
-            double gbps = Traffic.bytes(r) / r.micros() / 1e3;
-            v[switch (r.method()) {
-                case "copy" -> 0;
-                case "triad" -> 1;
-                default -> 2;
-            }] = gbps;
+            v[column] = Traffic.bytes(r) / r.micros() / 1e3;
         }
         return bw;
     }
