@@ -88,6 +88,9 @@ final class CdEngine {
             dotVersion = new long[p];
         }
         newton.reset();
+        // Along a path the warm start's support and signs are often the new optimum's: they count as a sweep's,
+        // so that the step can be taken after the first sweep instead of the second.
+        newton.seed(w);
         double[] v = new double[p];
         for (int j = 0; j < p; j++) {
             v[j] = pb.weights == null ? 1 : pb.weights[j];

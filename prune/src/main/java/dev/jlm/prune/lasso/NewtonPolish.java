@@ -18,6 +18,11 @@ import java.util.Arrays;
 final class NewtonPolish {
     /** The largest support solved directly (the factorization costs k^3/3). */
     static final int MAX_K = 800;
+    /**
+     * Multiply-adds of the blocked column products ({@link L1Kernels#crossDots}) per element of a coordinate step
+     * at the same cost: 0.06-0.08 ns against 0.29 ns (n = 10000, 48 columns, one thread, stand-alone loop).
+     */
+    private static final long PRODUCTS_PER_SWEEP_STEP = 4;
 
     private final L1Kernels k;
     private LassoProblem cached;
@@ -68,6 +73,20 @@ final class NewtonPolish {
         previous = 0;
         stable = 0;
         need = 1;
+    }
+
+    /**
+     * Takes the support and signs of {@code w} (a warm start) as those of a previous sweep: if the first sweep
+     * leaves them as they are, the step is tried at once.
+     */
+    void seed(double[] w) {
+        long sig = 1;
+        for (int j = 0; j < w.length; j++) {
+            if (w[j] != 0) {
+                sig = sig * 0x9E3779B97F4A7C15L + (w[j] > 0 ? 2L * j + 1 : 2L * j + 2);
+            }
+        }
+        previous = sig;
     }
 
     /**
@@ -127,13 +146,14 @@ final class NewtonPolish {
         }
         // New inner products cost n each; they may take at most what the sweeps so far have cost, so that on
         // problems where coordinate descent needs few sweeps (tall, independent columns) the step stays cheap.
+        // Computed in blocks, a product's multiply-add costs about a quarter of a sweep's step per element.
         long missing = 0;
         for (int i = 0; i < ka; i++) {
             if (cached != pb || slotOf[act[i]] == 0) {
                 missing++;
             }
         }
-        long cost = missing * ((cached != pb ? 0 : size) + missing) * n;
+        long cost = missing * ((cached != pb ? 0 : size) + missing) * n / PRODUCTS_PER_SWEEP_STEP;
         if (cost > budget) {
             deferred = true;
             return false;
@@ -265,22 +285,38 @@ final class NewtonPolish {
         }
         int n = pb.n;
         int[] slots = new int[ka];
+        int s0 = size;
         for (int i = 0; i < ka; i++) {
             int j = act[i];
             if (slotOf[j] == 0) {
                 int s = size++;
                 slotOf[j] = s + 1;
                 featOf[s] = j;
-                long off = (long) j * n;
-                for (int o = 0; o < s; o++) {
-                    double d = k.dot(pb.x, off, pb.x, (long) featOf[o] * n, n);
-                    g[s * cap + o] = d;
-                    g[o * cap + s] = d;
-                }
-                g[s * cap + s] = pb.colNorm2[j];
-                q[s] = k.dot(pb.x, off, pb.y, 0, n);
             }
             slots[i] = slotOf[j] - 1;
+        }
+        int added = size - s0;
+        if (added > 0) {
+            // the new rows of G against every column kept (old and new) in blocks, then mirrored into the new columns
+            long[] newOff = new long[added];
+            for (int a = 0; a < added; a++) {
+                newOff[a] = (long) featOf[s0 + a] * n;
+            }
+            long[] allOff = new long[size];
+            for (int t = 0; t < size; t++) {
+                allOff[t] = (long) featOf[t] * n;
+            }
+            k.crossDots(pb.x, newOff, added, pb.x, allOff, size, n, g, s0 * cap, cap);
+            k.crossDots(pb.x, newOff, added, pb.y, new long[] {0}, 1, n, q, s0, 1);
+            for (int a = s0; a < size; a++) {
+                for (int t = 0; t < s0; t++) {
+                    g[t * cap + a] = g[a * cap + t];
+                }
+                for (int t = s0; t < a; t++) {
+                    g[a * cap + t] = g[t * cap + a]; // the new block symmetric in its last bits too
+                }
+                g[a * cap + a] = pb.colNorm2[featOf[a]];
+            }
         }
         return slots;
     }

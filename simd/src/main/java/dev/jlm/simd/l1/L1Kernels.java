@@ -48,6 +48,14 @@ public interface L1Kernels {
      */
     double axpyDot(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, MemorySegment z, long zOff, int n);
 
+    /**
+     * Inner products of two lists of columns: {@code out[outOff + s * outStride + t] = a_s . b_t} for {@code s < na}
+     * and {@code t < nb}, where column a_s holds {@code n} doubles from element {@code aOff[s]} of {@code a} and b_t
+     * from element {@code bOff[t]} of {@code b}. Blocks of columns are multiplied together, so that each chunk of a
+     * column, once loaded, serves several products (the Gram entries of features entering a support).
+     */
+    void crossDots(MemorySegment a, long[] aOff, int na, MemorySegment b, long[] bOff, int nb, int n, double[] out,
+                   int outOff, int outStride);
     /** {@code sum_i a[off + i]^2}. */
     double sumSquares(MemorySegment a, long off, int n);
 

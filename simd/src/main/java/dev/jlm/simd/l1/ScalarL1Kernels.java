@@ -22,6 +22,16 @@ final class ScalarL1Kernels implements L1Kernels {
     }
 
     @Override
+    public void crossDots(MemorySegment a, long[] aOff, int na, MemorySegment b, long[] bOff, int nb, int n,
+                          double[] out, int outOff, int outStride) {
+        for (int s = 0; s < na; s++) {
+            for (int t = 0; t < nb; t++) {
+                out[outOff + s * outStride + t] = dot(a, aOff[s], b, bOff[t], n);
+            }
+        }
+    }
+
+    @Override
     public void axpy(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, int n) {
         for (int i = 0; i < n; i++) {
             y.setAtIndex(F64, yOff + i, y.getAtIndex(F64, yOff + i) + alpha * x.getAtIndex(F64, xOff + i));

@@ -67,6 +67,123 @@ final class VectorL1Kernels implements L1Kernels {
         return s;
     }
 
+    /** Elements of a chunk in {@link #crossDots}: a block's eight column chunks take 32 KB, the size of L1. */
+    private static final int CROSS_CHUNK = 512;
+
+    /**
+     * Four columns of a against four of b per step: each chunk of eight loads feeds sixteen FMAs (one column pair at
+     * a time needs two loads per FMA). The rows go in chunks, every block of the chunk before the next, so that the
+     * chunks of the a block are read from L1 and those of b from L2 instead of whole columns from L3. The columns
+     * that do not fill a block of four take {@link #dot}.
+     */
+    @Override
+    public void crossDots(MemorySegment a, long[] aOff, int na, MemorySegment b, long[] bOff, int nb, int n,
+                          double[] out, int outOff, int outStride) {
+        if (a.getClass() != NATIVE || b.getClass() != NATIVE) {
+            ScalarL1Kernels.INSTANCE.crossDots(a, aOff, na, b, bOff, nb, n, out, outOff, outStride);
+            return;
+        }
+        int na4 = na - na % 4;
+        int nb4 = nb - nb % 4;
+        for (int s = 0; s < na4; s++) {
+            java.util.Arrays.fill(out, outOff + s * outStride, outOff + s * outStride + nb4, 0);
+        }
+        for (int c = 0; c < n; c += CROSS_CHUNK) {
+            int len = Math.min(CROSS_CHUNK, n - c);
+            for (int s = 0; s < na4; s += 4) {
+                for (int t = 0; t < nb4; t += 4) {
+                    block4x4(a, aOff[s] + c, aOff[s + 1] + c, aOff[s + 2] + c, aOff[s + 3] + c, b, bOff[t] + c,
+                            bOff[t + 1] + c, bOff[t + 2] + c, bOff[t + 3] + c, len, out, outOff + s * outStride + t,
+                            outStride);
+                }
+            }
+        }
+        for (int s = 0; s < na; s++) {
+            for (int t = s < na4 ? nb4 : 0; t < nb; t++) {
+                out[outOff + s * outStride + t] = dot(a, aOff[s], b, bOff[t], n);
+            }
+        }
+    }
+
+    /** Adds the 4 x 4 products of n elements from the given offsets to out[o + u * stride + t]. */
+    private static void block4x4(MemorySegment a, long a0, long a1, long a2, long a3, MemorySegment b, long b0,
+                                 long b1, long b2, long b3, int n, double[] out, int o, int stride) {
+        if (a.getClass() != NATIVE || b.getClass() != NATIVE) {
+            throw Segments.notPlain();
+        }
+        // column slices indexed from 0: the JIT then checks each slice's bounds once instead of every load
+        MemorySegment sa0 = a.asSlice(a0 * 8, n * 8L), sa1 = a.asSlice(a1 * 8, n * 8L);
+        MemorySegment sa2 = a.asSlice(a2 * 8, n * 8L), sa3 = a.asSlice(a3 * 8, n * 8L);
+        MemorySegment sb0 = b.asSlice(b0 * 8, n * 8L), sb1 = b.asSlice(b1 * 8, n * 8L);
+        MemorySegment sb2 = b.asSlice(b2 * 8, n * 8L), sb3 = b.asSlice(b3 * 8, n * 8L);
+        DoubleVector c00 = DoubleVector.zero(S), c01 = c00, c02 = c00, c03 = c00;
+        DoubleVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        DoubleVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+        DoubleVector c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        long i = 0;
+        for (long bound = (long) n * 8 - 8L * L; i <= bound; i += 8L * L) {
+            DoubleVector x0 = DoubleVector.fromMemorySegment(S, sa0, i, LE);
+            DoubleVector x1 = DoubleVector.fromMemorySegment(S, sa1, i, LE);
+            DoubleVector x2 = DoubleVector.fromMemorySegment(S, sa2, i, LE);
+            DoubleVector x3 = DoubleVector.fromMemorySegment(S, sa3, i, LE);
+            DoubleVector y = DoubleVector.fromMemorySegment(S, sb0, i, LE);
+            c00 = x0.fma(y, c00);
+            c10 = x1.fma(y, c10);
+            c20 = x2.fma(y, c20);
+            c30 = x3.fma(y, c30);
+            y = DoubleVector.fromMemorySegment(S, sb1, i, LE);
+            c01 = x0.fma(y, c01);
+            c11 = x1.fma(y, c11);
+            c21 = x2.fma(y, c21);
+            c31 = x3.fma(y, c31);
+            y = DoubleVector.fromMemorySegment(S, sb2, i, LE);
+            c02 = x0.fma(y, c02);
+            c12 = x1.fma(y, c12);
+            c22 = x2.fma(y, c22);
+            c32 = x3.fma(y, c32);
+            y = DoubleVector.fromMemorySegment(S, sb3, i, LE);
+            c03 = x0.fma(y, c03);
+            c13 = x1.fma(y, c13);
+            c23 = x2.fma(y, c23);
+            c33 = x3.fma(y, c33);
+        }
+        // the lane sums written out here (a vector handed to a method the JIT does not inline is boxed)
+        double[] lanes = CROSS_LANES.get();
+        c00.intoArray(lanes, 0);
+        c01.intoArray(lanes, L);
+        c02.intoArray(lanes, 2 * L);
+        c03.intoArray(lanes, 3 * L);
+        c10.intoArray(lanes, 4 * L);
+        c11.intoArray(lanes, 5 * L);
+        c12.intoArray(lanes, 6 * L);
+        c13.intoArray(lanes, 7 * L);
+        c20.intoArray(lanes, 8 * L);
+        c21.intoArray(lanes, 9 * L);
+        c22.intoArray(lanes, 10 * L);
+        c23.intoArray(lanes, 11 * L);
+        c30.intoArray(lanes, 12 * L);
+        c31.intoArray(lanes, 13 * L);
+        c32.intoArray(lanes, 14 * L);
+        c33.intoArray(lanes, 15 * L);
+        for (int u = 0; u < 4; u++) {
+            long au = u == 0 ? a0 : u == 1 ? a1 : u == 2 ? a2 : a3;
+            for (int t = 0; t < 4; t++) {
+                long bt = t == 0 ? b0 : t == 1 ? b1 : t == 2 ? b2 : b3;
+                double d = 0;
+                for (int l = 0; l < L; l++) {
+                    d += lanes[(4 * u + t) * L + l];
+                }
+                for (int e = (int) (i / 8); e < n; e++) {
+                    d += a.getAtIndex(ScalarL1Kernels.F64, au + e) * b.getAtIndex(ScalarL1Kernels.F64, bt + e);
+                }
+                out[o + u * stride + t] += d;
+            }
+        }
+    }
+
+    /** Scratch for {@link #block4x4}'s lane sums, per calling thread. */
+    private static final ThreadLocal<double[]> CROSS_LANES = ThreadLocal.withInitial(() -> new double[16 * L]);
+
     @Override
     public void axpy(double alpha, MemorySegment x, long xOff, MemorySegment y, long yOff, int n) {
         if (x.getClass() != NATIVE || y.getClass() != NATIVE) {

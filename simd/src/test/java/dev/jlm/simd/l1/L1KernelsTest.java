@@ -247,6 +247,51 @@ class L1KernelsTest {
 
     @ParameterizedTest(name = "{0} n={1}")
     @MethodSource("cases")
+    void crossDots(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(13L * n + name.hashCode());
+        int ld = n + 3; // columns with a gap between them
+        int p = 13;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = random(arena, rnd, ld * p, 0);
+            MemorySegment y = random(arena, rnd, 2 * ld, 0);
+            // blocks of four and the columns left over on both sides, columns in any order and repeated
+            int[][] shapes = {{1, 1}, {4, 4}, {7, 9}, {9, 3}, {5, 13}};
+            for (int[] shape : shapes) {
+                int na = shape[0], nb = shape[1];
+                long[] aOff = new long[na];
+                for (int s = 0; s < na; s++) {
+                    aOff[s] = (long) ((5 * s + 2) % p) * ld;
+                }
+                for (MemorySegment b : new MemorySegment[] {x, y}) {
+                    int cols = b == x ? p : 2;
+                    long[] bOff = new long[nb];
+                    for (int t = 0; t < nb; t++) {
+                        bOff[t] = (long) ((3 * t + 1) % cols) * ld + (b == y ? t % 3 : 0); // unaligned starts in y
+                    }
+                    int stride = nb + 3;
+                    int outOff = 2;
+                    double[] out = new double[outOff + na * stride + 1];
+                    java.util.Arrays.fill(out, Double.NaN);
+                    k.crossDots(x, aOff, na, b, bOff, nb, n, out, outOff, stride);
+                    for (int e = 0; e < out.length; e++) {
+                        int rel = e - outOff;
+                        boolean inside = rel >= 0 && rel < na * stride && rel % stride < nb;
+                        if (!inside) {
+                            assertTrue(Double.isNaN(out[e]), "wrote outside the output at " + e);
+                            continue;
+                        }
+                        int s = rel / stride, t = rel % stride;
+                        assertSum(exactDot(x, aOff[s], b, bOff[t], n), out[e], absDot(x, aOff[s], b, bOff[t], n), n,
+                                na + "x" + nb + " product (" + s + ", " + t + ")");
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
     void columnDotsF32(String name, int n) {
         L1Kernels k = impl(name);
         Random rnd = new Random(19L * n + name.hashCode());
