@@ -111,37 +111,32 @@ final class VectorL1Kernels implements L1Kernels {
         if (a.getClass() != NATIVE || b.getClass() != NATIVE) {
             throw Segments.notPlain();
         }
-        // column slices indexed from 0: the JIT then checks each slice's bounds once instead of every load
-        MemorySegment sa0 = a.asSlice(a0 * 8, n * 8L), sa1 = a.asSlice(a1 * 8, n * 8L);
-        MemorySegment sa2 = a.asSlice(a2 * 8, n * 8L), sa3 = a.asSlice(a3 * 8, n * 8L);
-        MemorySegment sb0 = b.asSlice(b0 * 8, n * 8L), sb1 = b.asSlice(b1 * 8, n * 8L);
-        MemorySegment sb2 = b.asSlice(b2 * 8, n * 8L), sb3 = b.asSlice(b3 * 8, n * 8L);
         DoubleVector c00 = DoubleVector.zero(S), c01 = c00, c02 = c00, c03 = c00;
         DoubleVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
         DoubleVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
         DoubleVector c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-        long i = 0;
-        for (long bound = (long) n * 8 - 8L * L; i <= bound; i += 8L * L) {
-            DoubleVector x0 = DoubleVector.fromMemorySegment(S, sa0, i, LE);
-            DoubleVector x1 = DoubleVector.fromMemorySegment(S, sa1, i, LE);
-            DoubleVector x2 = DoubleVector.fromMemorySegment(S, sa2, i, LE);
-            DoubleVector x3 = DoubleVector.fromMemorySegment(S, sa3, i, LE);
-            DoubleVector y = DoubleVector.fromMemorySegment(S, sb0, i, LE);
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            DoubleVector x0 = load(a, a0 + i);
+            DoubleVector x1 = load(a, a1 + i);
+            DoubleVector x2 = load(a, a2 + i);
+            DoubleVector x3 = load(a, a3 + i);
+            DoubleVector y = load(b, b0 + i);
             c00 = x0.fma(y, c00);
             c10 = x1.fma(y, c10);
             c20 = x2.fma(y, c20);
             c30 = x3.fma(y, c30);
-            y = DoubleVector.fromMemorySegment(S, sb1, i, LE);
+            y = load(b, b1 + i);
             c01 = x0.fma(y, c01);
             c11 = x1.fma(y, c11);
             c21 = x2.fma(y, c21);
             c31 = x3.fma(y, c31);
-            y = DoubleVector.fromMemorySegment(S, sb2, i, LE);
+            y = load(b, b2 + i);
             c02 = x0.fma(y, c02);
             c12 = x1.fma(y, c12);
             c22 = x2.fma(y, c22);
             c32 = x3.fma(y, c32);
-            y = DoubleVector.fromMemorySegment(S, sb3, i, LE);
+            y = load(b, b3 + i);
             c03 = x0.fma(y, c03);
             c13 = x1.fma(y, c13);
             c23 = x2.fma(y, c23);
@@ -173,7 +168,7 @@ final class VectorL1Kernels implements L1Kernels {
                 for (int l = 0; l < L; l++) {
                     d += lanes[(4 * u + t) * L + l];
                 }
-                for (int e = (int) (i / 8); e < n; e++) {
+                for (int e = i; e < n; e++) {
                     d += a.getAtIndex(ScalarL1Kernels.F64, au + e) * b.getAtIndex(ScalarL1Kernels.F64, bt + e);
                 }
                 out[o + u * stride + t] += d;
