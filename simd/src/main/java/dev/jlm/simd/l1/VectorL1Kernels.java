@@ -5,6 +5,7 @@ import static dev.jlm.simd.internal.Segments.NATIVE;
 import dev.jlm.simd.internal.Segments;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
@@ -86,7 +87,7 @@ final class VectorL1Kernels implements L1Kernels {
         int na4 = na - na % 4;
         int nb4 = nb - nb % 4;
         for (int s = 0; s < na4; s++) {
-            java.util.Arrays.fill(out, outOff + s * outStride, outOff + s * outStride + nb4, 0);
+            Arrays.fill(out, outOff + s * outStride, outOff + s * outStride + nb4, 0);
         }
         for (int c = 0; c < n; c += CROSS_CHUNK) {
             int len = Math.min(CROSS_CHUNK, n - c);
