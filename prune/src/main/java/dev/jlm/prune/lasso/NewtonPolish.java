@@ -307,8 +307,8 @@ final class NewtonPolish {
                 allOff[t] = (long) featOf[t] * n;
             }
             k.crossDots(pb.x, newOff, added, pb.x, allOff, size, n, g, s0 * cap, cap);
-            k.crossDots(pb.x, newOff, added, pb.y, new long[] {0}, 1, n, q, s0, 1);
             for (int a = s0; a < size; a++) {
+                q[a] = k.dot(pb.x, newOff[a - s0], pb.y, 0, n);
                 for (int t = 0; t < s0; t++) {
                     g[t * cap + a] = g[a * cap + t];
                 }
