@@ -379,11 +379,15 @@ final class TileOps {
                     }
                 }
             }
-            if (c < n) {
-                long k0 = rows(j, j.km, kb + c * j.kRow, n - c, src, sc);
+            // the keys left (all of them with fewer than 16 lanes), at most VK at a time: the conversion scratch
+            // holds VK rows
+            while (c < n) {
+                int m = Math.min(n - c, VK);
+                long k0 = rows(j, j.km, kb + c * j.kRow, m, src, sc);
                 for (int r = 0; r < rows; r++) {
-                    directScores(j, src, sc.q, r * d, k0, n - c, sc.s, r * ks + c);
+                    directScores(j, src, sc.q, r * d, k0, m, sc.s, r * ks + c);
                 }
+                c += m;
             }
         }
     }

@@ -412,8 +412,11 @@ final class VectorL1Kernels implements L1Kernels {
         }
     }
 
-    /** Bytes that widen to exactly one float vector. */
-    private static final VectorSpecies<Byte> BF = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * FS.length()));
+    /**
+     * Bytes that widen to one float vector: 8 bits per float lane, at least the narrowest shape (64 bits; with 4
+     * float lanes a load then reads 8 bytes, of which the conversion uses the first 4).
+     */
+    private static final VectorSpecies<Byte> BF = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, 8 * FS.length())));
     private static final int FL = FS.length();
     /**
      * Columns at least this long take the float32 path: it halved the 8-bit pass at n = 10000 (1000 columns) but made
@@ -454,7 +457,7 @@ final class VectorL1Kernels implements L1Kernels {
             long c0 = j * ld, c1 = c0 + ld, c2 = c1 + ld, c3 = c2 + ld;
             DoubleVector s0 = DoubleVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
             int i = 0;
-            for (int bound = n - L; i <= bound; i += L) {
+            for (int bound = n - BD.length(); i <= bound; i += L) {   // a load reads BD.length() >= L bytes
                 DoubleVector rv = load(r, rOff + i);
                 s0 = i8d(x, c0 + i).fma(rv, s0);
                 s1 = i8d(x, c1 + i).fma(rv, s1);
@@ -500,7 +503,7 @@ final class VectorL1Kernels implements L1Kernels {
             long c0 = j * ld, c1 = c0 + ld, c2 = c1 + ld, c3 = c2 + ld;
             FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
             int i = 0;
-            for (int bound = n - FL; i <= bound; i += FL) {
+            for (int bound = n - BF.length(); i <= bound; i += FL) {   // a load reads BF.length() >= FL bytes
                 FloatVector rv = FloatVector.fromArray(FS, rf, i);
                 s0 = i8f(x, c0 + i).fma(rv, s0);
                 s1 = i8f(x, c1 + i).fma(rv, s1);
@@ -544,8 +547,11 @@ final class VectorL1Kernels implements L1Kernels {
         return s;
     }
 
-    /** Bytes that widen to exactly one double vector. */
-    private static final VectorSpecies<Byte> BD = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * L));
+    /**
+     * Bytes that widen to one double vector: 8 bits per double lane, at least the narrowest shape (64 bits; with 4
+     * or 2 double lanes a load then reads 8 bytes, of which the conversion uses the first L).
+     */
+    private static final VectorSpecies<Byte> BD = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, 8 * L)));
 
     private static DoubleVector i8d(MemorySegment m, long elem) {
         return (DoubleVector) ByteVector.fromMemorySegment(BD, m, elem, LE)

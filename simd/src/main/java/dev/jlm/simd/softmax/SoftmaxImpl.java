@@ -661,14 +661,23 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
                     rareB += expLanes(x, bb / 4, null, 0, maxB, y, yb / 4, start, end);
                 }
             }
-            sa = sa.add(sa.rearrange(Lanes.FOLD8));
-            sb = sb.add(sb.rearrange(Lanes.FOLD8));
-            sa = sa.add(sa.rearrange(Lanes.FOLD4));
-            sb = sb.add(sb.rearrange(Lanes.FOLD4));
-            sa = sa.add(sa.rearrange(Lanes.FOLD2));
-            sb = sb.add(sb.rearrange(Lanes.FOLD2));
-            sa = sa.add(sa.rearrange(Lanes.FOLD1));
-            sb = sb.add(sb.rearrange(Lanes.FOLD1));
+            // a fold at or past the lane count is the identity: it would add the vector to itself
+            if (L > 8) {
+                sa = sa.add(sa.rearrange(Lanes.FOLD8));
+                sb = sb.add(sb.rearrange(Lanes.FOLD8));
+            }
+            if (L > 4) {
+                sa = sa.add(sa.rearrange(Lanes.FOLD4));
+                sb = sb.add(sb.rearrange(Lanes.FOLD4));
+            }
+            if (L > 2) {
+                sa = sa.add(sa.rearrange(Lanes.FOLD2));
+                sb = sb.add(sb.rearrange(Lanes.FOLD2));
+            }
+            if (L > 1) {
+                sa = sa.add(sa.rearrange(Lanes.FOLD1));
+                sb = sb.add(sb.rearrange(Lanes.FOLD1));
+            }
             float scaleA = 1f / (sa.lane(0) + rareA);
             // a row paired with itself is scaled once (then once more by 1, exactly)
             float scaleB = alone ? 1f : 1f / (sb.lane(0) + rareB);
