@@ -70,6 +70,9 @@ final class VectorNorms {
         }
     }
 
+    /** Elements per block of the two-pass statistics' partial sums (see {@link #centredStats}). */
+    static final int STATS_BLOCK = 64 * L;
+
     /**
      * The centred values' mean c and the scale 1 / sqrt(var + eps) of the row at xi about the first mean estimate
      * m, packed as two floats (high: c).
@@ -80,21 +83,40 @@ final class VectorNorms {
         FloatVector q0 = d0;
         FloatVector q1 = d0;
         int i = 0;
+        // Sums per block of STATS_BLOCK elements, added to the totals after each block: a lane's chain of float
+        // additions stays short whatever the lane count (with 4 lanes and one chain per lane, an outlier's square
+        // absorbed every later term of its lane, each rounded up by most of an ulp: a biased variance).
         if (xt == DType.F32) {
             long xb = xi * 4;
-            for (int up = n - 2 * L; i <= up; i += 2 * L) {
-                FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m);
-                FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE).sub(m);
-                d0 = d0.add(v0);
-                d1 = d1.add(v1);
-                q0 = v0.fma(v0, q0);
-                q1 = v1.fma(v1, q1);
+            for (int up = n - 2 * L; i <= up; ) {
+                FloatVector e0 = FloatVector.zero(F);
+                FloatVector e1 = e0;
+                FloatVector r0 = e0;
+                FloatVector r1 = e0;
+                for (int end = Math.min(up, i + STATS_BLOCK - 2 * L); i <= end; i += 2 * L) {
+                    FloatVector v0 = FloatVector.fromMemorySegment(F, x, xb + i * 4L, LE).sub(m);
+                    FloatVector v1 = FloatVector.fromMemorySegment(F, x, xb + (i + L) * 4L, LE).sub(m);
+                    e0 = e0.add(v0);
+                    e1 = e1.add(v1);
+                    r0 = v0.fma(v0, r0);
+                    r1 = v1.fma(v1, r1);
+                }
+                d0 = d0.add(e0);
+                d1 = d1.add(e1);
+                q0 = q0.add(r0);
+                q1 = q1.add(r1);
             }
         }
-        for (int up = n - L; i <= up; i += L) {
-            FloatVector v = Lanes.load(xt, x, xi + i).sub(m);
-            d0 = d0.add(v);
-            q0 = v.fma(v, q0);
+        for (int up = n - L; i <= up; ) {
+            FloatVector e = FloatVector.zero(F);
+            FloatVector r = e;
+            for (int end = Math.min(up, i + STATS_BLOCK - L); i <= end; i += L) {
+                FloatVector v = Lanes.load(xt, x, xi + i).sub(m);
+                e = e.add(v);
+                r = v.fma(v, r);
+            }
+            d0 = d0.add(e);
+            q0 = q0.add(r);
         }
         float sd = Lanes.sum(d0.add(d1));
         float sq = Lanes.sum(q0.add(q1));

@@ -34,6 +34,11 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
     static final int SPLIT_MIN = 16384;
     private static final int PIECE_MIN = 8192;
     /**
+     * Elements per block of {@link #expSumF32}'s partial sums: 128 steps of two vectors (blocks of 512 elements with
+     * 16 lanes left the inner loop too short for the JIT's unrolling: 5-10% slower).
+     */
+    private static final int SUM_BLOCK = 256 * L;
+    /**
      * Rows of at most this many elements take {@link #shortRows} (measured, one thread: 1.3-2x faster from 16 to
      * 384 elements; at 512, 4096 rows took 1.1-1.2 ms that way against 0.70 ms row by row).
      */
@@ -355,41 +360,51 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         FloatVector mx = FloatVector.broadcast(F, max);
         float rare = 0;
         int i = 0;
-        for (int up = n - 2 * L; i <= up; i += 2 * L) {
-            FloatVector a = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
-            FloatVector b = FloatVector.fromMemorySegment(F, x, (xi + i + L) * 4, LE);
-            if (m != null) {
-                a = a.add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
-                b = b.add(FloatVector.fromMemorySegment(F, m, (mi + i + L) * 4, LE));
+        // Two sums per block of SUM_BLOCK elements, added to the totals t0, t1 after each block: a lane's chain of
+        // float additions stays short whatever the lane count (with 4 lanes a 32000-wide row had chains of 2000).
+        FloatVector t0 = s0;
+        FloatVector t1 = s0;
+        for (int up = n - 2 * L; i <= up; ) {
+            s0 = FloatVector.zero(F);
+            s1 = s0;
+            for (int end = Math.min(up, i + SUM_BLOCK - 2 * L); i <= end; i += 2 * L) {
+                FloatVector a = FloatVector.fromMemorySegment(F, x, (xi + i) * 4, LE);
+                FloatVector b = FloatVector.fromMemorySegment(F, x, (xi + i + L) * 4, LE);
+                if (m != null) {
+                    a = a.add(FloatVector.fromMemorySegment(F, m, (mi + i) * 4, LE));
+                    b = b.add(FloatVector.fromMemorySegment(F, m, (mi + i + L) * 4, LE));
+                }
+                a = a.sub(mx);
+                b = b.sub(mx);
+                if (a.compare(VectorOperators.GE, low).and(b.compare(VectorOperators.GE, low)).allTrue()) {
+                    FloatVector ta = a.fma(log2e, round);
+                    FloatVector tb = b.fma(log2e, round);
+                    FloatVector ka = ta.sub(round);
+                    FloatVector kb = tb.sub(round);
+                    FloatVector ra = ka.fma(ln2Lo, ka.fma(ln2Hi, a));
+                    FloatVector rb = kb.fma(ln2Lo, kb.fma(ln2Hi, b));
+                    // 1 + r + r^2 (Q0 + Q1 r + r^2 (Q2 + Q3 r)): VMath's polynomial, three levels deep instead of five
+                    FloatVector ra2 = ra.mul(ra);
+                    FloatVector rb2 = rb.mul(rb);
+                    FloatVector ea = ra2.fma(ra2.fma(ra.fma(q3, q2), ra.fma(q1, q0)), ra.add(one))
+                            .reinterpretAsInts().add(ta.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                            .reinterpretAsFloats();
+                    FloatVector eb = rb2.fma(rb2.fma(rb.fma(q3, q2), rb.fma(q1, q0)), rb.add(one))
+                            .reinterpretAsInts().add(tb.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
+                            .reinterpretAsFloats();
+                    ea.intoMemorySegment(y, (yi + i) * 4, LE);
+                    eb.intoMemorySegment(y, (yi + i + L) * 4, LE);
+                    s0 = s0.add(ea);
+                    s1 = s1.add(eb);
+                } else {
+                    rare += expLanes(x, xi, m, mi, max, y, yi, i, i + 2 * L);
+                }
             }
-            a = a.sub(mx);
-            b = b.sub(mx);
-            if (a.compare(VectorOperators.GE, low).and(b.compare(VectorOperators.GE, low)).allTrue()) {
-                FloatVector ta = a.fma(log2e, round);
-                FloatVector tb = b.fma(log2e, round);
-                FloatVector ka = ta.sub(round);
-                FloatVector kb = tb.sub(round);
-                FloatVector ra = ka.fma(ln2Lo, ka.fma(ln2Hi, a));
-                FloatVector rb = kb.fma(ln2Lo, kb.fma(ln2Hi, b));
-                // 1 + r + r^2 (Q0 + Q1 r + r^2 (Q2 + Q3 r)): VMath's polynomial, three levels deep instead of five
-                FloatVector ra2 = ra.mul(ra);
-                FloatVector rb2 = rb.mul(rb);
-                FloatVector ea = ra2.fma(ra2.fma(ra.fma(q3, q2), ra.fma(q1, q0)), ra.add(one))
-                        .reinterpretAsInts().add(ta.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
-                        .reinterpretAsFloats();
-                FloatVector eb = rb2.fma(rb2.fma(rb.fma(q3, q2), rb.fma(q1, q0)), rb.add(one))
-                        .reinterpretAsInts().add(tb.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23))
-                        .reinterpretAsFloats();
-                ea.intoMemorySegment(y, (yi + i) * 4, LE);
-                eb.intoMemorySegment(y, (yi + i + L) * 4, LE);
-                s0 = s0.add(ea);
-                s1 = s1.add(eb);
-            } else {
-                rare += expLanes(x, xi, m, mi, max, y, yi, i, i + 2 * L);
-            }
+            t0 = t0.add(s0);
+            t1 = t1.add(s1);
         }
         // Lanes.sum written out: this method is past the JIT's inlining budget, and a call that takes a vector boxes it
-        FloatVector s = s0.add(s1);
+        FloatVector s = t0.add(t1);
         if (L > 8) {
             s = s.add(s.rearrange(Lanes.FOLD8));
         }
@@ -484,6 +499,8 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
             max = Math.max(max, value(xt, x, xi, mt, m, mi, i));
         }
         FloatVector s0 = FloatVector.zero(F);
+        FloatVector total = s0;
+        int inBlock = 0;
         i = 0;
         // the loops that store run on plain off-heap memory only (the class test in the condition, see Segments);
         // on heap or mapped memory the lane-by-lane loops after them do the row
@@ -496,8 +513,13 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
             FloatVector e = VMath.expNonPositive(v.sub(max));
             e.intoMemorySegment(y, yb + i * 4L, LE);
             s0 = s0.add(e);
+            if (++inBlock == SUM_BLOCK / L) {   // blocks as in expSumF32: short chains of float additions
+                total = total.add(s0);
+                s0 = FloatVector.zero(F);
+                inBlock = 0;
+            }
         }
-        double sum = Lanes.sum(s0);   // in double: on heap memory this loop may do the whole row
+        double sum = Lanes.sum(total.add(s0));   // in double: on heap memory this loop may do the whole row
         for (; i < n; i++) {
             float e = (float) Math.exp(value(xt, x, xi, mt, m, mi, i) - max);
             y.set(F32, yb + i * 4L, e);
