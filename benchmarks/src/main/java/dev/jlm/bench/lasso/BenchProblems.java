@@ -130,8 +130,11 @@ public final class BenchProblems {
         Npy.writeF64(dir.resolve(pr.name() + "_alphas.npy"), pr.alphas(), pr.alphas().length);
     }
 
-    /** The jlm problem for it (no intercept: the data are centered). Closes nothing it does not own. */
-    public static LassoProblem problem(Tensor columns, Tensor y) {
-        return LassoProblem.builderColumns(columns, y).build();
+    /**
+     * The jlm problem for it (no intercept: the data are centered), built on {@code threads} threads. Closes nothing
+     * it does not own.
+     */
+    public static LassoProblem problem(Tensor columns, Tensor y, int threads) {
+        return LassoProblem.builderColumns(columns, y).threads(threads).build();
     }
 }

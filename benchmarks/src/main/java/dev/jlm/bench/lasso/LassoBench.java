@@ -83,7 +83,7 @@ public class LassoBench {
         data = BenchProblems.get(problem);
         columns = data.columns();
         target = data.target();
-        pb = BenchProblems.problem(columns, target);
+        pb = BenchProblems.problem(columns, target, threads);
         solver = new LassoSolver(SolverOptions.defaults().withTol(TOL).withThreads(threads));
         int n = data.n();
         int p = data.p();

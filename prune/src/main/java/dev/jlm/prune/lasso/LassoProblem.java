@@ -3,6 +3,7 @@ package dev.jlm.prune.lasso;
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
+import dev.jlm.simd.RowExecutor;
 import dev.jlm.simd.l1.L1Kernels;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -94,70 +95,15 @@ public final class LassoProblem implements AutoCloseable {
 
     private LassoProblem(Builder b, Arena arena, MemorySegment x, MemorySegment y, int n, int p, int tasks,
                          double[] colNorm2, double[] xMean, double[] yMean, double yNorm2, int[][] groups,
-                         double[] groupWeights) {
-        if (b.groups == null && tasks == 1 && (long) n * p >= SHADOW_MIN) {
-            x16 = arena.allocate(2L * n * p, 64);
-            x16Scale = new double[p];
-            x16Error = new double[p];
-            x16Norm2 = new double[p];
-            x8 = arena.allocate((long) n * p, 64);
-            x8Scale = new double[p];
-            x8Error = new double[p];
-            x8Floor = new double[p];
-            double i8Error = L1Kernels.get().i8ProductError(n); // the 8-bit product's relative rounding, same for all columns
-            for (int j = 0; j < p; j++) {
-                long base = (long) j * n;
-                double max = 0;
-                for (int i = 0; i < n; i++) {
-                    max = Math.max(max, Math.abs(x.getAtIndex(F64, base + i)));
-                }
-                double scale = max / 32767;
-                double err = 0;
-                double nrmQ = 0;
-                double nrmX = 0;
-                for (int i = 0; i < n; i++) {
-                    double v = x.getAtIndex(F64, base + i);
-                    long qv = scale == 0 ? 0 : Math.max(-32767, Math.min(32767, Math.round(v / scale)));
-                    x16.setAtIndex(I16, base + i, (short) qv);
-                    double e = v - scale * qv;
-                    err += e * e;
-                    nrmQ += (double) qv * qv;
-                    nrmX += v * v;
-                }
-                x16Scale[j] = scale;
-                x16Norm2[j] = scale * scale * nrmQ;
-                double scale8 = max / 127;
-                double err8 = 0;
-                double nrmQ8 = 0;
-                for (int i = 0; i < n; i++) {
-                    double v = x.getAtIndex(F64, base + i);
-                    long qv = scale8 == 0 ? 0 : Math.max(-127, Math.min(127, Math.round(v / scale8)));
-                    x8.set(java.lang.foreign.ValueLayout.JAVA_BYTE, base + i, (byte) qv);
-                    double e = v - scale8 * qv;
-                    err8 += e * e;
-                    nrmQ8 += (double) qv * qv;
-                }
-                x8Scale[j] = scale8;
-                // ||x_j - scale8 q_j|| as for 16 bits, and the arithmetic of the 8-bit product (float32 in the
-                // vector kernels): sum |q_i r_i| <= ||q_j|| ||r||.
-                x8Error[j] = (Math.sqrt(err8) + 0x1p-52 * Math.sqrt(nrmX)) * (1 + 1e-12)
-                        + i8Error * scale8 * Math.sqrt(nrmQ8) * (1 + 1e-12);
-                x8Floor[j] = scale8 * n * 0x1p-142;
-                // ||x_j - scale q_j|| (plus the rounding of computing it), and the rounding of the product
-                // q_j . r in double: at most n 2^-53 sum |q_i r_i|, with room for the final scaling.
-                x16Error[j] = (Math.sqrt(err) + 0x1p-52 * Math.sqrt(nrmX)) * (1 + 1e-12)
-                        + 0x1p-50 * n * scale * Math.sqrt(nrmQ);
-            }
-        } else {
-            x16 = null;
-            x16Scale = null;
-            x16Error = null;
-            x16Norm2 = null;
-            x8 = null;
-            x8Scale = null;
-            x8Error = null;
-            x8Floor = null;
-        }
+                         double[] groupWeights, Shadow shadow) {
+        x16 = shadow == null ? null : shadow.x16;
+        x16Scale = shadow == null ? null : shadow.x16Scale;
+        x16Error = shadow == null ? null : shadow.x16Error;
+        x16Norm2 = shadow == null ? null : shadow.x16Norm2;
+        x8 = shadow == null ? null : shadow.x8;
+        x8Scale = shadow == null ? null : shadow.x8Scale;
+        x8Error = shadow == null ? null : shadow.x8Error;
+        x8Floor = shadow == null ? null : shadow.x8Floor;
         this.kind = b.groups != null ? Kind.GROUP : (tasks > 1 ? Kind.MULTI_TASK : Kind.LASSO);
         this.arena = arena;
         this.x = x;
@@ -254,6 +200,60 @@ public final class LassoProblem implements AutoCloseable {
     }
 
     /** Builder of a {@link LassoProblem}; not thread-safe. */
+    /** The 16-bit and 8-bit copies of X and their per-column scales and error bounds, filled column by column. */
+    private static final class Shadow {
+        final int n;
+        final MemorySegment x16;
+        final double[] x16Scale;
+        final double[] x16Error;
+        final double[] x16Norm2;
+        final MemorySegment x8;
+        final double[] x8Scale;
+        final double[] x8Error;
+        final double[] x8Floor;
+        final double i8Error;
+
+        Shadow(Arena arena, int n, int p) {
+            this.n = n;
+            x16 = arena.allocate(2L * n * p, 64);
+            x16Scale = new double[p];
+            x16Error = new double[p];
+            x16Norm2 = new double[p];
+            x8 = arena.allocate((long) n * p, 64);
+            x8Scale = new double[p];
+            x8Error = new double[p];
+            x8Floor = new double[p];
+            i8Error = L1Kernels.get().i8ProductError(n); // the 8-bit product's relative rounding, same for all columns
+        }
+
+        /** Column j of x (centred, squared norm nrmX): its codes, scales and bounds. */
+        void column(L1Kernels k, MemorySegment x, int j, double nrmX, double[] stats) {
+            long base = (long) j * n;
+            double max = k.maxAbs(x, base, n);
+            double scale = max / 32767;
+            double scale8 = max / 127;
+            // codes rint(x / scale) (by the inverse scale), sums of squared residuals and codes
+            k.quantizeColumn(x, base, n, scale, x16, base, scale8, x8, base, stats);
+            double err = stats[0];
+            double nrmQ = stats[1];
+            double err8 = stats[2];
+            double nrmQ8 = stats[3];
+            // The sums of squares are rounded in some order: at most n 2^-53 of their value each, which the
+            // factors below cover together with the square roots' own rounding.
+            double pad = 1 + 1e-12 + n * 0x1p-52;
+            x16Scale[j] = scale;
+            x16Norm2[j] = scale * scale * nrmQ;
+            x8Scale[j] = scale8;
+            // ||x_j - scale8 q_j|| as for 16 bits, and the arithmetic of the 8-bit product (float32 in the
+            // vector kernels): sum |q_i r_i| <= ||q_j|| ||r||.
+            x8Error[j] = (Math.sqrt(err8) + 0x1p-52 * Math.sqrt(nrmX)) * pad + i8Error * scale8 * Math.sqrt(nrmQ8) * pad;
+            x8Floor[j] = scale8 * n * 0x1p-142;
+            // ||x_j - scale q_j|| (plus the rounding of computing it), and the rounding of the product
+            // q_j . r in double: at most n 2^-53 sum |q_i r_i|, with room for the final scaling.
+            x16Error[j] = (Math.sqrt(err) + 0x1p-52 * Math.sqrt(nrmX)) * pad + 0x1p-50 * n * scale * Math.sqrt(nrmQ);
+        }
+    }
+
     public static final class Builder {
         private final Tensor xIn;
         private final Tensor yIn;
@@ -263,6 +263,7 @@ public final class LassoProblem implements AutoCloseable {
         private double[] weights;
         private int[] groups;
         private boolean positive;
+        private int threads = RowExecutor.cores();
 
         private Builder(Tensor x, Tensor y, boolean columns) {
             this.xIn = x;
@@ -300,6 +301,18 @@ public final class LassoProblem implements AutoCloseable {
         /** Constrains the coefficients to be non-negative (Lasso and elastic net only). */
         public Builder positive(boolean v) {
             this.positive = v;
+            return this;
+        }
+
+        /**
+         * Threads {@link #build} may use for a large X (its columns split over the kernels' shared executor);
+         * default: the cores.
+         */
+        public Builder threads(int v) {
+            if (v < 1) {
+                throw new JlmException.InvalidArgument("threads must be >= 1, not " + v);
+            }
+            this.threads = v;
             return this;
         }
 
@@ -412,24 +425,29 @@ public final class LassoProblem implements AutoCloseable {
                     }
                 }
                 double[] norms = new double[p];
-                for (int j = 0; j < p; j++) {
-                    double s = 0;
-                    long base = (long) j * n;
-                    for (int i = 0; i < n; i++) {
-                        double v = xs.getAtIndex(F64, base + i);
-                        s += v * v;
+                L1Kernels kernels = L1Kernels.get();
+                Shadow shadow = groups == null && tasks == 1 && (long) n * p >= SHADOW_MIN ? new Shadow(arena, n, p) : null;
+                // column by column: its norm read from memory, its codes then from the cache
+                RowExecutor.run(RowExecutor.chunks(p, n, threads), p, (from, to) -> {
+                    double[] stats = new double[4];
+                    for (int j = (int) from; j < to; j++) {
+                        double s = kernels.sumSquares(xs, (long) j * n, n);
+                        if (!Double.isFinite(s)) {
+                            throw new JlmException.InvalidArgument("X has a non-finite value in column " + j);
+                        }
+                        norms[j] = s;
+                        if (shadow != null) {
+                            shadow.column(kernels, xs, j, s, stats);
+                        }
                     }
-                    if (!Double.isFinite(s)) {
-                        throw new JlmException.InvalidArgument("X has a non-finite value in column " + j);
-                    }
-                    norms[j] = s;
-                }
+                });
                 double yn = 0;
                 for (long i = 0; i < (long) n * tasks; i++) {
                     double v = ys.getAtIndex(F64, i);
                     yn += v * v;
                 }
-                return new LassoProblem(this, arena, xs, ys, n, p, tasks, norms, xMean, yMean, yn, groupList, groupWeights);
+                return new LassoProblem(this, arena, xs, ys, n, p, tasks, norms, xMean, yMean, yn, groupList, groupWeights,
+                        shadow);
             } catch (RuntimeException | Error e) {
                 arena.close();
                 throw e;

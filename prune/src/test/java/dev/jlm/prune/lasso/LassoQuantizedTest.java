@@ -1,6 +1,8 @@
 package dev.jlm.prune.lasso;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jlm.core.Tensor;
@@ -88,5 +90,31 @@ class LassoQuantizedTest {
     @Test
     void coarseColumnsStillEndCertified() {
         withTall(2003, 263, 26, 0.0, true, b -> b, false);
+    }
+
+    /**
+     * The build splits its columns (norms, 16-bit and 8-bit codes, scales and bounds) over threads: one thread and
+     * three give the same problem bit for bit; a thread count below 1 is refused.
+     */
+    @Test
+    void buildOnSeveralThreadsGivesTheSameProblem() {
+        int n = 2003;
+        int p = 263;
+        double[][] d = LassoPathTest.toeplitz(27, n, p, 13, 0.3, 1.0);
+        try (Tensor x = Fixtures.f64(d[0], n, p); Tensor y = Fixtures.f64(d[1], n);
+             LassoProblem one = LassoProblem.builder(x, y).fitIntercept(true).threads(1).build();
+             LassoProblem three = LassoProblem.builder(x, y).fitIntercept(true).threads(3).build()) {
+            assertTrue(one.x16 != null && three.x16 != null);
+            assertEquals(-1, one.x16.mismatch(three.x16), "16-bit codes");
+            assertEquals(-1, one.x8.mismatch(three.x8), "8-bit codes");
+            assertArrayEquals(one.colNorm2, three.colNorm2);
+            assertArrayEquals(one.x16Scale, three.x16Scale);
+            assertArrayEquals(one.x16Error, three.x16Error);
+            assertArrayEquals(one.x16Norm2, three.x16Norm2);
+            assertArrayEquals(one.x8Scale, three.x8Scale);
+            assertArrayEquals(one.x8Error, three.x8Error);
+            assertArrayEquals(one.x8Floor, three.x8Floor);
+            assertThrows(dev.jlm.core.JlmException.InvalidArgument.class, () -> LassoProblem.builder(x, y).threads(0));
+        }
     }
 }

@@ -59,6 +59,20 @@ public interface L1Kernels {
     /** {@code sum_i a[off + i]^2}. */
     double sumSquares(MemorySegment a, long off, int n);
 
+    /** {@code max_i |a[off + i]|} (0 for n = 0); a NaN element gives NaN. */
+    double maxAbs(MemorySegment a, long off, int n);
+
+    /**
+     * The 16-bit and 8-bit codes of a float64 column for its scales {@code s16, s8 >= 0}:
+     * {@code q16_i = clamp(rint(x_i * (1 / s16)), -32767, 32767)} and {@code q8_i = clamp(rint(x_i * (1 / s8)), -127,
+     * 127)} (0 for a zero scale; {@code x_i / s} in place of {@code x_i * (1 / s)} where {@code 1 / s} overflows),
+     * written as little-endian int16 at element {@code q16Off} of {@code q16} and int8 at byte {@code q8Off} of
+     * {@code q8}; {@code stats} receives {@code sum_i (x_i - s16 q16_i)^2, sum_i q16_i^2, sum_i (x_i - s8 q8_i)^2,
+     * sum_i q8_i^2}, each residual {@code x_i - s q_i} rounded once (a fused multiply-add), the sums in any order.
+     */
+    void quantizeColumn(MemorySegment x, long xOff, int n, double s16, MemorySegment q16, long q16Off, double s8,
+                        MemorySegment q8, long q8Off, double[] stats);
+
     /**
      * Column products of a column-major matrix: {@code out[outOff + j - from] = x_j . r} for
      * {@code from <= j < to}, where column {@code j} holds {@code n} elements starting at {@code j * ld}

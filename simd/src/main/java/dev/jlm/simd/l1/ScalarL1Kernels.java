@@ -56,6 +56,49 @@ final class ScalarL1Kernels implements L1Kernels {
     }
 
     @Override
+    public double maxAbs(MemorySegment a, long off, int n) {
+        double m = 0;
+        for (int i = 0; i < n; i++) {
+            m = Math.max(m, Math.abs(a.getAtIndex(F64, off + i)));
+        }
+        return m;
+    }
+
+    /** The code of {@code v}: rint of {@code v * inv} (of {@code v / s} where inv overflowed), clamped to +-limit. */
+    static double code(double v, double s, double inv, double limit) {
+        double t = s == 0 ? 0 : (Double.isFinite(inv) ? v * inv : v / s);
+        return Math.max(-limit, Math.min(limit, Math.rint(t)));
+    }
+
+    @Override
+    public void quantizeColumn(MemorySegment x, long xOff, int n, double s16, MemorySegment q16, long q16Off, double s8,
+                               MemorySegment q8, long q8Off, double[] stats) {
+        double inv16 = 1 / s16;
+        double inv8 = 1 / s8;
+        double e16 = 0;
+        double n16 = 0;
+        double e8 = 0;
+        double n8 = 0;
+        for (int i = 0; i < n; i++) {
+            double v = x.getAtIndex(F64, xOff + i);
+            double a = code(v, s16, inv16, 32767);
+            double b = code(v, s8, inv8, 127);
+            q16.setAtIndex(I16, q16Off + i, (short) a);
+            q8.set(ValueLayout.JAVA_BYTE, q8Off + i, (byte) b);
+            double ea = Math.fma(-s16, a, v);
+            double eb = Math.fma(-s8, b, v);
+            e16 += ea * ea;
+            n16 += a * a;
+            e8 += eb * eb;
+            n8 += b * b;
+        }
+        stats[0] = e16;
+        stats[1] = n16;
+        stats[2] = e8;
+        stats[3] = n8;
+    }
+
+    @Override
     public void columnDots(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                            MemorySegment out, long outOff) {
         for (int j = from; j < to; j++) {

@@ -282,6 +282,93 @@ final class VectorL1Kernels implements L1Kernels {
     }
 
     @Override
+    public double maxAbs(MemorySegment a, long off, int n) {
+        if (a.getClass() != NATIVE) {
+            return ScalarL1Kernels.INSTANCE.maxAbs(a, off, n);
+        }
+        DoubleVector m0 = DoubleVector.zero(S), m1 = m0;
+        int i = 0;
+        for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
+            m0 = m0.max(load(a, off + i).abs());
+            m1 = m1.max(load(a, off + i + L).abs());
+        }
+        double m = m0.max(m1).reduceLanes(VectorOperators.MAX);   // max: any order gives the same result
+        for (; i < n; i++) {
+            m = Math.max(m, Math.abs(a.getAtIndex(ScalarL1Kernels.F64, off + i)));
+        }
+        return m;
+    }
+
+    /** Elements per step of quantizeColumn: at least 8, so that the step's 8-bit codes fill a 64-bit vector. */
+    private static final int Q_STEP = Math.max(L, 8);
+    /** Double vectors per step of quantizeColumn. */
+    private static final int Q_PARTS = Q_STEP / L;
+    private static final VectorSpecies<Short> QS = VectorSpecies.of(short.class, VectorShape.forBitSize(16 * Q_STEP));
+    private static final VectorSpecies<Byte> QB = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * Q_STEP));
+    /** 1.5 * 2^52: {@code (t + RINT) - RINT} is {@code Math.rint(t)} for {@code |t| < 2^51}. */
+    private static final double RINT = 0x1.8p52;
+
+    @Override
+    public void quantizeColumn(MemorySegment x, long xOff, int n, double s16, MemorySegment q16, long q16Off, double s8,
+                               MemorySegment q8, long q8Off, double[] stats) {
+        double inv16 = 1 / s16;
+        double inv8 = 1 / s8;
+        // a nonzero scale whose inverse overflows divides instead: the reference's rare path
+        if (x.getClass() != NATIVE || q16.getClass() != NATIVE || q8.getClass() != NATIVE
+                || s16 != 0 && !Double.isFinite(inv16) || s8 != 0 && !Double.isFinite(inv8)) {
+            ScalarL1Kernels.INSTANCE.quantizeColumn(x, xOff, n, s16, q16, q16Off, s8, q8, q8Off, stats);
+            return;
+        }
+        // the scaled values stay within +-(limit + 1) < 2^51 (the scales are at least max |x_i| / limit), where
+        // the RINT addition rounds like Math.rint
+        DoubleVector i16 = DoubleVector.broadcast(S, s16 == 0 ? 0 : inv16);
+        DoubleVector i8 = DoubleVector.broadcast(S, s8 == 0 ? 0 : inv8);
+        DoubleVector m16 = DoubleVector.broadcast(S, -s16);
+        DoubleVector m8 = DoubleVector.broadcast(S, -s8);
+        DoubleVector rint = DoubleVector.broadcast(S, RINT);
+        DoubleVector e16 = DoubleVector.zero(S), n16 = e16, e8 = e16, n8 = e16;
+        int i = 0;
+        for (int bound = n - Q_STEP; i <= bound; i += Q_STEP) {
+            ShortVector c16 = ShortVector.zero(QS);
+            ByteVector c8 = ByteVector.zero(QB);
+            for (int k = 0; k < Q_PARTS; k++) {
+                DoubleVector v = load(x, xOff + i + k * L);
+                DoubleVector a = v.mul(i16).add(rint).sub(rint).max(-32767).min(32767);
+                DoubleVector b = v.mul(i8).add(rint).sub(rint).max(-127).min(127);
+                DoubleVector ea = a.fma(m16, v);
+                DoubleVector eb = b.fma(m8, v);
+                e16 = ea.fma(ea, e16);
+                n16 = a.fma(a, n16);
+                e8 = eb.fma(eb, e8);
+                n8 = b.fma(b, n8);
+                // part -k: this vector's codes go to block k of the step's code vectors (the other lanes are 0)
+                c16 = c16.add((ShortVector) a.convertShape(VectorOperators.D2S, QS, -k));
+                c8 = c8.add((ByteVector) b.convertShape(VectorOperators.D2B, QB, -k));
+            }
+            c16.intoMemorySegment(q16, (q16Off + i) * 2, LE);
+            c8.intoMemorySegment(q8, q8Off + i, LE);
+        }
+        double se16 = sum(e16), sn16 = sum(n16), se8 = sum(e8), sn8 = sum(n8);
+        for (; i < n; i++) {
+            double v = x.getAtIndex(ScalarL1Kernels.F64, xOff + i);
+            double a = ScalarL1Kernels.code(v, s16, inv16, 32767);
+            double b = ScalarL1Kernels.code(v, s8, inv8, 127);
+            q16.setAtIndex(ScalarL1Kernels.I16, q16Off + i, (short) a);
+            q8.set(java.lang.foreign.ValueLayout.JAVA_BYTE, q8Off + i, (byte) b);
+            double ea = Math.fma(-s16, a, v);
+            double eb = Math.fma(-s8, b, v);
+            se16 += ea * ea;
+            sn16 += a * a;
+            se8 += eb * eb;
+            sn8 += b * b;
+        }
+        stats[0] = se16;
+        stats[1] = sn16;
+        stats[2] = se8;
+        stats[3] = sn8;
+    }
+
+    @Override
     public void columnDots(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
                            MemorySegment out, long outOff) {
         if (x.getClass() != NATIVE || r.getClass() != NATIVE || out.getClass() != NATIVE) {

@@ -97,6 +97,77 @@ class L1KernelsTest {
         }
     }
 
+    /**
+     * maxAbs exactly, and quantizeColumn's codes exactly as its definition gives them (rint of x * (1 / s), clamped),
+     * with the codes' memory poisoned before and checked for writes outside the range; the statistics against
+     * exact sums of the once-rounded residuals. Columns at several magnitudes, a zero column, and a subnormal one
+     * whose scale's inverse overflows (the division path).
+     */
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("cases")
+    void maxAbsAndQuantizeColumn(String name, int n) {
+        L1Kernels k = impl(name);
+        Random rnd = new Random(53L * n + name.hashCode());
+        try (Arena arena = Arena.ofConfined()) {
+            for (double magnitude : new double[] {1, 3e-5, 7e4, 0, 1e-310}) {
+                MemorySegment x = random(arena, rnd, n, 4);
+                for (int i = 0; i < n + 4; i++) {
+                    x.setAtIndex(F64, i, x.getAtIndex(F64, i) * magnitude);
+                }
+                if (n > 2 && magnitude != 0) {
+                    x.setAtIndex(F64, 3 + n / 2, -magnitude * 40);   // the largest magnitude, negative
+                }
+                double max = 0;
+                for (int i = 0; i < n; i++) {
+                    max = Math.max(max, Math.abs(x.getAtIndex(F64, 3 + i)));
+                }
+                String what = "magnitude " + magnitude;
+                assertEquals(max, k.maxAbs(x, 3, n), what + ": maxAbs");
+                double s16 = max / 32767;
+                double s8 = max / 127;
+                MemorySegment q16 = arena.allocate(2L * (n + 2), 2);
+                MemorySegment q8 = arena.allocate(n + 6L, 1);
+                q16.fill((byte) 0x5a);
+                q8.fill((byte) 0x5a);
+                double[] stats = {Double.NaN, Double.NaN, Double.NaN, Double.NaN};
+                k.quantizeColumn(x, 3, n, s16, q16, 1, s8, q8, 5, stats);
+                BigDecimal[] exact = {BigDecimal.ZERO, BigDecimal.ZERO, BigDecimal.ZERO, BigDecimal.ZERO};
+                for (int i = 0; i < n; i++) {
+                    double v = x.getAtIndex(F64, 3 + i);
+                    double a = expectedCode(v, s16, 32767);
+                    double b = expectedCode(v, s8, 127);
+                    assertEquals((short) a, q16.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, 1 + i), what + ": q16[" + i + "]");
+                    assertEquals((byte) b, q8.get(ValueLayout.JAVA_BYTE, 5 + i), what + ": q8[" + i + "]");
+                    BigDecimal ra = new BigDecimal(Math.fma(-s16, a, v));
+                    BigDecimal rb = new BigDecimal(Math.fma(-s8, b, v));
+                    exact[0] = exact[0].add(ra.multiply(ra));
+                    exact[1] = exact[1].add(new BigDecimal(a * a));
+                    exact[2] = exact[2].add(rb.multiply(rb));
+                    exact[3] = exact[3].add(new BigDecimal(b * b));
+                }
+                assertEquals((short) 0x5a5a, q16.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, 0), what + ": wrote before q16");
+                assertEquals((short) 0x5a5a, q16.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, n + 1), what + ": wrote after q16");
+                assertEquals((byte) 0x5a, q8.get(ValueLayout.JAVA_BYTE, 4), what + ": wrote before q8");
+                assertEquals((byte) 0x5a, q8.get(ValueLayout.JAVA_BYTE, n + 5), what + ": wrote after q8");
+                String[] names = {"sum e16^2", "sum q16^2", "sum e8^2", "sum q8^2"};
+                for (int t = 0; t < 4; t++) {
+                    double e = exact[t].round(MathContext.DECIMAL128).doubleValue();
+                    assertSum(e, stats[t], e, n, what + ": " + names[t]);   // all terms >= 0: sum |terms| = sum
+                }
+            }
+        }
+    }
+
+    /** The code of quantizeColumn's definition, written out independently of the kernels. */
+    private static double expectedCode(double v, double s, double limit) {
+        if (s == 0) {
+            return 0;
+        }
+        double inv = 1 / s;
+        double t = Double.isInfinite(inv) ? v / s : v * inv;
+        return Math.max(-limit, Math.min(limit, Math.rint(t)));
+    }
+
     @ParameterizedTest(name = "{0} n={1}")
     @MethodSource("cases")
     void axpy(String name, int n) {
