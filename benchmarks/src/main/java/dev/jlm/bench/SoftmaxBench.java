@@ -39,7 +39,7 @@ public class SoftmaxBench {
     @Param({"1", "2"})
     public int threads;
 
-    @Param({"32x2048", "1536x128", "4096x512", "1x32000"})
+    @Param({"32x2048", "1536x128", "4096x512", "1x32000", "65536x128"})
     public String shape;
 
     /** Input type; F16 and BF16 with impl jlm or scalar only. */

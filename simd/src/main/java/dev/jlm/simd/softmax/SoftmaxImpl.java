@@ -43,6 +43,15 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
      * 384 elements; at 512, 4096 rows took 1.1-1.2 ms that way against 0.70 ms row by row).
      */
     static final int SHORT = 384;
+    /**
+     * F32 rows of at least this many elements take the pairs of {@link #shortRows} only while the input is at most
+     * {@link #PAIRS_MAX_BYTES}; past that (read from memory, not from the cache) row after row is faster: the pair
+     * kernel reads the next two rows side by side, two streams a row apart, which the hardware prefetch follows
+     * poorly (one thread, 16-64 MB of input: 0.81-0.92 against 0.49-0.50 ns per element at 128 elements, 0.80-0.89
+     * against 0.35-0.38 at 256 and 384; within 4 MB the pairs are faster, 0.37 against 0.49 at 128).
+     */
+    static final int PAIRS_STREAM_MIN = 128;
+    static final long PAIRS_MAX_BYTES = 8L << 20;
     /** 16-bit short rows converted to F32 at a time (at most 96 KB of scratch). */
     private static final int SHORT_BLOCK = 64;
 
@@ -113,22 +122,24 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
             }
             return;
         }
+        boolean pairs = n < PAIRS_STREAM_MIN || 4L * rows * n <= PAIRS_MAX_BYTES;
         int chunks = RowExecutor.chunks(rows, n, threads);
         if (chunks <= 1) {
-            rows(v, plain, xt, xm, xs, mt, mm, ms, maskRows, om, os, n, 0, rows);
+            rows(v, plain, pairs, xt, xm, xs, mt, mm, ms, maskRows, om, os, n, 0, rows);
         } else {
             DType mtf = mt;
             MemorySegment mmf = mm;
             long msf = ms;
             long mr = maskRows;
-            RowExecutor.run(chunks, rows, (from, to) -> rows(v, plain, xt, xm, xs, mtf, mmf, msf, mr, om, os, n, from, to));
+            RowExecutor.run(chunks, rows, (from, to) -> rows(v, plain, pairs, xt, xm, xs, mtf, mmf, msf, mr, om, os, n, from,
+                    to));
         }
     }
 
-    private static void rows(boolean vector, boolean plain, DType xt, MemorySegment x, long xs, DType mt,
-                             MemorySegment m, long ms, long maskRows, MemorySegment y, long ys, int n, long from,
-                             long to) {
-        if (vector && plain && m == null && n >= L && n <= SHORT) {
+    private static void rows(boolean vector, boolean plain, boolean pairs, DType xt, MemorySegment x, long xs,
+                             DType mt, MemorySegment m, long ms, long maskRows, MemorySegment y, long ys, int n,
+                             long from, long to) {
+        if (vector && plain && m == null && n >= L && n <= SHORT && (xt != DType.F32 || pairs)) {
             if (xt == DType.F32) {
                 shortRows(x, xs, y, ys, n, from, to);
                 return;

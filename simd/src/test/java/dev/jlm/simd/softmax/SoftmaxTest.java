@@ -206,6 +206,31 @@ class SoftmaxTest {
      * limit, odd row counts, rows with lanes below exp's fast range next to rows without; against the reference,
      * and bit-identical for 1, 2 and 3 threads (the chunks, and so the pairs, differ), in place too.
      */
+    /**
+     * Inputs past SoftmaxImpl.PAIRS_MAX_BYTES with rows of 128 to 384 elements go row after row instead of in
+     * pairs (read from memory, the pairs' two streams were slower): just past the limit, against the reference and
+     * bit-identical for 1, 2 and 3 threads (the choice depends on the whole input, not on a thread's share).
+     */
+    @Test
+    void largeInputsOfShortRowsGoRowByRow() {
+        for (int n : new int[] {128, 257, 384}) {
+            int rows = (int) (SoftmaxImpl.PAIRS_MAX_BYTES / (4L * n)) + 3;
+            float[] x = normal(n * 7L + 3, rows * n, 0, 4);
+            double[] want = reference(x, null, rows, n);
+            float[] first = null;
+            for (int t = 1; t <= 3; t++) {
+                float[] y = vectorOutput(x, rows, n, t);
+                String what = "n=" + n + " rows=" + rows + " threads=" + t;
+                assertClose(what, want, y, REL, ABS);
+                if (first == null) {
+                    first = y;
+                } else {
+                    assertArrayEquals(first, y, what);
+                }
+            }
+        }
+    }
+
     @Test
     void shortRowsInPairsGiveTheSameBitsWhateverTheirPartner() {
         for (int n : new int[] {16, 17, 31, 32, 100, 128, 200, 255, 256, 257}) {
