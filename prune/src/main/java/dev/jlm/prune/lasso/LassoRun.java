@@ -88,7 +88,8 @@ public final class LassoRun {
                 }
                 LassoProblem.Builder b = xa.fortranOrder()
                         ? LassoProblem.builderColumns(xa.data(), yt) : LassoProblem.builder(xa.data(), yt);
-                b.fitIntercept(o.fitIntercept()).l1Ratio(o.l1Ratio()).positive(o.positive());
+                // the build on the solver's threads too: --threads is the run's one thread count
+                b.fitIntercept(o.fitIntercept()).l1Ratio(o.l1Ratio()).positive(o.positive()).threads(o.solver().threads());
                 if (o.groups() != null) {
                     b.groups(readGroups(o.groups(), (int) xa.shape()[1]));
                 }
