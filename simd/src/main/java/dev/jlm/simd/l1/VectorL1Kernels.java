@@ -348,20 +348,9 @@ final class VectorL1Kernels implements L1Kernels {
             c16.intoMemorySegment(q16, (q16Off + i) * 2, LE);
             c8.intoMemorySegment(q8, q8Off + i, LE);
         }
-        double se16 = sum(e16), sn16 = sum(n16), se8 = sum(e8), sn8 = sum(n8);
-        for (; i < n; i++) {
-            double v = x.getAtIndex(ScalarL1Kernels.F64, xOff + i);
-            double a = ScalarL1Kernels.code(v, s16, inv16, 32767);
-            double b = ScalarL1Kernels.code(v, s8, inv8, 127);
-            q16.setAtIndex(ScalarL1Kernels.I16, q16Off + i, (short) a);
-            q8.set(java.lang.foreign.ValueLayout.JAVA_BYTE, q8Off + i, (byte) b);
-            double ea = Math.fma(-s16, a, v);
-            double eb = Math.fma(-s8, b, v);
-            se16 += ea * ea;
-            sn16 += a * a;
-            se8 += eb * eb;
-            sn8 += b * b;
-        }
+        // the last elements (fewer than a step) by the reference, their sums added after the vectors'
+        ScalarL1Kernels.INSTANCE.quantizeColumn(x, xOff + i, n - i, s16, q16, q16Off + i, s8, q8, q8Off + i, stats);
+        double se16 = sum(e16) + stats[0], sn16 = sum(n16) + stats[1], se8 = sum(e8) + stats[2], sn8 = sum(n8) + stats[3];
         stats[0] = se16;
         stats[1] = sn16;
         stats[2] = se8;
