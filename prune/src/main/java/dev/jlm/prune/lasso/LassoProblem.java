@@ -199,7 +199,6 @@ public final class LassoProblem implements AutoCloseable {
         }
     }
 
-    /** Builder of a {@link LassoProblem}; not thread-safe. */
     /** The 16-bit and 8-bit copies of X and their per-column scales and error bounds, filled column by column. */
     private static final class Shadow {
         final int n;
@@ -254,6 +253,7 @@ public final class LassoProblem implements AutoCloseable {
         }
     }
 
+    /** Builder of a {@link LassoProblem}; not thread-safe. */
     public static final class Builder {
         private final Tensor xIn;
         private final Tensor yIn;
