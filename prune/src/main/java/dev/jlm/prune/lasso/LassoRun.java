@@ -93,7 +93,9 @@ public final class LassoRun {
                 if (o.groups() != null) {
                     b.groups(readGroups(o.groups(), (int) xa.shape()[1]));
                 }
+                long built = System.nanoTime();
                 try (LassoProblem pb = b.build(); LassoSolver solver = new LassoSolver(o.solver())) {
+                    double buildSeconds = (System.nanoTime() - built) / 1e9;
                     boolean single = o.alpha() != null;
                     double[] alphas;
                     if (single) {
@@ -122,7 +124,7 @@ public final class LassoRun {
                         AtomicFiles.refuseInputs(o.out(), java.util.Arrays.asList(o.x(), o.y(), o.alphasFile(), o.groups()));
                         Npy.writeF64(o.out(), coef, shape);
                     }
-                    return new Result(path, json(pb, path, o));
+                    return new Result(path, json(pb, path, o, buildSeconds));
                 }
             } finally {
                 if (yCopy != null) {
@@ -159,7 +161,7 @@ public final class LassoRun {
     }
 
     /** The JSON summary (camelCase keys, one array entry per alpha); non-finite numbers are written as null. */
-    static String json(LassoProblem pb, LassoPath path, Options o) {
+    static String json(LassoProblem pb, LassoPath path, Options o, double buildSeconds) {
         List<Solution> s = path.solutions();
         JsonObject j = new JsonObject();
         j.addProperty("samples", pb.samples());
@@ -188,6 +190,8 @@ public final class LassoRun {
             return a;
         }));
         j.add("totalSeconds", num(path.seconds()));
+        // the problem's build (checks, centring, norms, the 16-bit and 8-bit copies of a large X), before the solve
+        j.add("buildSeconds", num(buildSeconds));
         return new GsonBuilder().serializeNulls().create().toJson(j);
     }
 

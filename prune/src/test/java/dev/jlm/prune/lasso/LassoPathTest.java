@@ -233,7 +233,7 @@ class LassoPathTest {
         String json = r.json();
         assertTrue(json.startsWith("{\"samples\":442,\"features\":10,\"tasks\":1,\"kind\":\"lasso\""), json);
         for (String key : new String[] {"\"alphas\":[", "\"nnz\":[0,", "\"relativeGaps\":[", "\"iterations\":[", "\"seconds\":[",
-                "\"totalSeconds\":", "\"converged\":[true"}) {
+                "\"totalSeconds\":", "\"buildSeconds\":", "\"converged\":[true"}) {
             assertTrue(json.contains(key), key + " missing in " + json);
         }
         // One alpha from the command line reproduces the scikit-learn fixture.
