@@ -22,9 +22,13 @@ public final class Lanes {
     public static final VectorSpecies<Float> F = Simd.FLOAT;
     /** Ints with as many lanes as {@link #F}. */
     public static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED.withShape(F.vectorShape());
-    /** Shorts with as many lanes as {@link #F} (half the bits). */
+    /**
+     * Shorts with as many lanes as {@link #F} (half the bits). Where the preferred vector is only 64 bits (no
+     * vector kernels then: {@link Simd#useVector}), the narrowest shape instead, so that this class still loads
+     * for the scalar paths.
+     */
     public static final VectorSpecies<Short> S =
-            VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+            VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 2)));
 
     /** Little-endian F32, any alignment: what {@code Tensor} memory holds. */
     public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

@@ -444,7 +444,7 @@ final class VectorL1Kernels implements L1Kernels {
     }
 
     /** Shorts that widen to exactly two double vectors. */
-    private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(32 * L));
+    private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, 32 * L)));
 
     @Override
     public void columnDotsI16(MemorySegment x, long ld, int n, int from, int to, MemorySegment r, long rOff,
