@@ -6,11 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.jlm.core.DType;
 import dev.jlm.core.Simd;
 import dev.jlm.core.Tensor;
+import dev.jlm.core.convert.Conversions;
 import dev.jlm.simd.activation.Activations;
 import dev.jlm.simd.attention.Attention;
 import dev.jlm.simd.l1.L1Kernels;
 import dev.jlm.simd.norm.LayerNorm;
 import dev.jlm.simd.norm.RmsNorm;
+import dev.jlm.simd.quant.BlockKernel;
+import dev.jlm.simd.quant.QMatMul;
+import dev.jlm.simd.rope.Rope;
+import dev.jlm.simd.rope.RopeTable;
 import dev.jlm.simd.softmax.Softmax;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -40,6 +45,13 @@ class ScalarFallbackTest {
             Activations.get().silu(x, y);
             L1Kernels.get().sumSquares(x.segment(), 0, 8);
             Attention.get();
+            QMatMul.get();
+            BlockKernel.get();
+            Rope.get().apply(x.reshape(4, 2, 8), RopeTable.of(8, 10000, 16), Rope.Layout.HALF_SPLIT, 0, x.reshape(4, 2, 8));
+            try (Tensor h = Tensor.allocate(DType.F16, 64)) {
+                Conversions.f32ToF16(x.segment(), 0, h.segment(), 0, 64);
+                Conversions.f16ToF32(h.segment(), 0, y.segment(), 0, 64);
+            }
         }
         System.out.println("ok " + Simd.describe());
     }
