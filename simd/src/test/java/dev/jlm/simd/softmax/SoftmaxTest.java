@@ -209,7 +209,8 @@ class SoftmaxTest {
     /**
      * Inputs past SoftmaxImpl.PAIRS_MAX_BYTES with rows of 128 to 384 elements go row after row instead of in
      * pairs (read from memory, the pairs' two streams were slower): just past the limit, against the reference and
-     * bit-identical for 1, 2 and 3 threads (the choice depends on the whole input, not on a thread's share).
+     * bit-identical for 1, 2 and 3 threads (the choice depends on the whole input, not on a thread's share); F16
+     * and BF16 rows past it too.
      */
     @Test
     void largeInputsOfShortRowsGoRowByRow() {
@@ -217,6 +218,19 @@ class SoftmaxTest {
             int rows = (int) (SoftmaxImpl.PAIRS_MAX_BYTES / (4L * n)) + 3;
             float[] x = normal(n * 7L + 3, rows * n, 0, 4);
             sameBitsOnOneToThreeThreads(x, rows, n);
+        }
+        // 16-bit rows of that many (each converted and done on its own), against the reference, 1 and 2 threads
+        int n = 128;
+        int rows = (int) (SoftmaxImpl.PAIRS_MAX_BYTES / (4L * n)) + 1;
+        float[] x = normal(77, rows * n, 0, 3);
+        for (DType dt : new DType[] {DType.F16, DType.BF16}) {
+            try (Tensor xt = TestData.of(dt, x, rows, n); Tensor one = poisoned(rows, n); Tensor two = poisoned(rows, n)) {
+                double[] want = reference(xt.toFloatArray(), null, rows, n);
+                Softmax.vector().withThreads(1).apply(xt, one);
+                Softmax.vector().withThreads(2).apply(xt, two);
+                assertClose(dt + " n=" + n + " rows=" + rows, want, one.toFloatArray(), REL, ABS);
+                assertArrayEquals(one.toFloatArray(), two.toFloatArray(), dt + " 1 and 2 threads");
+            }
         }
     }
 
