@@ -38,7 +38,8 @@ public final class Lanes {
 
     // For sum(): lane i pairs with lane i ^ k. Constants (not an array) so that the JIT sees each shuffle. Public
     // for kernels whose hot method is too large for the JIT to inline sum() into (it would then box the vector):
-    // they write the same four folds out.
+    // they write the same four folds out, each under "if (L > k)". A fold at or past the lane count is null, not
+    // the identity: an unguarded use then fails at once instead of adding a vector to itself.
     public static final VectorShuffle<Float> FOLD8 = fold(8);
     public static final VectorShuffle<Float> FOLD4 = fold(4);
     public static final VectorShuffle<Float> FOLD2 = fold(2);
@@ -48,7 +49,7 @@ public final class Lanes {
     }
 
     private static VectorShuffle<Float> fold(int k) {
-        return VectorShuffle.fromOp(F, i -> k < F.length() ? i ^ k : i);
+        return k < F.length() ? VectorShuffle.fromOp(F, i -> i ^ k) : null;
     }
 
     /**

@@ -607,22 +607,30 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
                 ma = ma.blend(va, va.compare(VectorOperators.GT, ma));
                 mb = mb.blend(vb, vb.compare(VectorOperators.GT, mb));
             }
-            FloatVector fa = ma.rearrange(Lanes.FOLD8);
-            FloatVector fb = mb.rearrange(Lanes.FOLD8);
-            ma = ma.blend(fa, fa.compare(VectorOperators.GT, ma));
-            mb = mb.blend(fb, fb.compare(VectorOperators.GT, mb));
-            fa = ma.rearrange(Lanes.FOLD4);
-            fb = mb.rearrange(Lanes.FOLD4);
-            ma = ma.blend(fa, fa.compare(VectorOperators.GT, ma));
-            mb = mb.blend(fb, fb.compare(VectorOperators.GT, mb));
-            fa = ma.rearrange(Lanes.FOLD2);
-            fb = mb.rearrange(Lanes.FOLD2);
-            ma = ma.blend(fa, fa.compare(VectorOperators.GT, ma));
-            mb = mb.blend(fb, fb.compare(VectorOperators.GT, mb));
-            fa = ma.rearrange(Lanes.FOLD1);
-            fb = mb.rearrange(Lanes.FOLD1);
-            ma = ma.blend(fa, fa.compare(VectorOperators.GT, ma));
-            mb = mb.blend(fb, fb.compare(VectorOperators.GT, mb));
+            if (L > 8) {
+                FloatVector fa = ma.rearrange(Lanes.FOLD8);
+                FloatVector fb = mb.rearrange(Lanes.FOLD8);
+                ma = ma.blend(fa, fa.compare(VectorOperators.GT, ma));
+                mb = mb.blend(fb, fb.compare(VectorOperators.GT, mb));
+            }
+            if (L > 4) {
+                FloatVector fa = ma.rearrange(Lanes.FOLD4);
+                FloatVector fb = mb.rearrange(Lanes.FOLD4);
+                ma = ma.blend(fa, fa.compare(VectorOperators.GT, ma));
+                mb = mb.blend(fb, fb.compare(VectorOperators.GT, mb));
+            }
+            if (L > 2) {
+                FloatVector fa = ma.rearrange(Lanes.FOLD2);
+                FloatVector fb = mb.rearrange(Lanes.FOLD2);
+                ma = ma.blend(fa, fa.compare(VectorOperators.GT, ma));
+                mb = mb.blend(fb, fb.compare(VectorOperators.GT, mb));
+            }
+            if (L > 1) {
+                FloatVector fa = ma.rearrange(Lanes.FOLD1);
+                FloatVector fb = mb.rearrange(Lanes.FOLD1);
+                ma = ma.blend(fa, fa.compare(VectorOperators.GT, ma));
+                mb = mb.blend(fb, fb.compare(VectorOperators.GT, mb));
+            }
             float maxA = ma.lane(0);
             float maxB = mb.lane(0);
             ma = FloatVector.broadcast(F, maxA);
@@ -696,7 +704,7 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
                     rareB += expLanes(x, bb / 4, null, 0, maxB, y, yb / 4, start, end);
                 }
             }
-            // a fold at or past the lane count is the identity: it would add the vector to itself
+            // (a fold at or past the lane count is null: see Lanes)
             if (L > 8) {
                 sa = sa.add(sa.rearrange(Lanes.FOLD8));
                 sb = sb.add(sb.rearrange(Lanes.FOLD8));
