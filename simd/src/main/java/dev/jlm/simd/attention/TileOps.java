@@ -67,6 +67,15 @@ final class TileOps {
     private static final VectorMask<Float> ODD1 = VectorMask.fromLong(F, 0xaaaaL);
     private static final VectorShuffle<Float> BITREV = VectorShuffle.fromOp(F,
             i -> SUM4 ? ((i & 1) << 3) | ((i & 2) << 1) | ((i & 4) >> 1) | ((i & 8) >> 3) : i);
+    // The same folds for 8 lanes (AVX2): lane i pairs with lane i ^ k, the mask picks lanes 4..7, and the
+    // bit-reversal of a 3-bit lane index (ODD2 and ODD1 read the same in their low 8 bits).
+    private static final boolean EIGHT = L == 8;
+    private static final VectorShuffle<Float> P4 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 4 : i);
+    private static final VectorShuffle<Float> P2 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 2 : i);
+    private static final VectorShuffle<Float> P1 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 1 : i);
+    private static final VectorMask<Float> HI4 = VectorMask.fromLong(F, 0xf0L);
+    private static final VectorShuffle<Float> BITREV8 = VectorShuffle.fromOp(F,
+            i -> EIGHT ? ((i & 1) << 2) | (i & 2) | ((i & 4) >> 2) : i);
 
     private TileOps() {
     }
@@ -378,8 +387,22 @@ final class TileOps {
                         scores16(j, src, sc.q, r * d, k0, sc.s, r * ks + c, sc.z);
                     }
                 }
+            } else if (EIGHT && rows >= 4) {
+                // 8 lanes (AVX2), groups of four query rows (GQA): eight keys at a time, each key vector loaded once
+                // for the four rows and no lane sum per key; other rows keep directScores, which measured faster than
+                // a fold for a single row
+                int g4 = rows - rows % 4;
+                for (; c + 8 <= n; c += 8) {
+                    long k0 = rows(j, j.km, kb + c * j.kRow, 8, src, sc);
+                    for (int r = 0; r < g4; r += 4) {
+                        scores8x4(j, src, sc.q, r * d, k0, sc.s, r * ks + c, ks, sc.z);
+                    }
+                    for (int r = g4; r < rows; r++) {
+                        directScores(j, src, sc.q, r * d, k0, 8, sc.s, r * ks + c);
+                    }
+                }
             }
-            // the keys left (all of them with fewer than 16 lanes), at most VK at a time: the conversion scratch
+            // the keys left (all of them with 4 lanes, or 8 and fewer than four rows), at most VK at a time: the conversion scratch
             // holds VK rows
             while (c < n) {
                 int m = Math.min(n - c, VK);
@@ -1244,6 +1267,69 @@ final class TileOps {
             for (int r = 0; r < 4; r++) {
                 int qr = qOff + r * d;
                 for (int e = 0; e < 16; e++) {
+                    long ki = kb + e * kr;
+                    float acc = 0f;
+                    for (int i = tail; i < d; i++) {
+                        acc += q[qr + i] * Lanes.get(t, km, ki + i);
+                    }
+                    s[sOff + r * ks + e] += acc;
+                }
+            }
+        }
+    }
+
+    /**
+     * {@link #scores16x4} for 8 lanes (AVX2): s[r][sOff..sOff+8) = q_r . k_c for four query rows (q rows d apart,
+     * score rows ks apart) and the eight keys starting at element kb. Four passes of two keys read side by side, each
+     * key vector loaded once for the four rows (eight accumulators and a query vector: within AVX2's 16 registers, and
+     * six loads per eight FMAs), each pass folded one step and parked in z (keys 2p and 2p + 1 in lanes 0-3 and 4-7);
+     * then two more steps per row (keys in lanes bitrev(c)) and the lanes put back in key order.
+     */
+    private static void scores8x4(Job j, Src src, float[] q, int qOff, long kb, float[] s, int sOff, int ks, float[] z) {
+        int d = j.d;
+        DType t = src.t();
+        MemorySegment km = src.seg();
+        long kr = src.row();
+        for (int p = 0; p < 4; p++) {
+            long k0 = kb + 2 * p * kr;
+            FloatVector a00 = FloatVector.zero(F);
+            FloatVector a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            for (int i = 0, up = d - L; i <= up; i += L) {
+                FloatVector k0v = load(t, km, k0 + i);
+                FloatVector k1v = load(t, km, k0 + kr + i);
+                FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+                a00 = k0v.fma(qv, a00);
+                a01 = k1v.fma(qv, a01);
+                qv = FloatVector.fromArray(F, q, qOff + d + i);
+                a10 = k0v.fma(qv, a10);
+                a11 = k1v.fma(qv, a11);
+                qv = FloatVector.fromArray(F, q, qOff + 2 * d + i);
+                a20 = k0v.fma(qv, a20);
+                a21 = k1v.fma(qv, a21);
+                qv = FloatVector.fromArray(F, q, qOff + 3 * d + i);
+                a30 = k0v.fma(qv, a30);
+                a31 = k1v.fma(qv, a31);
+            }
+            a00.blend(a01, HI4).add(a01.blend(a00, HI4).rearrange(P4)).intoArray(z, p * L);
+            a10.blend(a11, HI4).add(a11.blend(a10, HI4).rearrange(P4)).intoArray(z, (4 + p) * L);
+            a20.blend(a21, HI4).add(a21.blend(a20, HI4).rearrange(P4)).intoArray(z, (8 + p) * L);
+            a30.blend(a31, HI4).add(a31.blend(a30, HI4).rearrange(P4)).intoArray(z, (12 + p) * L);
+        }
+        for (int r = 0; r < 4; r++) {
+            int zr = 4 * r * L;
+            FloatVector z0 = FloatVector.fromArray(F, z, zr);
+            FloatVector z1 = FloatVector.fromArray(F, z, zr + L);
+            FloatVector z2 = FloatVector.fromArray(F, z, zr + 2 * L);
+            FloatVector z3 = FloatVector.fromArray(F, z, zr + 3 * L);
+            FloatVector y0 = z0.blend(z1, ODD2).add(z1.blend(z0, ODD2).rearrange(P2));
+            FloatVector y1 = z2.blend(z3, ODD2).add(z3.blend(z2, ODD2).rearrange(P2));
+            y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(P1)).rearrange(BITREV8).intoArray(s, sOff + r * ks);
+        }
+        int tail = d & ~(L - 1);
+        if (tail < d) {
+            for (int r = 0; r < 4; r++) {
+                int qr = qOff + r * d;
+                for (int e = 0; e < 8; e++) {
                     long ki = kb + e * kr;
                     float acc = 0f;
                     for (int i = tail; i < d; i++) {

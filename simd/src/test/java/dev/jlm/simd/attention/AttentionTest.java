@@ -178,6 +178,26 @@ class AttentionTest {
     }
 
     /**
+     * The eight-key score groups of four rows that 8 lanes (AVX2, the 256-bit run of the test command) use for GQA:
+     * groups of four rows with one to three rows left over (5, 6, 7 and 8 rows per kv head), key counts below, at and
+     * past multiples of eight, head sizes with a lane tail (100), without whole vectors (7) and a long one (128), in
+     * F32, F16 and BF16. With other widths the same shapes take the other kernels and must agree as well.
+     */
+    @ParameterizedTest
+    @MethodSource("impls")
+    void eightKeyGroupsMatchReference(Attention a) {
+        int[][] shapes = {{5, 1, 1, 9, 100}, {6, 1, 1, 23, 7}, {7, 1, 1, 8, 128}, {16, 2, 1, 65, 100}, {12, 3, 2, 31, 64},
+            {8, 1, 1, 1, 128}};
+        DType[] types = {DType.F32, DType.F16, DType.BF16};
+        int n = 0;
+        for (int[] s : shapes) {
+            DType kv = types[n++ % types.length];
+            check(a, 1, s[0], s[1], s[2], s[3], s[4], false, DType.F32, kv);
+            check(a, 2, s[0], s[1], s[2], s[3], s[4], true, DType.F32, kv);
+        }
+    }
+
+    /**
      * The score kernels that hold every query vector of a group in registers (two rows of head_dim 128, four rows
      * of head_dim 64), with F32 and F16 caches, key counts with and without a 16-key tail, and the groups' other
      * rows (5 rows: two kernels plus one row on the general path).
