@@ -70,6 +70,11 @@ final class TileOps {
     // The same folds for 8 lanes (AVX2): lane i pairs with lane i ^ k, the mask picks lanes 4..7, and the
     // bit-reversal of a 3-bit lane index (ODD2 and ODD1 read the same in their low 8 bits).
     private static final boolean EIGHT = L == 8;
+    /**
+     * AVX2 has 16 vector registers (AVX-512 and NEON 32): the wide tiles' 16 accumulators would spill there, so 8
+     * lanes take the tiles of eight (prefill 32x8x512x128 at 256 bits, one thread: 45-49 -> 36-37 ms).
+     */
+    private static final boolean SMALL_TILES = EIGHT;
     private static final VectorShuffle<Float> P4 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 4 : i);
     private static final VectorShuffle<Float> P2 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 2 : i);
     private static final VectorShuffle<Float> P1 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 1 : i);
@@ -352,7 +357,7 @@ final class TileOps {
             toF32(j.kt, j.km, kb, j.kRow, n, j.d, sc.kf);
             int d = j.d;
             int c = 0;
-            for (; c + 8 <= n; c += 8) {
+            for (; c + 8 <= n && !SMALL_TILES; c += 8) {
                 for (int g = 0; g < BQ; g += 2 * L) {
                     keys8(sc.kf, c * d, d, sc.kt, g, sc.s, c * BQ + g);
                 }
@@ -890,7 +895,7 @@ final class TileOps {
     /** o[4 rows][0..d) += w[4 rows][0..n) x vt[n][d]; weight (r, p) at w[wOff + r + p * pStride]. */
     private static void columns4(float[] w, int wOff, int pStride, float[] vt, int n, float[] o, int oOff, int d) {
         int c = 0;
-        for (; c + 4 * L <= d; c += 4 * L) {
+        for (; c + 4 * L <= d && !SMALL_TILES; c += 4 * L) {
             gemm4x4(w, wOff, pStride, vt, c, d, n, o, oOff + c, d);
         }
         for (; c + 2 * L <= d; c += 2 * L) {
