@@ -54,7 +54,8 @@ import smile.regression.LinearModel;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx8g"})
+// prepended, so that -jvmArgsAppend on the command line adds to them instead of replacing them
+@Fork(value = 1, jvmArgsPrepend = {"--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx8g"})
 public class LassoBench {
     static final double TOL = 1e-8;
     /** Held so that the level set on it is not lost with a collected logger. */

@@ -53,7 +53,8 @@ import java.util.concurrent.TimeUnit;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+// prepended, so that -jvmArgsAppend on the command line (e.g. -XX:UseAVX=2) adds to them instead of replacing them
+@Fork(value = 1, jvmArgsPrepend = {"--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 public class QMatMulBench {
     @Param({"jlm", "jlm-interleaved", "scalar", "ort", "ort4"})
     public String impl;

@@ -1,11 +1,13 @@
 package dev.jlm.simd.quant;
 
 import dev.jlm.core.DType;
+import dev.jlm.core.Simd;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -14,7 +16,8 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Decode (M = 1) for 16 float lanes: {@code y[r] = sum_blk s[r, blk] (sum_k q[r, k] a[k] - zp[r, blk] asum[blk])}.
+ * Decode (M = 1) for L = 16 or 8 float lanes (AVX-512, AVX2): {@code y[r] = sum_blk s[r, blk] (sum_k q[r, k] a[k] -
+ * zp[r, blk] asum[blk])}. Below, figures are for 16 lanes; with 8 a group is 32 code bytes (64 k) and a chunk 8 bytes.
  *
  * <p>Four weight rows are read per pass, sharing the loads of A. 4 bits: each group of 64 code bytes (128 k) of a
  * row is one load of 16 int lanes holding 8 nibbles each; nibble {@code t} is isolated in place by one mask
@@ -26,29 +29,33 @@ import java.nio.ByteOrder;
  * reduction runs inside the K loop: each row is reduced once at the end. The zero-point term
  * {@code sum_blk s zp asum} runs as a separate vector pass over the row's scales and packed zero points.
  *
- * <p>Needs {@code blobBytes % 16 == 0} (4 bits: block >= 32; 8 bits: any block), or 4-bit rows of whole 64-byte
+ * <p>Needs {@code blobBytes % L == 0} (16 lanes, 4 bits: block >= 32; 8 bits: any block), or 4-bit rows of whole
  * groups (then blocks of 16 too, read by the group loop alone, {@link #EX16} giving each lane its block's scale),
  * and A arranged as
  * {@link VectorQMatMul} arranges it (per 32 values of a 4-bit row: the even k, then the odd k), then, for 4 bits,
  * its whole groups rearranged by {@link #arrange4}.
  */
 final class Gemv {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
-    private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
-    private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_512;
+    private static final VectorSpecies<Float> F = Simd.FLOAT;
+    /** Float lanes: 16 or 8 ({@link VectorQMatMul} takes other widths elsewhere). */
+    private static final int L = F.length();
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    /** L bytes: a chunk of codes, widened to L int lanes (at least the narrowest shape, 64 bits). */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, 8 * L)));
+    /** A group of codes: 4L bytes, one vector of L int lanes. */
+    private static final VectorSpecies<Byte> B64 = VectorSpecies.of(byte.class, F.vectorShape());
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Rows per pass. */
     static final int ROWS = 4;
-    /** Duplicates bytes 0..7 into pairs, so that packed 4-bit zero points unpack in block order. */
+    /** Duplicates bytes 0..L/2-1 into pairs, so that packed 4-bit zero points unpack in block order. */
     static final VectorShuffle<Byte> PAIRS = VectorShuffle.fromOp(B, i -> i / 2);
     /** Shift per lane: 0 for the low nibble (even block), 4 for the high one. */
     static final IntVector NIBBLE_SHIFT = IntVector.fromArray(I, new int[]{0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4}, 0);
 
-    /** k per group of 64 code bytes (4 bits): 16 int lanes of 8 nibbles. */
-    static final int GROUP = 128;
-    private static final int GROUP_BYTES = 64;
+    /** k per group of 4L code bytes (4 bits): L int lanes of 8 nibbles. */
+    static final int GROUP = 8 * L;
+    private static final int GROUP_BYTES = 4 * L;
     /** Exact powers of two that undo, in the arranged A, the place of nibble t in its int lane. */
     private static final float[] NIBBLE_WEIGHT = {1f, 0x1p-4f, 0x1p-8f, 0x1p-12f, 0x1p-16f, 0x1p-20f, 0x1p-24f, 1f};
     /** Lane j of a group to its block's scale, for blocks of 16, 32, 64 and >= 128 k. */
@@ -71,8 +78,8 @@ final class Gemv {
     }
 
     static boolean supports(QuantizedMatrix b) {
-        // 4-bit blocks of 16 (8 bytes) when the rows are whole groups of 64 bytes: the group loop alone reads them
-        return b.blobBytes() % 16 == 0 || (b.bits() == 4 && (long) b.kBlocks() * b.blobBytes() % GROUP_BYTES == 0);
+        // 4-bit blocks of 16 (8 bytes) when the rows are whole groups: the group loop alone reads them
+        return b.blobBytes() % L == 0 || (b.bits() == 4 && (long) b.kBlocks() * b.blobBytes() % GROUP_BYTES == 0);
     }
 
     /** Rows {@code [from, to)} of {@code y = a x dequant(b)^T + bias}. */
@@ -82,8 +89,8 @@ final class Gemv {
             throw new IllegalStateException("decode rows must start at a multiple of " + ROWS + ", not " + from);
         }
         int kb = b.kBlocks();
-        // 16 floats of slack: a group reads one vector of scales from its first block on
-        float[] sc = new float[ROWS * kb + 16];
+        // L floats of slack: a group reads one vector of scales from its first block on
+        float[] sc = new float[ROWS * kb + L];
         float[] out = new float[ROWS];
         VectorShuffle<Float> ex = scaleLanes(b.blockSize());
         long r = from;
@@ -123,11 +130,11 @@ final class Gemv {
     /** {@code sum_blk s[blk] zp[blk] asum[blk]} for row {@code r}, its scales in {@code sc[off ..]}. */
     private static float zeroPointTerm(QuantizedMatrix b, long r, float[] sc, int off, float[] asum) {
         int kb = b.kBlocks();
-        int bound = kb & ~15;
+        int bound = kb & -L;
         FloatVector acc = FloatVector.zero(F);
         int blk = 0;
         if (!b.hasZeroPoints()) {
-            for (; blk < bound; blk += 16) {
+            for (; blk < bound; blk += L) {
                 acc = FloatVector.fromArray(F, sc, off + blk).fma(FloatVector.fromArray(F, asum, blk), acc);
             }
             float sum = acc.reduceLanes(VectorOperators.ADD);
@@ -139,16 +146,18 @@ final class Gemv {
         MemorySegment zs = b.zeroPoints().segment();
         long zOff = r * b.zeroPointBytesPerRow();
         if (b.bits() == 4) {
-            // 16 blocks per 8 bytes; a whole long is read only when it lies inside the row.
-            for (; blk < bound && (blk >> 1) + 8 <= b.zeroPointBytesPerRow(); blk += 16) {
-                long packed = zs.get(I64, zOff + (blk >> 1));
-                IntVector z = (IntVector) ((ByteVector) LongVector.broadcast(LongVector.SPECIES_128, packed).reinterpretAsBytes())
-                        .rearrange(PAIRS).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            // L blocks per L / 2 bytes, from 8 bytes read where they lie inside the row (16 lanes: a long broadcast
+            // to 16 bytes; 8 lanes: an 8-byte vector, of which the first 4 are used)
+            for (; blk < bound && (blk >> 1) + 8 <= b.zeroPointBytesPerRow(); blk += L) {
+                ByteVector packed = L == 16
+                        ? (ByteVector) LongVector.broadcast(LongVector.SPECIES_128, zs.get(I64, zOff + (blk >> 1))).reinterpretAsBytes()
+                        : ByteVector.fromMemorySegment(B, zs, zOff + (blk >> 1), ByteOrder.LITTLE_ENDIAN);
+                IntVector z = (IntVector) packed.rearrange(PAIRS).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 FloatVector zf = (FloatVector) z.lanewise(VectorOperators.LSHR, NIBBLE_SHIFT).and(0xf).convert(VectorOperators.I2F, 0);
                 acc = FloatVector.fromArray(F, sc, off + blk).mul(FloatVector.fromArray(F, asum, blk)).fma(zf, acc);
             }
         } else {
-            for (; blk < bound; blk += 16) {
+            for (; blk < bound; blk += L) {
                 IntVector z = (IntVector) ByteVector.fromMemorySegment(B, zs, zOff + blk, ByteOrder.LITTLE_ENDIAN)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 FloatVector zf = (FloatVector) z.convert(VectorOperators.I2F, 0);
@@ -201,6 +210,7 @@ final class Gemv {
         // long chain of clamping instructions instead of a compare and a branch
         // (64) for the row layout; in the interleaved one the four rows' groups lie side by side, 256 bytes apart
         int groupBytes = GROUP * blob / block << (b.unitShift(r) - 6);
+        int shift = b.unitShift(r);   // with 8 lanes a group is half a 64-byte unit: its offset goes through unit()
         long o0 = b.rowBase(r);
         long o1 = b.rowBase(r + 1);
         long o2 = b.rowBase(r + 2);
@@ -217,7 +227,7 @@ final class Gemv {
         FloatVector acc2 = FloatVector.zero(F);
         FloatVector acc3 = FloatVector.zero(F);
         for (int g = 0; g < groups; g++) {
-            long o = (long) groupBytes * g;
+            long o = L == 16 ? (long) groupBytes * g : QuantizedMatrix.unit((long) GROUP_BYTES * g, shift);
             int ai = GROUP * g;
             IntVector v0 = ByteVector.fromMemorySegment(B64, d, o0 + o, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
             IntVector v1 = ByteVector.fromMemorySegment(B64, d, o1 + o, ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
@@ -228,37 +238,37 @@ final class Gemv {
             FloatVector p1 = ((FloatVector) v1.and(m0).convert(VectorOperators.I2F, 0)).mul(a);
             FloatVector p2 = ((FloatVector) v2.and(m0).convert(VectorOperators.I2F, 0)).mul(a);
             FloatVector p3 = ((FloatVector) v3.and(m0).convert(VectorOperators.I2F, 0)).mul(a);
-            a = FloatVector.fromArray(F, ap, ai + 16);
+            a = FloatVector.fromArray(F, ap, ai + 1 * L);
             p0 = ((FloatVector) v0.and(m1).convert(VectorOperators.I2F, 0)).fma(a, p0);
             p1 = ((FloatVector) v1.and(m1).convert(VectorOperators.I2F, 0)).fma(a, p1);
             p2 = ((FloatVector) v2.and(m1).convert(VectorOperators.I2F, 0)).fma(a, p2);
             p3 = ((FloatVector) v3.and(m1).convert(VectorOperators.I2F, 0)).fma(a, p3);
-            a = FloatVector.fromArray(F, ap, ai + 32);
+            a = FloatVector.fromArray(F, ap, ai + 2 * L);
             p0 = ((FloatVector) v0.and(m2).convert(VectorOperators.I2F, 0)).fma(a, p0);
             p1 = ((FloatVector) v1.and(m2).convert(VectorOperators.I2F, 0)).fma(a, p1);
             p2 = ((FloatVector) v2.and(m2).convert(VectorOperators.I2F, 0)).fma(a, p2);
             p3 = ((FloatVector) v3.and(m2).convert(VectorOperators.I2F, 0)).fma(a, p3);
-            a = FloatVector.fromArray(F, ap, ai + 48);
+            a = FloatVector.fromArray(F, ap, ai + 3 * L);
             p0 = ((FloatVector) v0.and(m3).convert(VectorOperators.I2F, 0)).fma(a, p0);
             p1 = ((FloatVector) v1.and(m3).convert(VectorOperators.I2F, 0)).fma(a, p1);
             p2 = ((FloatVector) v2.and(m3).convert(VectorOperators.I2F, 0)).fma(a, p2);
             p3 = ((FloatVector) v3.and(m3).convert(VectorOperators.I2F, 0)).fma(a, p3);
-            a = FloatVector.fromArray(F, ap, ai + 64);
+            a = FloatVector.fromArray(F, ap, ai + 4 * L);
             p0 = ((FloatVector) v0.and(m4).convert(VectorOperators.I2F, 0)).fma(a, p0);
             p1 = ((FloatVector) v1.and(m4).convert(VectorOperators.I2F, 0)).fma(a, p1);
             p2 = ((FloatVector) v2.and(m4).convert(VectorOperators.I2F, 0)).fma(a, p2);
             p3 = ((FloatVector) v3.and(m4).convert(VectorOperators.I2F, 0)).fma(a, p3);
-            a = FloatVector.fromArray(F, ap, ai + 80);
+            a = FloatVector.fromArray(F, ap, ai + 5 * L);
             p0 = ((FloatVector) v0.and(m5).convert(VectorOperators.I2F, 0)).fma(a, p0);
             p1 = ((FloatVector) v1.and(m5).convert(VectorOperators.I2F, 0)).fma(a, p1);
             p2 = ((FloatVector) v2.and(m5).convert(VectorOperators.I2F, 0)).fma(a, p2);
             p3 = ((FloatVector) v3.and(m5).convert(VectorOperators.I2F, 0)).fma(a, p3);
-            a = FloatVector.fromArray(F, ap, ai + 96);
+            a = FloatVector.fromArray(F, ap, ai + 6 * L);
             p0 = ((FloatVector) v0.and(m6).convert(VectorOperators.I2F, 0)).fma(a, p0);
             p1 = ((FloatVector) v1.and(m6).convert(VectorOperators.I2F, 0)).fma(a, p1);
             p2 = ((FloatVector) v2.and(m6).convert(VectorOperators.I2F, 0)).fma(a, p2);
             p3 = ((FloatVector) v3.and(m6).convert(VectorOperators.I2F, 0)).fma(a, p3);
-            a = FloatVector.fromArray(F, ap, ai + 112);
+            a = FloatVector.fromArray(F, ap, ai + 7 * L);
             p0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p0);
             p1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p1);
             p2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(a, p2);
@@ -277,9 +287,9 @@ final class Gemv {
             FloatVector p1 = FloatVector.zero(F);
             FloatVector p2 = FloatVector.zero(F);
             FloatVector p3 = FloatVector.zero(F);
-            for (int c = 0; c < blob; c += 16) {
+            for (int c = 0; c < blob; c += L) {
                 FloatVector aLo = FloatVector.fromArray(F, ap, ai + 2 * c);
-                FloatVector aHi = FloatVector.fromArray(F, ap, ai + 2 * c + 16);
+                FloatVector aHi = FloatVector.fromArray(F, ap, ai + 2 * c + L);
                 IntVector v0 = codes(d, o0 + o + c);
                 IntVector v1 = codes(d, o1 + o + c);
                 IntVector v2 = codes(d, o2 + o + c);
@@ -328,7 +338,7 @@ final class Gemv {
             FloatVector p1 = f(codes(d, o1 + o)).mul(a);
             FloatVector p2 = f(codes(d, o2 + o)).mul(a);
             FloatVector p3 = f(codes(d, o3 + o)).mul(a);
-            for (int c = 16; c < blob; c += 16) {
+            for (int c = L; c < blob; c += L) {
                 a = FloatVector.fromArray(F, ap, ai + c);
                 long oc = QuantizedMatrix.unit(pb + c, shift);
                 p0 = f(codes(d, o0 + oc)).fma(a, p0);
@@ -362,16 +372,17 @@ final class Gemv {
             int groups = kb * block / GROUP;
             int blockShift = Integer.numberOfTrailingZeros(block);
             for (int g = 0; g < groups; g++) {
-                IntVector v = ByteVector.fromMemorySegment(B64, d, o0 + ((long) g << shift), ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
+                IntVector v = ByteVector.fromMemorySegment(B64, d, o0 + QuantizedMatrix.unit((long) GROUP_BYTES * g, shift),
+                        ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
                 int ai = GROUP * g;
                 FloatVector p = ((FloatVector) v.and(0xF).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, ap, ai));
-                p = ((FloatVector) v.and(0xF0).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 16), p);
-                p = ((FloatVector) v.and(0xF00).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 32), p);
-                p = ((FloatVector) v.and(0xF000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 48), p);
-                p = ((FloatVector) v.and(0xF0000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 64), p);
-                p = ((FloatVector) v.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 80), p);
-                p = ((FloatVector) v.and(0xF000000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 96), p);
-                p = ((FloatVector) v.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 112), p);
+                p = ((FloatVector) v.and(0xF0).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 1 * L), p);
+                p = ((FloatVector) v.and(0xF00).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 2 * L), p);
+                p = ((FloatVector) v.and(0xF000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 3 * L), p);
+                p = ((FloatVector) v.and(0xF0000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 4 * L), p);
+                p = ((FloatVector) v.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 5 * L), p);
+                p = ((FloatVector) v.and(0xF000000).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 6 * L), p);
+                p = ((FloatVector) v.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, ap, ai + 7 * L), p);
                 acc = p.fma(FloatVector.fromArray(F, sc, GROUP * g >>> blockShift).rearrange(ex), acc);
             }
             blk = groups * GROUP / block;
@@ -380,11 +391,11 @@ final class Gemv {
             long pb = (long) blk * blob;
             int ai = blk * block;
             FloatVector p = FloatVector.zero(F);
-            for (int c = 0; c < blob; c += 16) {
+            for (int c = 0; c < blob; c += L) {
                 IntVector v = codes(d, o0 + QuantizedMatrix.unit(pb + c, shift));
                 if (four) {
                     p = lo(v).fma(FloatVector.fromArray(F, ap, ai + 2 * c), p);
-                    p = hi(v).fma(FloatVector.fromArray(F, ap, ai + 2 * c + 16), p);
+                    p = hi(v).fma(FloatVector.fromArray(F, ap, ai + 2 * c + L), p);
                 } else {
                     p = f(v).fma(FloatVector.fromArray(F, ap, ai + c), p);
                 }
@@ -396,7 +407,7 @@ final class Gemv {
 
     /**
      * Rearranges, for 4 bits, the whole groups of {@code ap} (arranged by {@link VectorQMatMul}, zero-padded to
-     * {@code kp}) from the raw row {@code a[0, k)}: {@code ap[g 128 + 16 t + j] = a[g 128 + 8 j + t] 2^-4t} (no
+     * {@code kp}) from the raw row {@code a[0, k)}: {@code ap[g 8L + L t + j] = a[g 8L + 8 j + t] 2^-4t} (no
      * factor for t = 7, which is read by a shift), the order and weights in which {@link #four} reads the
      * nibbles of a group. Blocks after the last whole group keep the arrangement of the tail loop.
      */
@@ -408,8 +419,8 @@ final class Gemv {
             int base = g * GROUP;
             for (int t = 0; t < 8; t++) {
                 float w = NIBBLE_WEIGHT[t];
-                for (int j = 0; j < 16; j++) {
-                    ap[base + 16 * t + j] = raw[base + 8 * j + t] * w;
+                for (int j = 0; j < L; j++) {
+                    ap[base + L * t + j] = raw[base + 8 * j + t] * w;
                 }
             }
         }

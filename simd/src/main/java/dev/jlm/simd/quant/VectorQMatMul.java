@@ -21,7 +21,8 @@ import java.nio.ByteOrder;
  * {@code sum((q - zp) s a) = s (sum(q a) - zp sum(a))}, the block sums of A computed once per call.
  *
  * <ul>
- *   <li>M = 1 (decode): {@link Gemv} with 16 float lanes; otherwise one row at a time ({@link #rowDot8}).</li>
+ *   <li>M = 1 (decode): {@link Gemv} (16 or 8 float lanes); layouts it does not read one row at a time
+ *       ({@link #rowDot8}).</li>
  *   <li>M &gt;= {@link Gemm#MIN_M} (prefill) with 16 float lanes: {@link Gemm}, register tiles over A^T.</li>
  *   <li>Other M &gt; 1: panels of weight rows are dequantized into a per-thread scratch (never the whole
  *       matrix) and dotted with every row of A ({@link DotGemm}).</li>
@@ -58,7 +59,7 @@ final class VectorQMatMul implements QMatMul {
         float[] asum = blockSums(ap, m, kp, b.blockSize());
         MemorySegment ys = y.segment();
         float[] bv = bias == null ? null : bias.toFloatArray();
-        if (m == 1 && F.length() >= 16 && Gemv.supports(b)) {
+        if (m == 1 && Gemv.supports(b)) {   // 16 or 8 lanes (fewer went to the scalar reference above)
             if (b.bits() == 4) {
                 // after the block sums, which do not depend on the order inside a block
                 Gemv.arrange4(a.segment(), (int) b.k(), ap, kp);
