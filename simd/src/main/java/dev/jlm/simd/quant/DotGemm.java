@@ -6,6 +6,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -31,32 +32,41 @@ final class DotGemm {
     /** Rows of A per tile. */
     static final int MR = 4;
     /**
+     * 8 lanes (AVX2, 16 vector registers): the 4 x 6 tile's 24 accumulators would spill there, so rows of A go two
+     * at a time (12 accumulators).
+     */
+    private static final boolean FEW_REGISTERS = L == 8;
+    /**
      * Bytes of dequantized weights per panel (at least 12 rows): they stay in the L2 cache while every row of A
      * passes over them.
      */
     private static final int PANEL_BYTES = 192 * 1024;
 
+    /** k per group of 4L code bytes (16 lanes: 128 k in 64 bytes; 8 lanes: 64 k in 32 bytes). */
     private static final int GROUP = Gemv.GROUP;
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
-    private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_512;
+    private static final int GROUP_BYTES = GROUP / 2;
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final VectorSpecies<Byte> B64 = VectorSpecies.of(byte.class, F.vectorShape());
+    /** L bytes (at least the narrowest shape): 8 lanes read the packed zero points of 8 blocks from it. */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, 8 * L)));
 
     private DotGemm() {
     }
 
     /**
-     * Whether {@link #rows} decodes whole groups of 128 k in the nibble order (16 lanes, 4 bits, blocks of at
+     * Whether {@link #rows} decodes whole groups of 8L k in the nibble order (16 or 8 lanes, 4 bits, blocks of at
      * least 32, or of 16 in rows of whole groups): A must then be arranged by {@link #arrangeGroups}.
      */
     static boolean nibbleOrder(QuantizedMatrix b) {
         // blocks of 16 when the rows are whole groups (no tail for Gemm.decode, which needs 16-byte blocks)
-        return L == 16 && b.bits() == 4
-                && (b.blockSize() >= 32 || (long) b.kBlocks() * b.blobBytes() % (GROUP / 2) == 0);
+        return L >= 8 && b.bits() == 4
+                && (b.blockSize() >= 32 || (long) b.kBlocks() * b.blobBytes() % GROUP_BYTES == 0);
     }
 
     /**
-     * Rewrites the whole groups of 128 k of every row of the arranged A in the order the nibble decode writes
-     * weights: position {@code 16 t + j} of a group holds {@code a[8 j + t]} (int lane j of 64 code bytes holds
-     * the 8 nibbles of k = 8j .. 8j+7). The blocks after the last whole group keep their arrangement.
+     * Rewrites the whole groups of 8L k of every row of the arranged A in the order the nibble decode writes
+     * weights: position {@code L t + j} of a group holds {@code a[8 j + t]} (int lane j of a group's 4L code bytes
+     * holds the 8 nibbles of k = 8j .. 8j+7). The blocks after the last whole group keep their arrangement.
      */
     static void arrangeGroups(MemorySegment as, int m, int k, float[] ap, int kp) {
         int groups = kp / GROUP;
@@ -68,8 +78,8 @@ final class DotGemm {
             for (int g = 0; g < groups; g++) {
                 int gb = g * GROUP;
                 for (int t = 0; t < 8; t++) {
-                    for (int j = 0; j < 16; j++) {
-                        ap[base + gb + 16 * t + j] = raw[gb + 8 * j + t];
+                    for (int j = 0; j < L; j++) {
+                        ap[base + gb + L * t + j] = raw[gb + 8 * j + t];
                     }
                 }
             }
@@ -77,9 +87,9 @@ final class DotGemm {
     }
 
     /**
-     * Dequantizes row {@code r} into {@code w[off .. off + kp)}: whole groups in the nibble order (one 64-byte
-     * load per group, per 16 weights a shift and mask, a conversion and one FMA with vectors of the lanes' block
-     * scale and {@code -zp s}), the blocks after them as {@link Gemm#decode} does.
+     * Dequantizes row {@code r} into {@code w[off .. off + kp)}: whole groups in the nibble order (one 4L-byte
+     * load per group, per L weights a shift and mask, a conversion and one FMA with vectors of the lanes' block
+     * scale and {@code -zp s}), the blocks after them as {@link VectorQMatMul#decodeBlocks} does.
      */
     static void decodeNibbles(QuantizedMatrix b, long r, float[] w, int off, float[] sc, float[] zc) {
         int kb = b.kBlocks();
@@ -94,28 +104,28 @@ final class DotGemm {
             int blk = g * GROUP >>> Integer.numberOfTrailingZeros(block);
             FloatVector s = FloatVector.fromArray(F, sc, blk).rearrange(ex);
             FloatVector z = FloatVector.fromArray(F, zc, blk).rearrange(ex);
-            IntVector v = ByteVector.fromMemorySegment(B64, d, rowOff + ((long) g << shift), ByteOrder.LITTLE_ENDIAN)
-                    .reinterpretAsInts();
+            IntVector v = ByteVector.fromMemorySegment(B64, d, rowOff + QuantizedMatrix.unit((long) GROUP_BYTES * g, shift),
+                    ByteOrder.LITTLE_ENDIAN).reinterpretAsInts();
             int o = off + g * GROUP;
             ((FloatVector) v.and(0xf).convert(VectorOperators.I2F, 0)).fma(s, z).intoArray(w, o);
             ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and(0xf).convert(VectorOperators.I2F, 0))
-                    .fma(s, z).intoArray(w, o + 16);
+                    .fma(s, z).intoArray(w, o + 1 * L);
             ((FloatVector) v.lanewise(VectorOperators.LSHR, 8).and(0xf).convert(VectorOperators.I2F, 0))
-                    .fma(s, z).intoArray(w, o + 32);
+                    .fma(s, z).intoArray(w, o + 2 * L);
             ((FloatVector) v.lanewise(VectorOperators.LSHR, 12).and(0xf).convert(VectorOperators.I2F, 0))
-                    .fma(s, z).intoArray(w, o + 48);
+                    .fma(s, z).intoArray(w, o + 3 * L);
             ((FloatVector) v.lanewise(VectorOperators.LSHR, 16).and(0xf).convert(VectorOperators.I2F, 0))
-                    .fma(s, z).intoArray(w, o + 64);
+                    .fma(s, z).intoArray(w, o + 4 * L);
             ((FloatVector) v.lanewise(VectorOperators.LSHR, 20).and(0xf).convert(VectorOperators.I2F, 0))
-                    .fma(s, z).intoArray(w, o + 80);
+                    .fma(s, z).intoArray(w, o + 5 * L);
             ((FloatVector) v.lanewise(VectorOperators.LSHR, 24).and(0xf).convert(VectorOperators.I2F, 0))
-                    .fma(s, z).intoArray(w, o + 96);
+                    .fma(s, z).intoArray(w, o + 6 * L);
             ((FloatVector) v.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
-                    .fma(s, z).intoArray(w, o + 112);
+                    .fma(s, z).intoArray(w, o + 7 * L);
         }
         int tail = groups * GROUP / block;
         if (tail < kb) {
-            Gemm.decode(b, r, tail, kb, w, off + groups * GROUP);
+            VectorQMatMul.decodeBlocks(b, r, tail, kb, w, off + groups * GROUP, L == 16);
         }
     }
 
@@ -144,31 +154,31 @@ final class DotGemm {
             for (int i = 0; i < 4; i++) {
                 FloatVector s = FloatVector.fromArray(F, sc, i * cs + blk).rearrange(ex);
                 FloatVector z = FloatVector.fromArray(F, zc, i * cs + blk).rearrange(ex);
-                long src = base[i] + ((long) g << shift[i]);
+                long src = base[i] + QuantizedMatrix.unit((long) GROUP_BYTES * g, shift[i]);
                 IntVector v = ByteVector.fromMemorySegment(B64, d, src, ByteOrder.LITTLE_ENDIAN)
                         .reinterpretAsInts();
                 int o = off + i * kp + g * GROUP;
                 ((FloatVector) v.and(0xf).convert(VectorOperators.I2F, 0)).fma(s, z).intoArray(w, o);
                 ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and(0xf).convert(VectorOperators.I2F, 0))
-                        .fma(s, z).intoArray(w, o + 16);
+                        .fma(s, z).intoArray(w, o + 1 * L);
                 ((FloatVector) v.lanewise(VectorOperators.LSHR, 8).and(0xf).convert(VectorOperators.I2F, 0))
-                        .fma(s, z).intoArray(w, o + 32);
+                        .fma(s, z).intoArray(w, o + 2 * L);
                 ((FloatVector) v.lanewise(VectorOperators.LSHR, 12).and(0xf).convert(VectorOperators.I2F, 0))
-                        .fma(s, z).intoArray(w, o + 48);
+                        .fma(s, z).intoArray(w, o + 3 * L);
                 ((FloatVector) v.lanewise(VectorOperators.LSHR, 16).and(0xf).convert(VectorOperators.I2F, 0))
-                        .fma(s, z).intoArray(w, o + 64);
+                        .fma(s, z).intoArray(w, o + 4 * L);
                 ((FloatVector) v.lanewise(VectorOperators.LSHR, 20).and(0xf).convert(VectorOperators.I2F, 0))
-                        .fma(s, z).intoArray(w, o + 80);
+                        .fma(s, z).intoArray(w, o + 5 * L);
                 ((FloatVector) v.lanewise(VectorOperators.LSHR, 24).and(0xf).convert(VectorOperators.I2F, 0))
-                        .fma(s, z).intoArray(w, o + 96);
+                        .fma(s, z).intoArray(w, o + 6 * L);
                 ((FloatVector) v.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
-                        .fma(s, z).intoArray(w, o + 112);
+                        .fma(s, z).intoArray(w, o + 7 * L);
             }
         }
         int tail = groups * GROUP / block;
         if (tail < kb) {
             for (int i = 0; i < 4; i++) {
-                Gemm.decode(b, r + i, tail, kb, w, off + i * kp + groups * GROUP);
+                VectorQMatMul.decodeBlocks(b, r + i, tail, kb, w, off + i * kp + groups * GROUP, L == 16);
             }
         }
     }
@@ -190,11 +200,12 @@ final class DotGemm {
         }
         MemorySegment zs = b.zeroPoints().segment();
         long zOff = r * b.zeroPointBytesPerRow();
-        // 16 blocks per 8 bytes; a whole long is read only when it lies inside the row
-        for (; blk + 16 <= kb && (blk >> 1) + 8 <= b.zeroPointBytesPerRow(); blk += 16) {
-            long packed = zs.get(Gemv.I64, zOff + (blk >> 1));
-            IntVector zi = (IntVector) ((ByteVector) LongVector.broadcast(LongVector.SPECIES_128, packed)
-                    .reinterpretAsBytes()).rearrange(Gemv.PAIRS).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+        // L blocks per L / 2 bytes, from 8 bytes read where they lie inside the row (as in Gemv's zero-point pass)
+        for (; blk + L <= kb && (blk >> 1) + 8 <= b.zeroPointBytesPerRow(); blk += L) {
+            ByteVector packed = L == 16
+                    ? (ByteVector) LongVector.broadcast(LongVector.SPECIES_128, zs.get(Gemv.I64, zOff + (blk >> 1))).reinterpretAsBytes()
+                    : ByteVector.fromMemorySegment(B, zs, zOff + (blk >> 1), ByteOrder.LITTLE_ENDIAN);
+            IntVector zi = (IntVector) packed.rearrange(Gemv.PAIRS).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
             FloatVector zf = (FloatVector) zi.lanewise(VectorOperators.LSHR, Gemv.NIBBLE_SHIFT).and(0xf)
                     .convert(VectorOperators.I2F, 0);
             zf.neg().mul(FloatVector.fromArray(F, sc, co + blk)).intoArray(zc, co + blk);
@@ -216,8 +227,8 @@ final class DotGemm {
         float[] out = new float[MR * NR];
         long n = b.n();
         boolean nibbles = nibbleOrder(b);
-        // 16 floats of slack: a group reads one vector of block constants from its first block on
-        int cs = b.kBlocks() + 16;
+        // L floats of slack: a group reads one vector of block constants from its first block on
+        int cs = b.kBlocks() + L;
         float[] sc = nibbles ? new float[4 * cs] : null;
         float[] zc = nibbles ? new float[4 * cs] : null;
         for (int p0 = 0; p0 < part; p0 += panel) {
@@ -243,14 +254,13 @@ final class DotGemm {
                 long r0 = from + p0 + t0;
                 int wo = t0 * kp;
                 int i = 0;
-                for (; i + 4 <= m; i += 4) {
+                for (; i + 4 <= m && !FEW_REGISTERS; i += 4) {
                     dot4x6(ap, i * kp, kp, w, wo, out);
                     store(out, 4, i, r0, width, n, bias, ys);
                 }
-                if (i + 2 <= m) {
+                for (; i + 2 <= m; i += 2) {
                     dot2x6(ap, i * kp, kp, w, wo, out);
                     store(out, 2, i, r0, width, n, bias, ys);
-                    i += 2;
                 }
                 if (i < m) {
                     dot1x6(ap, i * kp, kp, w, wo, out);

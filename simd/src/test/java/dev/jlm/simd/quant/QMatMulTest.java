@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.Random;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -172,7 +172,7 @@ class QMatMulTest {
 
     /**
      * 1 < M < 32 dots panels of dequantized weight rows with tiles of 4, 2 and 1 rows of A and 6 weight rows: every
-     * M remainder, N around multiples of 6, parts and panels split over threads, and results identical for 1, 2
+     * M remainder, N around multiples of 6, parts and panels split over threads, and the same results for 1, 2
      * and 3 threads (each output is one dot product, whichever thread computes it).
      */
     @Test
@@ -200,8 +200,16 @@ class QMatMulTest {
             QMatMul.vector().multiply(a, q, null, y1, 1);
             QMatMul.vector().multiply(a, q, null, y2, 2);
             QMatMul.vector().multiply(a, q, null, y3, 3);
-            assertArrayEquals(y1.toFloatArray(), y2.toFloatArray());
-            assertArrayEquals(y1.toFloatArray(), y3.toFloatArray());
+            // the same dot products, except for the order of the final lane sum, which the Vector API leaves to the
+            // compiler: an interpreted call and a compiled one may round it differently (seen once in a test run)
+            float[] e = y1.toFloatArray();
+            float[] g2 = y2.toFloatArray();
+            float[] g3 = y3.toFloatArray();
+            for (int i = 0; i < e.length; i++) {
+                float tol = 1e-5f * (1 + Math.abs(e[i]));
+                assertEquals(e[i], g2[i], tol, "2 threads, output " + i);
+                assertEquals(e[i], g3[i], tol, "3 threads, output " + i);
+            }
         }
     }
 
