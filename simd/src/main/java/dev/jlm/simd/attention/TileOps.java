@@ -25,11 +25,12 @@ import jdk.incubator.vector.VectorShuffle;
  * ("wide"): the query tile is transposed once per tile into scratch so that scores come out as
  * {@code [key][query row]} with the query rows along the lanes: {@code S^T = K Q^T} runs as an 8-key x 2-vector
  * register block, the online softmax works lane-wise on whole groups of rows (no horizontal reductions), and
- * {@code P V} runs as a 4-row x 4-vector block over the value tile converted to F32 once. With fewer rows
+ * {@code P V} runs as a 4-row x 4-vector block over the value tile converted to F32 once (with 8 lanes, AVX2's 16
+ * registers, blocks of eight accumulators: 4 keys and 4 x 2 vectors). With fewer rows
  * (decoding or a few new tokens, where a row may be another query head of the same kv head) keys and values are
  * read in place (F16 ones, and BF16 ones for the two-row kernels, converted a chunk at a time into an F32
- * scratch first), sixteen keys' scores folded
- * into one vector, four rows at a time where there are four.
+ * scratch first), sixteen keys' scores folded into one vector, four rows at a time where there are four (with 8
+ * lanes, eight keys for groups of four rows).
  *
  * <p>In the softmax paths no vector is passed to or returned from a method: where the JIT does not inline a
  * callee, such a vector is allocated on the heap. Small vector helpers remain only off those paths (softplus and

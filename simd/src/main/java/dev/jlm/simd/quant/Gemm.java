@@ -1,10 +1,12 @@
 package dev.jlm.simd.quant;
 
 import dev.jlm.core.DType;
+import dev.jlm.core.Simd;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -12,7 +14,9 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Prefill (M >= {@link #MIN_M}) for 16 float lanes. A is transposed once per call into groups of 32 rows,
+ * Prefill (M >= {@link #MIN_M}) for 16 or 8 float lanes (figures below for 16; with 8, groups of 16 rows of A and
+ * only the 6 x 2 tile, whose 12 accumulators fit AVX2's 16 registers). A is transposed once per call into groups of
+ * 32 rows,
  * {@code at[g][k][32]} (zero-padded), read sequentially by the micro-kernel. Each part of N is processed in panels
  * of whole weight rows dequantized into a per-thread scratch (a sequential read of the codes; never the whole
  * matrix), sized to stay in the L2 cache with a chunk of A^T. Over each K chunk, the micro-kernel computes a tile
@@ -21,10 +25,13 @@ import java.nio.ByteOrder;
  * accumulators carry across K chunks in a per-panel scratch. Each dequantized weight is reused for every row of A.
  */
 final class Gemm {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
-    private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
-    private static final int L = 16;
+    private static final VectorSpecies<Float> F = Simd.FLOAT;
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final int L = F.length();
+    /** L bytes of codes, widened to L int lanes (at least the narrowest shape, 64 bits). */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, 8 * L)));
+    /** 8 lanes (AVX2): 16 vector registers, too few for {@link #tile4}'s 24 accumulators. */
+    private static final boolean FEW_REGISTERS = L == 8;
     /** Rows of A per group: two vectors. */
     private static final int G = 2 * L;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -109,7 +116,7 @@ final class Gemm {
                 int klen = Math.min(kc, kp - k0);
                 for (int t0 = 0; t0 < prow; t0 += ROWS) {
                     int i0 = 0;
-                    for (; i0 + 2 * G <= mp; i0 += 2 * G) {
+                    for (; i0 + 2 * G <= mp && !FEW_REGISTERS; i0 += 2 * G) {
                         tile4(at, (i0 / G) * kp * G + k0 * G, kp * G, mp, klen, i0, w, t0 * kp + k0, kp, c, t0 * mp);
                     }
                     for (; i0 < mp; i0 += G) {
@@ -133,7 +140,7 @@ final class Gemm {
 
     /**
      * Dequantizes blocks {@code [blk0, blk1)} of row {@code r} into {@code w[off ..]} in the arranged order of A
-     * ({@code blobBytes % 16 == 0}): codes zero-extended to int lanes, converted, {@code q s - zp s} in one FMA.
+     * ({@code blobBytes % L == 0}): codes zero-extended to int lanes, converted, {@code q s - zp s} in one FMA.
      */
     static void decode(QuantizedMatrix b, long r, int blk0, int blk1, float[] w, int off) {
         MemorySegment d = b.data().segment();
@@ -161,13 +168,13 @@ final class Gemm {
             FloatVector vz = FloatVector.broadcast(F, -zp * s);
             long pb = (long) blk * blob;
             int dst = off + (blk - blk0) * block;
-            for (int c = 0; c < blob; c += 16) {
+            for (int c = 0; c < blob; c += L) {
                 long src = rowOff + QuantizedMatrix.unit(pb + c, shift);
                 IntVector v = (IntVector) ByteVector.fromMemorySegment(B, d, src, ByteOrder.LITTLE_ENDIAN)
                         .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                 if (four) {
                     ((FloatVector) v.and(0xf).convert(VectorOperators.I2F, 0)).fma(vs, vz).intoArray(w, dst + 2 * c);
-                    ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(vs, vz).intoArray(w, dst + 2 * c + 16);
+                    ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(vs, vz).intoArray(w, dst + 2 * c + L);
                 } else {
                     ((FloatVector) v.convert(VectorOperators.I2F, 0)).fma(vs, vz).intoArray(w, dst + c);
                 }
@@ -175,10 +182,6 @@ final class Gemm {
         }
     }
 
-    /**
-     * {@code c[co + t mp + i0 ..][0 .. 32) +=} weight row t (at {@code w[wo + t ws ..]}) times A rows
-     * {@code i0 .. i0 + 32} ({@code at[ao + 32 k ..]}) over a K chunk of {@code kp} columns.
-     */
     /**
      * {@link #tile2} for two adjacent groups of A (rows {@code i0 .. i0 + 64}; the second group's A^T at
      * {@code ao + gs}): 6 x 4 accumulators (24 of the 32 vector registers), so each broadcast weight feeds four
@@ -268,6 +271,10 @@ final class Gemm {
         c53.intoArray(c, o + 5 * mp + 3 * L);
     }
 
+    /**
+     * {@code c[co + t mp + i0 ..][0 .. G) +=} weight row t (at {@code w[wo + t ws ..]}) times A rows
+     * {@code i0 .. i0 + G} ({@code at[ao + G k ..]}) over a K chunk of {@code kp} columns (G = 2L rows of A).
+     */
     private static void tile2(float[] at, int ao, int mp, int kp, int i0, float[] w, int wo, int ws, float[] c, int co) {
         int o = co + i0;
         FloatVector c00 = FloatVector.fromArray(F, c, o), c01 = FloatVector.fromArray(F, c, o + L);

@@ -23,7 +23,7 @@ import java.nio.ByteOrder;
  * <ul>
  *   <li>M = 1 (decode): {@link Gemv} (16 or 8 float lanes); layouts it does not read one row at a time
  *       ({@link #rowDot8}).</li>
- *   <li>M &gt;= {@link Gemm#MIN_M} (prefill) with 16 float lanes: {@link Gemm}, register tiles over A^T.</li>
+ *   <li>M &gt;= {@link Gemm#MIN_M} (prefill): {@link Gemm}, register tiles over A^T.</li>
  *   <li>Other M &gt; 1: panels of weight rows are dequantized into a per-thread scratch (never the whole
  *       matrix) and dotted with every row of A ({@link DotGemm}).</li>
  * </ul>
@@ -72,7 +72,7 @@ final class VectorQMatMul implements QMatMul {
                     ys.set(F32, 4 * r, v + (bv == null ? 0f : bv[(int) r]));
                 }
             });
-        } else if (m >= Gemm.MIN_M && F.length() >= 16 && (long) Gemm.padded(m) * kp <= Integer.MAX_VALUE - 16) {
+        } else if (m >= Gemm.MIN_M && (long) Gemm.padded(m) * kp <= Integer.MAX_VALUE - 16) {
             if (!wide && DotGemm.nibbleOrder(b)) {
                 // blocks of 16 in rows of whole groups: weight rows are decoded in the nibble order, so A too
                 DotGemm.arrangeGroups(a.segment(), m, (int) b.k(), ap, kp);
