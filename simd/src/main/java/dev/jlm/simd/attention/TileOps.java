@@ -59,29 +59,25 @@ final class TileOps {
     private static final boolean SUM4 = L == 16;
     private static final VectorShuffle<Float> X8 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 8 : i);
     private static final VectorShuffle<Float> X4 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 4 : i);
-    private static final VectorShuffle<Float> X2 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 2 : i);
-    private static final VectorShuffle<Float> X1 = VectorShuffle.fromOp(F, i -> SUM4 ? i ^ 1 : i);
+    private static final VectorShuffle<Float> X2 = VectorShuffle.fromOp(F, i -> L > 2 ? i ^ 2 : i);
+    private static final VectorShuffle<Float> X1 = VectorShuffle.fromOp(F, i -> L > 1 ? i ^ 1 : i);
     private static final VectorMask<Float> HI8 = VectorMask.fromLong(F, 0xff00L);
     private static final VectorMask<Float> ODD4 = VectorMask.fromLong(F, 0xf0f0L);
-    // For scores16: lanes with bit 1 set, odd lanes, and the bit-reversal of a 4-bit lane index.
+    // For scores16 (and scores8x4, in their low 8 bits): lanes with bit 1 set, and odd lanes.
     private static final VectorMask<Float> ODD2 = VectorMask.fromLong(F, 0xccccL);
     private static final VectorMask<Float> ODD1 = VectorMask.fromLong(F, 0xaaaaL);
+    // The bit-reversal of a lane index (4 bits with 16 lanes, 3 with 8): the lane in which the last fold leaves key c.
     private static final VectorShuffle<Float> BITREV = VectorShuffle.fromOp(F,
-            i -> SUM4 ? ((i & 1) << 3) | ((i & 2) << 1) | ((i & 4) >> 1) | ((i & 8) >> 3) : i);
-    // The same folds for 8 lanes (AVX2): lane i pairs with lane i ^ k, the mask picks lanes 4..7, and the
-    // bit-reversal of a 3-bit lane index (ODD2 and ODD1 read the same in their low 8 bits).
+            i -> L > 1 ? Integer.reverse(i) >>> (32 - Integer.numberOfTrailingZeros(L)) : i);
     private static final boolean EIGHT = L == 8;
+    // The first fold for 8 lanes (AVX2): lane i pairs with lane i ^ 4, the mask picks lanes 4..7; then X2 and X1.
+    private static final VectorShuffle<Float> P4 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 4 : i);
+    private static final VectorMask<Float> HI4 = VectorMask.fromLong(F, 0xf0L);
     /**
      * AVX2 has 16 vector registers (AVX-512 and NEON 32): the wide tiles' 16 accumulators would spill there, so 8
      * lanes take the tiles of eight (prefill 32x8x512x128 at 256 bits, one thread: 45-49 -> 36-37 ms).
      */
     private static final boolean SMALL_TILES = EIGHT;
-    private static final VectorShuffle<Float> P4 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 4 : i);
-    private static final VectorShuffle<Float> P2 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 2 : i);
-    private static final VectorShuffle<Float> P1 = VectorShuffle.fromOp(F, i -> EIGHT ? i ^ 1 : i);
-    private static final VectorMask<Float> HI4 = VectorMask.fromLong(F, 0xf0L);
-    private static final VectorShuffle<Float> BITREV8 = VectorShuffle.fromOp(F,
-            i -> EIGHT ? ((i & 1) << 2) | (i & 2) | ((i & 4) >> 2) : i);
 
     private TileOps() {
     }
@@ -1327,9 +1323,9 @@ final class TileOps {
             FloatVector z1 = FloatVector.fromArray(F, z, zr + L);
             FloatVector z2 = FloatVector.fromArray(F, z, zr + 2 * L);
             FloatVector z3 = FloatVector.fromArray(F, z, zr + 3 * L);
-            FloatVector y0 = z0.blend(z1, ODD2).add(z1.blend(z0, ODD2).rearrange(P2));
-            FloatVector y1 = z2.blend(z3, ODD2).add(z3.blend(z2, ODD2).rearrange(P2));
-            y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(P1)).rearrange(BITREV8).intoArray(s, sOff + r * ks);
+            FloatVector y0 = z0.blend(z1, ODD2).add(z1.blend(z0, ODD2).rearrange(X2));
+            FloatVector y1 = z2.blend(z3, ODD2).add(z3.blend(z2, ODD2).rearrange(X2));
+            y0.blend(y1, ODD1).add(y1.blend(y0, ODD1).rearrange(X1)).rearrange(BITREV).intoArray(s, sOff + r * ks);
         }
         int tail = d & ~(L - 1);
         if (tail < d) {
