@@ -1,7 +1,8 @@
 #!/bin/sh
 # The before/after runs of the 8-lane (AVX2) kernels: "base" is benchmarks.jar built from commit eb911e8 in a
 # worktree at /tmp/basewt (git worktree add /tmp/basewt eb911e8; ./mvnw -B -q install -DskipTests there), "new" the
-# jar of the commit that added these files. Every run with -XX:UseAVX=2 (8 float lanes, AVX2 instructions only).
+# jar built from commit 5697fbf (qm-gemm-*.json: from dfe40d3, with the prefill kernel). Every run with
+# -XX:UseAVX=2 (8 float lanes, AVX2 instructions only).
 . /work/main/bin/jdk-env
 J=$JAVA_HOME/bin/java
 cd /work/main
