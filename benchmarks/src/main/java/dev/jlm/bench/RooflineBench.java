@@ -8,6 +8,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.concurrent.TimeUnit;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -27,8 +28,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * Memory bandwidth measured in the same run as the kernels, so that every kernel can be quoted as a fraction of
  * it: STREAM-style {@link #copy} ({@code a = b}) and {@link #triad} ({@code a = b + s * c}) over off-heap F32
  * arrays much larger than the last-level cache, with the Vector API loads and plain stores the kernels use,
- * split over {@code threads} threads by the kernels' own {@link RowExecutor}. The report counts bytes read plus
- * bytes written (2 x size for copy, 3 x size for triad), the same way it counts kernel traffic.
+ * split over {@code threads} threads by the kernels' own {@link RowExecutor}, and a read-only stream ({@link #read}).
+ * The report counts bytes read plus bytes written (2 x size for copy, 3 x size for triad, size for read), the same
+ * way it counts kernel traffic.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -54,6 +56,7 @@ public class RooflineBench {
     private MemorySegment b;
     private MemorySegment c;
     private long floats;
+    private float[] sums;
 
     @Setup(Level.Trial)
     public void setup() {
@@ -63,6 +66,7 @@ public class RooflineBench {
         a = arena.allocate(bytes, 64);
         b = arena.allocate(bytes, 64);
         c = arena.allocate(bytes, 64);
+        sums = new float[(int) (floats / BLOCK)];
         for (long i = 0; i < floats; i++) {   // touch every page; values are irrelevant but finite
             a.setAtIndex(F32, i, 0f);
             b.setAtIndex(F32, i, i & 1023);
@@ -84,6 +88,25 @@ public class RooflineBench {
     public void copyTwoStreams() {
         long blocks = floats / BLOCK;
         RowExecutor.run(threads, blocks, (from, to) -> copyTwo(a, b, from * BLOCK * 4, to * BLOCK * 4));
+    }
+
+    /**
+     * Reads b once (a sum, four vector accumulators per piece): the ceiling of a kernel that only reads, such as a
+     * decode step's matrix-vector product over weights that come from memory. Counted as size bytes.
+     */
+    @Benchmark
+    public float read() {
+        long blocks = floats / BLOCK;
+        RowExecutor.run(threads, blocks, (from, to) -> {
+            for (long p = from; p < to; p++) {
+                sums[(int) p] = read(b, p * BLOCK * 4, (p + 1) * BLOCK * 4);
+            }
+        });
+        float total = 0;
+        for (int p = 0; p < blocks; p++) {
+            total += sums[p];
+        }
+        return total;
     }
 
     @Benchmark
@@ -119,6 +142,25 @@ public class RooflineBench {
                     .intoMemorySegment(a, o + half, ByteOrder.LITTLE_ENDIAN);
         }
         copy(a, b, from + 2 * half, end);
+    }
+
+    /** The sum of b over bytes [from, end) (a multiple of four vectors), compiled as {@link #copy} is. */
+    private static float read(MemorySegment b, long from, long end) {
+        if (b.getClass() != NATIVE) {
+            throw new IllegalStateException("off-heap arrays expected");
+        }
+        long v = F.vectorByteSize();
+        FloatVector s0 = FloatVector.zero(F);
+        FloatVector s1 = s0;
+        FloatVector s2 = s0;
+        FloatVector s3 = s0;
+        for (long o = from; o < end; o += 4 * v) {
+            s0 = s0.add(FloatVector.fromMemorySegment(F, b, o, ByteOrder.LITTLE_ENDIAN));
+            s1 = s1.add(FloatVector.fromMemorySegment(F, b, o + v, ByteOrder.LITTLE_ENDIAN));
+            s2 = s2.add(FloatVector.fromMemorySegment(F, b, o + 2 * v, ByteOrder.LITTLE_ENDIAN));
+            s3 = s3.add(FloatVector.fromMemorySegment(F, b, o + 3 * v, ByteOrder.LITTLE_ENDIAN));
+        }
+        return s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
     }
 
     /** a = 3 c + b over bytes [from, end), compiled as {@link #copy} is. */

@@ -227,18 +227,18 @@ public final class KernelReport {
         return rows;
     }
 
-    /** Copy, triad and two-stream copy GB/s per thread count. */
+    /** Copy, triad, two-stream copy and read-only GB/s per thread count. */
     static Map<String, double[]> roofline(List<Result> results) {
         Map<String, double[]> bw = new TreeMap<>();
         for (Result r : results) {
             if (!r.benchClass().equals("RooflineBench")) {
                 continue;
             }
-            int column = List.of("copy", "triad", "copyTwoStreams").indexOf(r.method());
+            int column = List.of("copy", "triad", "copyTwoStreams", "read").indexOf(r.method());
             if (column < 0) {
                 continue;
             }
-            double[] v = bw.computeIfAbsent(r.param("threads"), k -> new double[] {Double.NaN, Double.NaN, Double.NaN});
+            double[] v = bw.computeIfAbsent(r.param("threads"), k -> new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN});
             v[column] = Traffic.bytes(r) / r.micros() / 1e3;
         }
         return bw;
@@ -267,13 +267,14 @@ public final class KernelReport {
                 + "measured in the same run at the same thread count (inputs that fit in cache can exceed 100%).\n\n");
 
         Map<String, double[]> bw = roofline(p.results());
-        sb.append("### Memory bandwidth (RooflineBench)\n\n| threads | copy GB/s | triad GB/s | two-stream copy GB/s |\n"
-                + "|---:|---:|---:|---:|\n");
+        sb.append("### Memory bandwidth (RooflineBench)\n\n| threads | copy GB/s | triad GB/s | two-stream copy GB/s "
+                + "| read GB/s |\n|---:|---:|---:|---:|---:|\n");
         if (bw.isEmpty()) {
-            sb.append("| n/a | n/a | n/a | n/a |\n");
+            sb.append("| n/a | n/a | n/a | n/a | n/a |\n");
         }
         bw.forEach((t, v) -> sb.append("| ").append(t).append(" | ").append(fmt(v[0], 1)).append(" | ")
-                .append(fmt(v[1], 1)).append(" | ").append(fmt(v[2], 1)).append(" |\n"));
+                .append(fmt(v[1], 1)).append(" | ").append(fmt(v[2], 1)).append(" | ").append(fmt(v[3], 1))
+                .append(" |\n"));
 
         List<Row> rows = rows(p.results());
         String section = null;

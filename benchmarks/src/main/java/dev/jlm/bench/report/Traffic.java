@@ -34,6 +34,7 @@ final class Traffic {
             case "AttentionBench.draft" -> 4.0 * s[3] * (2.0 * s[0] * tokens(r) + 2.0 * s[1] * s[2]);
             case "RooflineBench.copy", "RooflineBench.copyTwoStreams" -> 2.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
             case "RooflineBench.triad" -> 3.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
+            case "RooflineBench.read" -> 1.0 * Long.parseLong(r.param("sizeMiB")) * (1 << 20);
             default -> Double.NaN;
         };
     }
