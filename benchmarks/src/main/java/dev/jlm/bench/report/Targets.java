@@ -14,7 +14,8 @@ import java.util.Set;
  * <li>softmax and RoPE: jlm/ORT >= 1.0 wherever ORT ran;</li>
  * <li>every op at a width of 2048 or more: jlm/scalar >= 4;</li>
  * <li>attention (issue 4): jlm/ORT >= 1.0 for every shape and thread count; decode against a cache of 8192
- * positions (beyond L2) at >= 70% of the copy bandwidth at the same thread count. The prefill target (>= 50% of
+ * positions (beyond L2) at >= 70% of the copy bandwidth at the same thread count, and of the read-only bandwidth
+ * (decode reads its cache and writes little). The prefill target (>= 50% of
  * one core's FMA peak per thread at seq 2048) needs the peak, which JMH does not measure: its GFLOP/s per thread
  * is listed for comparison by hand.</li>
  * </ol>
@@ -62,8 +63,10 @@ final class Targets {
                 check("Softmax and RoPE jlm/ORT >= 1.0", rows,
                         r -> r.section().startsWith("SoftmaxBench.") || r.section().startsWith("RopeBench."),
                         r -> r.jlmOverOrt(), 1.0, "x"),
+                // the ops of the first kernel issue; the attention runs compare with ONNX Runtime only
                 check("jlm/scalar >= 4 on every op at width >= 2048", rows,
-                        r -> r.key().get("shape") != null && Traffic.width(r.key().get("shape")) >= 2048,
+                        r -> !r.section().startsWith("AttentionBench.") && r.key().get("shape") != null
+                                && Traffic.width(r.key().get("shape")) >= 2048,
                         r -> r.jlmOverScalar(), 4.0, "x"),
                 check("Attention jlm/ORT >= 1.0 (prefill and decode, every shape, 1 and 2 threads)", rows,
                         r -> r.section().equals("AttentionBench.prefill") || r.section().equals("AttentionBench.decode"),
@@ -74,6 +77,14 @@ final class Targets {
                         r -> {
                             double[] bw = bandwidth.get(r.key().get("threads"));
                             return bw == null ? Double.NaN : 100 * r.jlmGbps() / bw[0];
+                        }, 70.0, "%"),
+                // decode only reads: the read-only stream is its tighter ceiling (unmeasured in runs without it)
+                check("Attention decode, cache of 8192 positions, >= 70% of read bandwidth", rows,
+                        r -> r.section().equals("AttentionBench.decode") && r.key().getOrDefault("shape", "")
+                                .matches("\\d+x\\d+x8192x\\d+"),
+                        r -> {
+                            double[] bw = bandwidth.get(r.key().get("threads"));
+                            return bw == null ? Double.NaN : 100 * r.jlmGbps() / bw[3];
                         }, 70.0, "%"));
     }
 

@@ -48,7 +48,7 @@ class KernelReportTest {
         assertEquals(2.0 * 268435456 / 16000 / 1e3, copyTwo, 1e-9);
 
         String md = KernelReport.markdown(p, "test machine");
-        assertTrue(md.contains("| 1 | 26.8 | 26.8 | 33.6 |"), md);
+        assertTrue(md.contains("| 1 | 26.8 | 26.8 | 33.6 | n/a |"), md);
         assertTrue(md.contains("| 2048x4096 | 1 | 3000.0 ± 1.00 | 4500.0 ± 1.00 | 9000.0 ± 1.00 | 1.50 | 3.0 | 22.4 | 83 |"),
                 md);
         assertTrue(md.contains("RMSNorm/LayerNorm at 2048x4096 >= 80% of copy bandwidth: **met** (1 of 1)"), md);
@@ -56,6 +56,26 @@ class KernelReportTest {
                 + " (0.50x)"), md);
         assertTrue(md.contains("jlm/scalar >= 4 on every op at width >= 2048: **not met** (0 of 2)"), md);
         assertTrue(md.contains("softmax 32x2048 t=1"), "the softmax row lacks a scalar time: reported as unmeasured");
+    }
+
+    @Test
+    void decodeAgainstCopyAndReadBandwidth() {
+        // 32x8x8192x128 decode reads 4 * 128 * (2 * 32 + 2 * 8 * 8192) B = 67141632 B; in 2000 us: 33.6 GB/s
+        String json = "[" + String.join(",", List.of(
+                run("RooflineBench.copy", "\"threads\":\"1\",\"sizeMiB\":\"256\"", 20000, 3),   // 26.8 GB/s
+                run("RooflineBench.read", "\"threads\":\"1\",\"sizeMiB\":\"256\"", 4000, 3),    // 67.1 GB/s
+                run("AttentionBench.decode", "\"impl\":\"jlm\",\"threads\":\"1\",\"shape\":\"32x8x8192x128\"", 2000, 3),
+                run("AttentionBench.decode", "\"impl\":\"ort\",\"threads\":\"1\",\"shape\":\"32x8x8192x128\"", 4000, 3)))
+                + "]";
+        KernelReport.Parsed p = KernelReport.parse(new StringReader(json));
+        assertEquals(268435456 / 4000.0 / 1e3, KernelReport.roofline(p.results()).get("1")[3], 1e-9);
+        String md = KernelReport.markdown(p, null);
+        assertTrue(md.contains("| 1 | 26.8 | n/a | n/a | 67.1 |"), md);
+        assertTrue(md.contains("cache of 8192 positions, >= 70% of copy bandwidth: **met** (1 of 1)"), md);
+        assertTrue(md.contains("cache of 8192 positions, >= 70% of read bandwidth: **not met** (0 of 1); below target: "
+                + "decode 32x8x8192x128 t=1 (50%)"), md);
+        // attention runs have no scalar time and are not counted against the jlm/scalar target
+        assertTrue(md.contains("jlm/scalar >= 4 on every op at width >= 2048: **unmeasured**"), md);
     }
 
     @Test
