@@ -82,14 +82,12 @@ public class QMatMulBench {
     @Param({"1"})
     public int layers;
 
-    private QuantizedMatrix b;
     private QuantizedMatrix[] bs;
     private OrtSession[] sessions;
     private int next;
     private Tensor a;
     private Tensor y;
     private QMatMul kernel;
-    private OrtSession session;
     private OnnxTensor input;
     private Map<String, OnnxTensor> inputs;
 
@@ -99,7 +97,7 @@ public class QMatMulBench {
         long k = Long.parseLong(kn[0]);
         long n = Long.parseLong(kn[1]);
         SplittableRandom rnd = new SplittableRandom(42);
-        b = QuantizedMatrix.allocate(4, block, n, k, DType.F32, true);
+        QuantizedMatrix b = QuantizedMatrix.allocate(4, block, n, k, DType.F32, true);
         var data = b.data().segment();
         for (long i = 0; i < data.byteSize(); i++) {
             data.set(ValueLayout.JAVA_BYTE, i, (byte) rnd.nextInt(256));
@@ -134,7 +132,6 @@ public class QMatMulBench {
                     bs[l] = rows.interleaved();
                     rows.close();
                 }
-                b = bs[0];
             }
             case "scalar" -> kernel = QMatMul.scalar();
             case "ort", "ort4" -> {
@@ -158,7 +155,6 @@ public class QMatMulBench {
                 for (int l = 0; l < layers; l++) {
                     sessions[l] = env.createSession(model(bs[l], m, impl.equals("ort4") ? 4 : 0).toByteArray(), o);
                 }
-                session = sessions[0];
                 input = OnnxTensor.createTensor(env, FloatBuffer.wrap(av), new long[]{m, k});
                 inputs = Map.of("A", input);
             }
@@ -207,7 +203,7 @@ public class QMatMulBench {
     public Object multiply() throws OrtException {
         int l = next;
         next = l + 1 == layers ? 0 : l + 1;
-        if (session != null) {
+        if (sessions != null) {
             try (OrtSession.Result r = sessions[l].run(inputs)) {
                 return ((OnnxTensor) r.get(0)).getFloatBuffer().get(0);
             }
@@ -218,7 +214,7 @@ public class QMatMulBench {
 
     @TearDown(Level.Trial)
     public void tearDown() throws OrtException {
-        if (session != null) {
+        if (sessions != null) {
             input.close();
             for (OrtSession s : sessions) {
                 s.close();
