@@ -9,7 +9,7 @@ benchmarks/target/benchmarks.jar (./mvnw -B -q install -DskipTests). Run from th
 Both wall time and process CPU time are printed: on a shared machine the CPU time is the steadier one.
 Every implementation solves the same data (written by dev.jlm.bench.lasso.LassoBenchData from a fixed seed):
 the 20-alpha path to 1% of alpha_max, no intercept (the data are centered). Each timing is the best of
---repeats runs after a warm-up (one run for scikit-learn and glmnet; at least 3 paths and 3 seconds for the JVM,
+--repeats runs after a warm-up (one run for scikit-learn and glmnet; at least 3 paths and 6 seconds for the JVM,
 whose very first path, mostly interpreted, is shown on a row of its own), wall clock around the solve only, data
 already in memory (for jlm also with the problem's one-time build added: its own rows), one thread (OMP/OpenBLAS threads pinned to 1) unless a row says otherwise. The relative
 duality gap of every solution is recomputed here with scikit-learn's definition (gap / ||y||^2), whatever the library's own stopping rule.
@@ -105,7 +105,7 @@ def main():
         f.write(R_SCRIPT)
     load = os.getloadavg()
     print(f"scikit-learn {sklearn.__version__}, numpy {np.__version__}; load average {load[0]:.2f} {load[1]:.2f}; "
-          f"best of {args.repeats} after a warm-up (JVM: at least 3 paths and 3 s); tol {args.tol:g}")
+          f"best of {args.repeats} after a warm-up (JVM: at least 3 paths and 6 s); tol {args.tol:g}")
     rows = []
     for name in args.problems.split(","):
         XT = np.load(os.path.join(work, name + "_XT.npy"))

@@ -32,6 +32,8 @@ public final class RowExecutor {
     public static final int PIECES_PER_THREAD = Math.max(1, Integer.getInteger("jlm.simd.piecesPerThread", 4));
     /** How long a caller spins for pieces still running before it parks. */
     private static final long CALLER_SPIN_NANOS = Math.max(SPIN_NANOS, 50_000);
+    /** Open {@link #hold()} handles: while any is open, idle workers spin instead of parking. */
+    private static final AtomicInteger HOLDS = new AtomicInteger();
 
     private RowExecutor() {
     }
@@ -40,6 +42,37 @@ public final class RowExecutor {
     @FunctionalInterface
     public interface RowRange {
         void run(long from, long to);
+    }
+
+    /**
+     * Keeps the workers awake (spinning, not parked) until the handle is closed, and wakes those that sleep now. For
+     * a caller that makes many parallel calls with serial stretches longer than the workers' spin between them (a
+     * solver's products between its coordinate sweeps): a parked worker takes tens of microseconds to wake, as long
+     * as a small call itself. Costs the workers' cores while held; close it in a finally block.
+     */
+    public static Hold hold() {
+        HOLDS.incrementAndGet();
+        for (Worker w : Pool.WORKERS) {
+            if (w.parked) {
+                LockSupport.unpark(w);
+            }
+        }
+        return new Hold();
+    }
+
+    /** An open {@link #hold()}; closing it twice is harmless. */
+    public static final class Hold implements AutoCloseable {
+        private final java.util.concurrent.atomic.AtomicBoolean open = new java.util.concurrent.atomic.AtomicBoolean(true);
+
+        private Hold() {
+        }
+
+        @Override
+        public void close() {
+            if (open.compareAndSet(true, false)) {
+                HOLDS.decrementAndGet();
+            }
+        }
     }
 
     /** Cores the JVM may use; the default thread limit of every kernel. */
@@ -214,11 +247,11 @@ public final class RowExecutor {
                         Pool.JOBS.remove(job);
                     }
                     idleSince = System.nanoTime();
-                } else if (System.nanoTime() - idleSince < SPIN_NANOS) {
+                } else if (System.nanoTime() - idleSince < SPIN_NANOS || HOLDS.get() > 0) {
                     Thread.onSpinWait();
                 } else {
                     parked = true;
-                    if (Pool.JOBS.peek() == null) {
+                    if (Pool.JOBS.peek() == null && HOLDS.get() == 0) {
                         LockSupport.park(this);
                     }
                     parked = false;

@@ -18,7 +18,7 @@ import java.util.Locale;
  *   java -cp benchmarks.jar dev.jlm.bench.lasso.LassoBenchData write DIR
  *       writes both problems as .npy (X by columns as [p, n], y, the 20 alphas)
  *   java -cp benchmarks.jar dev.jlm.bench.lasso.LassoBenchData time DIR PROBLEM THREADS REPEATS [TOL]
- *       solves the path REPEATS times after a warm-up (at least 3 paths and 3 seconds), writes
+ *       solves the path REPEATS times after a warm-up (at least 3 paths and 6 seconds), writes
  *       DIR/PROBLEM_jlm_coef.npy and prints one JSON line: best and median wall seconds, the best CPU seconds (of
  *       the solving thread with one thread, of all Java threads of the JVM with more), the largest
  *       relative duality gap, nnz at the end of the path, and the wall seconds of the very first path of the JVM
@@ -34,7 +34,7 @@ import java.util.Locale;
  * compare with theirs when X is solved once.
  */
 public final class LassoBenchData {
-    private static final long WARMUP_NANOS = 3_000_000_000L;
+    private static final long WARMUP_NANOS = 6_000_000_000L;
 
     private LassoBenchData() {
     }
@@ -69,7 +69,7 @@ public final class LassoBenchData {
                  LassoProblem pb = BenchProblems.problem(x, y, threads);
                  LassoSolver solver = new LassoSolver(SolverOptions.defaults().withTol(tol).withThreads(threads))) {
                 // The first path of a fresh JVM runs mostly in the interpreter and the lower compiler tiers: it is
-                // reported on its own; the timed runs come after at least 3 paths and 3 seconds of warm-up.
+                // reported on its own; the timed runs come after at least 3 paths and 6 seconds of warm-up (with threads, the row-split sweeps settle only after 4-5 s of compiling on two cores).
                 long w0 = System.nanoTime();
                 LassoPath path = solver.path(pb, pr.alphas());
                 double first = (System.nanoTime() - w0) / 1e9;

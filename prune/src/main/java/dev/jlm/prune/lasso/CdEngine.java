@@ -1,5 +1,6 @@
 package dev.jlm.prune.lasso;
 
+import dev.jlm.simd.Team;
 import dev.jlm.simd.l1.L1Kernels;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -27,6 +28,14 @@ final class CdEngine {
      * rounding anyway (true gaps near 1e-6 relative), which the refinement round removes.
      */
     private static final double FIRST_ROUND_TOL = 50;
+    /**
+     * With {@code threads > 1}, sweeps over at least this many rows (and {@link Workspace#PARALLEL_MIN} multiply-adds)
+     * are split by rows across a {@link Team}: every coordinate step adds the parts' gradients in lockstep, and each
+     * thread keeps its share of the residual in its own caches.
+     */
+    static final int TEAM_MIN_ROWS = 4096;
+    /** Rows per part at least, and the parts' boundaries are multiples of 16 (whole vectors). */
+    private static final int TEAM_PART_ROWS = 2048;
 
     private final Workspace ws;
     private final SolverOptions opt;
@@ -36,6 +45,11 @@ final class CdEngine {
     /** Working-set solves that ran on the 16-bit copy, and those whose certificate then failed (tests). */
     int quantizedSolves;
     int quantizedFallbacks;
+    /** Row-split sweeps run so far, and those that more than one thread ran (tests). */
+    int teamSweeps;
+    int sharedSweeps;
+    /** Threads a row-split sweep may recruit; 0: the solver's. Tests set 1 to run the same parts on one thread. */
+    int teamThreads;
     /**
      * x_j . R from the last restricted gap, valid while {@code rVersion} has not moved: the certificate reuses
      * them instead of reading the support's columns again. Every change of the residual bumps the version.
@@ -524,6 +538,10 @@ final class CdEngine {
     /** {@link #sweep} on the 16-bit copy, with its residual {@code ws.r16}. */
     private double sweepQuantized(LassoProblem pb, double[] w, int[] idx, int m, double l1, double l2, double[] v,
                                   double[] corr) {
+        int parts = teamParts(pb, m);
+        if (parts > 1) {
+            return sweepTeam(pb, w, idx, m, l1, l2, v, corr, true, parts);
+        }
         L1Kernels k = ws.k;
         int n = pb.n;
         MemorySegment q = pb.x16;
@@ -636,6 +654,10 @@ final class CdEngine {
      */
     private double sweep(LassoProblem pb, double[] w, int[] idx, int m, double l1, double l2, double[] v) {
         rVersion++;
+        int parts = teamParts(pb, m);
+        if (parts > 1) {
+            return sweepTeam(pb, w, idx, m, l1, l2, v, null, false, parts);
+        }
         L1Kernels k = ws.k;
         int n = pb.n;
         MemorySegment x = pb.x;
@@ -666,6 +688,102 @@ final class CdEngine {
             k.axpy(pendingDelta, x, pending, r, 0, n);
         }
         return wMax == 0 ? 0 : dwMax / wMax;
+    }
+
+    /** Parts of a row-split sweep over m features: 1 (no split) unless the solver has threads and the sweep is big. */
+    private int teamParts(LassoProblem pb, int m) {
+        if (ws.threads <= 1 || pb.n < TEAM_MIN_ROWS || (long) m * pb.n < Workspace.PARALLEL_MIN) {
+            return 1;
+        }
+        return Math.min(Math.min(ws.threads, 64), pb.n / TEAM_PART_ROWS);
+    }
+
+    /** First row of part {@code part} of {@code parts}: a multiple of 16, and n for the end. */
+    private static int partStart(int n, int parts, int part) {
+        return part >= parts ? n : (int) ((long) n * part / parts) & ~15;
+    }
+
+    /**
+     * {@link #sweep} (or {@link #sweepQuantized} when {@code quantized}) with the rows cut into {@code parts} parts
+     * across a {@link Team}: each member updates its parts of the residual and computes its parts of each gradient,
+     * the team adds them up in part order, and every member then takes the same coordinate step (the same bits, so
+     * the pending residual update is the same on every part). Only member 0 writes the coefficients; the others read
+     * a coefficient before publishing their part of its step, and member 0 writes it only after reading all parts,
+     * so nobody reads a value of this sweep too early. The result does not depend on how many threads joined.
+     */
+    private double sweepTeam(LassoProblem pb, double[] w, int[] idx, int m, double l1, double l2, double[] v,
+                             double[] corr, boolean quantized, int parts) {
+        double[] out = new double[2];
+        teamSweeps++;
+        Team.run(teamThreads > 0 ? teamThreads : ws.threads, parts, member -> {
+            L1Kernels k = ws.k;
+            int n = pb.n;
+            MemorySegment x = quantized ? pb.x16 : pb.x;
+            MemorySegment r = quantized ? ws.r16 : ws.r;
+            double[] scale = pb.x16Scale;
+            double[] norm2 = quantized ? pb.x16Norm2 : pb.colNorm2;
+            boolean lead = member.rank() == 0;
+            int first = member.firstPart();
+            int stride = member.size();
+            long pending = -1;
+            double pendingAlpha = 0;
+            double dwMax = 0;
+            double wMax = 0;
+            for (int i = 0; i < m; i++) {
+                int j = idx[i];
+                long off = (long) j * n;
+                double wj = w[j];
+                for (int part = first; part < parts; part += stride) {
+                    int lo = partStart(n, parts, part);
+                    int len = partStart(n, parts, part + 1) - lo;
+                    double d;
+                    if (quantized) {
+                        d = pending >= 0 ? k.axpyDotI16(pendingAlpha, x, pending + lo, r, lo, x, off + lo, len)
+                                : k.dotI16(x, off + lo, r, lo, len);
+                    } else {
+                        d = pending >= 0 ? k.axpyDot(pendingAlpha, x, pending + lo, r, lo, x, off + lo, len)
+                                : k.dot(x, off + lo, r, lo, len);
+                    }
+                    member.put(part, d);
+                }
+                double g = member.sum();
+                if (quantized) {
+                    g *= scale[j];
+                    if (corr != null) {
+                        g += corr[j];
+                    }
+                }
+                pending = -1;
+                double nrm = norm2[j];
+                double wn = pb.coordinate(g + nrm * wj, l1 * v[j], nrm + l2);
+                if (wn != wj) {
+                    pending = off;
+                    pendingAlpha = quantized ? (wj - wn) * scale[j] : wj - wn;
+                    if (lead) {
+                        w[j] = wn;
+                    }
+                    dwMax = Math.max(dwMax, Math.abs(wj - wn));
+                }
+                wMax = Math.max(wMax, Math.abs(wn));
+            }
+            if (pending >= 0) {
+                for (int part = first; part < parts; part += stride) {
+                    int lo = partStart(n, parts, part);
+                    int len = partStart(n, parts, part + 1) - lo;
+                    if (quantized) {
+                        k.axpyI16(pendingAlpha, x, pending + lo, r, lo, len);
+                    } else {
+                        k.axpy(pendingAlpha, x, pending + lo, r, lo, len);
+                    }
+                }
+            }
+            if (lead) {
+                out[0] = dwMax;
+                out[1] = wMax;
+                sharedSweeps += member.size() > 1 ? 1 : 0;
+            }
+        });
+        return out[1] == 0 ? 0 : out[0] / out[1];
     }
 
     /**
@@ -754,9 +872,13 @@ final class CdEngine {
         double omega = 0;
         double wn2 = 0;
         boolean keep = rho == ws.r;
+        if (dots.length < pb.p) {
+            dots = new double[pb.p];
+        }
+        ws.dots(pb, set, m, rho, dots); // split across the threads when worth it
         for (int q = 0; q < m; q++) {
             int j = set[q];
-            double d = k.dot(pb.x, (long) j * n, rho, 0, n);
+            double d = dots[j];
             if (keep) {
                 lastDot[j] = d;
                 dotVersion[j] = rVersion;
