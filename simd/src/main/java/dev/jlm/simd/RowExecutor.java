@@ -1,5 +1,6 @@
 package dev.jlm.simd;
 
+import java.lang.foreign.MemorySegment;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -102,6 +103,30 @@ public final class RowExecutor {
             return 1;
         }
         return (int) Math.min(Math.min((long) maxThreads * PIECES_PER_THREAD, rows), byWork);
+    }
+
+    /**
+     * {@link #chunks(long, long, int)} for a call on the given memory, but 1 when a worker could not touch one of the
+     * segments (memory of a confined arena, usable by its owner thread only): such a call runs whole on the calling
+     * thread instead of failing in a worker. Null entries are skipped.
+     */
+    public static int chunks(long rows, long elementsPerRow, int maxThreads, MemorySegment... memory) {
+        int c = chunks(rows, elementsPerRow, maxThreads);
+        return c > 1 && !shareable(memory) ? 1 : c;
+    }
+
+    /**
+     * Whether the workers may access every given segment (null entries are skipped): false for memory of a
+     * {@link java.lang.foreign.Arena#ofConfined() confined} arena.
+     */
+    public static boolean shareable(MemorySegment... memory) {
+        Thread worker = Pool.WORKERS[0];
+        for (MemorySegment m : memory) {
+            if (m != null && !m.isAccessibleBy(worker)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

@@ -396,7 +396,9 @@ public final class LassoProblem implements AutoCloseable {
             Arena arena = Arena.ofShared();
             try {
                 MemorySegment xs;
-                boolean inPlace = columns && xIn.dtype() == DType.F64 && xIn.isContiguous() && !fitIntercept;
+                // In place only when the solvers' worker threads may read it (not memory of a confined arena).
+                boolean inPlace = columns && xIn.dtype() == DType.F64 && xIn.isContiguous() && !fitIntercept
+                        && RowExecutor.shareable(xIn.segment());
                 if (inPlace) {
                     xs = xIn.segment();
                 } else {
@@ -510,7 +512,7 @@ public final class LassoProblem implements AutoCloseable {
                     // split over the threads.
                     final int tile = 32;
                     int blocks = (p + tile - 1) / tile;
-                    RowExecutor.run(RowExecutor.chunks(blocks, (long) n * tile, threads), blocks, (from, to) -> {
+                    RowExecutor.run(RowExecutor.chunks(blocks, (long) n * tile, threads, src), blocks, (from, to) -> {
                         for (int j0 = (int) from * tile; j0 < Math.min(p, (int) to * tile); j0 += tile) {
                             int j1 = Math.min(p, j0 + tile);
                             for (int i0 = 0; i0 < n; i0 += tile) {

@@ -28,6 +28,53 @@ class LassoInputTest {
         return Fixtures.f64(v, n);
     }
 
+    /**
+     * X and y in a confined arena (only the calling thread may touch them): the problem's build and a solver with
+     * two threads must not hand that memory to worker threads, and give the solution they give on shared memory.
+     */
+    @Test
+    void confinedInputsWorkWithThreads() {
+        int n = 4111;
+        int p = 257; // above the size where the build makes the 16-bit copies and the products are split
+        double[][] d = LassoPathTest.toeplitz(9, n, p, 40, 0.3, 1.0);
+        double[] cols = new double[n * p];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < p; j++) {
+                cols[j * n + i] = d[0][i * p + j];
+            }
+        }
+        try (Tensor xs = Fixtures.f64(d[0], n, p); Tensor xcs = Fixtures.f64(cols, p, n); Tensor ys = Fixtures.f64(d[1], n);
+             LassoProblem shared = LassoProblem.builder(xs, ys).threads(2).build();
+             LassoSolver solver = new LassoSolver(SolverOptions.defaults().withTol(1e-10).withThreads(2));
+             java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            double[] alphas = LassoSolver.alphaGrid(shared, 6, 0.01);
+            double[] want = solver.path(shared, alphas).coefMatrix();
+            Tensor x = Tensor.allocate(arena, DType.F64, n, p);
+            Tensor xc = Tensor.allocate(arena, DType.F64, p, n);
+            Tensor y = Tensor.allocate(arena, DType.F64, n);
+            java.lang.foreign.MemorySegment.copy(xs.segment(), 0, x.segment(), 0, 8L * n * p);
+            java.lang.foreign.MemorySegment.copy(xcs.segment(), 0, xc.segment(), 0, 8L * n * p);
+            java.lang.foreign.MemorySegment.copy(ys.segment(), 0, y.segment(), 0, 8L * n);
+            try (LassoProblem rows = LassoProblem.builder(x, y).threads(2).build();
+                 LassoProblem byColumns = LassoProblem.builderColumns(xc, y).threads(2).build()) {
+                for (LassoProblem pb : new LassoProblem[] {rows, byColumns}) {
+                    LassoPath path = solver.path(pb, alphas);
+                    double[] got = path.coefMatrix();
+                    double max = 0;
+                    for (double v : want) {
+                        max = Math.max(max, Math.abs(v));
+                    }
+                    for (int i = 0; i < want.length; i++) {
+                        assertEquals(want[i], got[i], 1e-6 * max, "coefficient " + i);
+                    }
+                    for (Solution s : path.solutions()) {
+                        Certificates.check(pb, s, 1e-10);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void nonFiniteValuesAreRefused() {
         Random rnd = new Random(3);

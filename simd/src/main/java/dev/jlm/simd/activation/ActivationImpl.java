@@ -112,7 +112,7 @@ final class ActivationImpl extends KernelBase<ActivationImpl> implements Activat
         MemorySegment xm = x.segment();
         MemorySegment om = out.segment();
         boolean v = vector;
-        int chunks = RowExecutor.chunks(rows, n, threads);
+        int chunks = RowExecutor.chunks(rows, n, threads, xm, um, om);
         if (chunks <= 1) {
             rows(op, v, xt, xm, xs, ut, um, us, om, os, n, 0, rows);
         } else {

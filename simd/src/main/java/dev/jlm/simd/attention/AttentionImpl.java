@@ -446,7 +446,7 @@ final class AttentionImpl extends KernelBase<AttentionImpl> implements Attention
                 work += (long) qLen(b) * kvLen(b);
             }
             long perItem = Math.max(1, work * heads * d / items);
-            int chunks = RowExecutor.chunks(items, perItem, threads);
+            int chunks = RowExecutor.chunks(items, perItem, threads, qm, km, vm, om, mm);
             try {
                 if (chunks <= 1) {
                     items(0, items);

@@ -113,7 +113,7 @@ final class NormImpl extends KernelBase<NormImpl> implements RmsNorm, LayerNorm 
         MemorySegment rm = r == null ? null : r.segment();
         MemorySegment hm = sum == null ? null : sum.segment();
         boolean v = vector;
-        int chunks = RowExecutor.chunks(rows, r == null ? n : 2L * n, threads);
+        int chunks = RowExecutor.chunks(rows, r == null ? n : 2L * n, threads, xm, gm, bm, om, rm, hm);
         if (chunks <= 1) {
             rows(layer, v, xt, xm, xs, rt, rm, rs, gm, bm, hm, ss, om, os, n, eps, 0, rows);
         } else {

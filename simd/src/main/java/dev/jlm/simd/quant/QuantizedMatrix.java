@@ -472,4 +472,9 @@ public final class QuantizedMatrix implements AutoCloseable {
                 + (zeroPoints == null ? ", symmetric" : ", asymmetric") + ", scales " + scales.dtype()
                 + (layout == Layout.ROWS ? "" : ", " + layout) + "]";
     }
+
+    /** Whether the kernels' workers may read this matrix (false when it lives in a confined arena). */
+    boolean shareable() {
+        return dev.jlm.simd.RowExecutor.shareable(dataSeg, scaleSeg, zpSeg);
+    }
 }

@@ -17,13 +17,14 @@ final class ScalarQMatMul implements QMatMul {
     @Override
     public void multiply(Tensor a, QuantizedMatrix b, Tensor bias, Tensor y, int threads) {
         long m = QMatMul.checkShapes(a, b, bias, y, threads);
+        int parts = QMatMul.usableThreads(a, b, bias, y, threads);
         MemorySegment as = a.segment();
         MemorySegment ys = y.segment();
         MemorySegment bs = bias == null ? null : bias.segment();
         long k = b.k();
         long n = b.n();
         int bsz = b.blockSize();
-        NParallel.run(n, threads, 1, (from, to) -> {
+        NParallel.run(n, parts, 1, (from, to) -> {
             float[] w = new float[bsz];
             float[] acc = new float[(int) m];
             for (long r = from; r < to; r++) {

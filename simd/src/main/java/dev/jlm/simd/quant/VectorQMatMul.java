@@ -43,6 +43,7 @@ final class VectorQMatMul implements QMatMul {
     @Override
     public void multiply(Tensor a, QuantizedMatrix b, Tensor bias, Tensor y, int threads) {
         long mm = QMatMul.checkShapes(a, b, bias, y, threads);
+        threads = QMatMul.usableThreads(a, b, bias, y, threads);
         if (F.length() < 8) {
             ScalarQMatMul.INSTANCE.multiply(a, b, bias, y, threads);
             return;

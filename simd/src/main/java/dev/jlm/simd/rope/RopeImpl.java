@@ -95,7 +95,7 @@ final class RopeImpl extends KernelBase<RopeImpl> implements Rope {
         int h = (int) heads;
         // The unit of work is a token: all its heads share one row of the cos/sin table, loaded once per vector.
         long tokens = rows / heads;
-        int chunks = RowExecutor.chunks(tokens, heads * headDim, threads);
+        int chunks = RowExecutor.chunks(tokens, heads * headDim, threads, xm, om, c, s);
         if (chunks <= 1) {
             tokens(v, inter, copyTail, f32, xt, xm, xs, om, os, c, s, rot, headDim, h, seq, position, 0, tokens);
         } else {

@@ -116,14 +116,15 @@ final class SoftmaxImpl extends KernelBase<SoftmaxImpl> implements Softmax {
         boolean v = vector;
         // The F32 paths need plain off-heap memory (see Segments); heap or mapped memory takes the general one.
         boolean plain = Segments.plain(xm, om, mm);
-        if (v && plain && xt == DType.F32 && mm == null && n >= SPLIT_MIN && threads > 1 && rows < threads) {
+        if (v && plain && xt == DType.F32 && mm == null && n >= SPLIT_MIN && threads > 1 && rows < threads
+                && RowExecutor.shareable(xm, om)) {
             for (long i = 0; i < rows; i++) {
                 splitRow(xm, i * xs, om, i * os, n, threads);
             }
             return;
         }
         boolean pairs = n < PAIRS_STREAM_MIN || 4L * rows * n <= PAIRS_MAX_BYTES;
-        int chunks = RowExecutor.chunks(rows, n, threads);
+        int chunks = RowExecutor.chunks(rows, n, threads, xm, om, mm);
         if (chunks <= 1) {
             rows(v, plain, pairs, xt, xm, xs, mt, mm, ms, maskRows, om, os, n, 0, rows);
         } else {
