@@ -63,7 +63,7 @@ final class CdEngine {
     CdEngine(Workspace ws, SolverOptions opt) {
         this.ws = ws;
         this.opt = opt;
-        this.newton = new NewtonPolish(ws.k);
+        this.newton = new NewtonPolish(ws.k, ws.threads);
     }
 
     /** Carried from one alpha to the next along a path. */

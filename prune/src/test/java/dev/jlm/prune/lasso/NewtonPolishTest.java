@@ -1,5 +1,6 @@
 package dev.jlm.prune.lasso;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -119,6 +120,52 @@ class NewtonPolishTest {
                     }
                 }
                 assertEquals(7, np.accepted);
+            }
+        });
+    }
+
+    /**
+     * With threads the new inner products (by groups of four columns) and the residual update (by rows) are split
+     * across workers: the step must give the same bits as on one thread, on a problem big enough to be split.
+     */
+    @Test
+    void aSplitStepGivesTheSameBitsAsOneThread() {
+        withToeplitz(40009, 61, 17, b -> b, pb -> {
+            try (LassoSolver solver = new LassoSolver(SolverOptions.defaults().withTol(1e-12));
+                 Arena arena = Arena.ofShared()) { // the split reads the residual on the workers
+                double[] alphas = LassoSolver.alphaGrid(pb, 10, 0.02);
+                LassoPath path = solver.path(pb, alphas);
+                int n = pb.n;
+                double[] v = new double[pb.p];
+                java.util.Arrays.fill(v, 1);
+                int[] all = new int[pb.p];
+                for (int j = 0; j < pb.p; j++) {
+                    all[j] = j;
+                }
+                NewtonPolish one = new NewtonPolish(dev.jlm.simd.l1.L1Kernels.get(), 1);
+                NewtonPolish two = new NewtonPolish(dev.jlm.simd.l1.L1Kernels.get(), 2);
+                one.budget = Long.MAX_VALUE / 4;
+                two.budget = Long.MAX_VALUE / 4;
+                Random rnd = new Random(5);
+                for (int k : new int[] {9, 4, 9, 6}) {
+                    double[] opt = path.solutions().get(k).coef();
+                    double[] w1 = opt.clone();
+                    for (int j = 0; j < pb.p; j++) {
+                        w1[j] *= 1 + 0.2 * (rnd.nextDouble() - 0.5);
+                    }
+                    double[] w2 = w1.clone();
+                    assertTrue((long) path.solutions().get(k).nnz() * n >= Workspace.PARALLEL_MIN, "too small to split");
+                    MemorySegment r1 = arena.allocate(8L * n, 64);
+                    MemorySegment r2 = arena.allocate(8L * n, 64);
+                    MemorySegment save = arena.allocate(8L * n, 64);
+                    residual(pb, w1, r1);
+                    MemorySegment.copy(r1, 0, r2, 0, 8L * n);
+                    double l1 = alphas[k] * n;
+                    assertTrue(one.step(pb, w1, all, pb.p, l1, 0, v, r1, save));
+                    assertTrue(two.step(pb, w2, all, pb.p, l1, 0, v, r2, save));
+                    assertArrayEquals(w1, w2, "coefficients at alpha " + k);
+                    assertEquals(-1, r1.mismatch(r2), "residual at alpha " + k);
+                }
             }
         });
     }
