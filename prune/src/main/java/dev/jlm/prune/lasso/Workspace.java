@@ -13,12 +13,14 @@ import java.lang.foreign.MemorySegment;
 final class Workspace implements AutoCloseable {
     static final int SNAPSHOTS = 5;
     /**
-     * Products below this many multiply-adds stay on the calling thread: a hand-off costs more. With the shared
-     * executor's spinning workers, splitting from 2^18 on made the 2-thread {@code independent} benchmark path 1.27x
-     * faster than one thread (1.13x with a pool of parked threads from 2^21) and left {@code toeplitz} as it was;
-     * from 2^16 on, {@code toeplitz} with 2 threads was 3% faster in one comparison and 12% slower in another.
+     * Products below this many multiply-adds stay on the calling thread: a hand-off costs more. The solver holds the
+     * shared workers awake for a whole call ({@link dev.jlm.simd.RowExecutor#hold}), so a hand-off costs about a
+     * microsecond: with 2^15 the {@code toeplitz} benchmark path on 2 threads took a median 8.63 ms against 9.07 ms
+     * with 2^18 (one JVM, alternating, 150 paths each), {@code independent} the same (24.75 / 24.64 ms); 2^13 and
+     * 2^14 were no better than 2^18. (Before the hold: 2^18, when 2^16 was 3% faster in one comparison and 12%
+     * slower in another.)
      */
-    static final long PARALLEL_MIN = 1L << 18;
+    static final long PARALLEL_MIN = 1L << 15;
 
     final L1Kernels k = L1Kernels.get();
     final int threads;
