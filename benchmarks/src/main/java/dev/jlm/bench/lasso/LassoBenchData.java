@@ -23,6 +23,8 @@ import java.util.Locale;
  *       the solving thread with one thread, of all Java threads of the JVM with more), the largest
  *       relative duality gap, nnz at the end of the path, and the wall seconds of the very first path of the JVM
  *       (first_s: cold, mostly interpreted and lower-tier code)
+ *   java -cp benchmarks.jar dev.jlm.bench.lasso.LassoBenchData threads PROBLEM REPEATS [TOL]
+ *       one thread against two in one JVM, paths alternating (the steadier comparison on a shared host)
  *   java -cp benchmarks.jar dev.jlm.bench.lasso.LassoBenchData peer PROBLEM IMPL INDEX...
  *       one fit of a Java peer (tribuo or smile) at each given alpha index (0 = alphaMax, 19 = 1%), after a
  *       warm-up fit at index 1; prints seconds and the relative duality gap of each (peers that take
@@ -48,6 +50,42 @@ public final class LassoBenchData {
         return sum;
     }
 
+    /**
+     * One thread against two in one JVM: paths alternate between a 1-thread and a 2-thread solver on the same problem
+     * (after 7 s of alternating warm-up), so that both see the same moments of a shared host; prints each one's
+     * percentiles and the ratio of the medians as one JSON line.
+     */
+    private static void alternateThreads(String name, int repeats, double tol) {
+        BenchProblems.Problem pr = BenchProblems.get(name);
+        try (Tensor x = pr.columns(); Tensor y = pr.target();
+             LassoProblem pb = BenchProblems.problem(x, y, 2);
+             LassoSolver one = new LassoSolver(SolverOptions.defaults().withTol(tol).withThreads(1));
+             LassoSolver two = new LassoSolver(SolverOptions.defaults().withTol(tol).withThreads(2))) {
+            long w0 = System.nanoTime();
+            for (int k = 0; System.nanoTime() - w0 < 7_000_000_000L; k++) {
+                (k % 2 == 0 ? one : two).path(pb, pr.alphas());
+            }
+            double[][] t = new double[2][repeats];
+            double gap = 0;
+            for (int r = 0; r < 2 * repeats; r++) {
+                LassoSolver s = r % 2 == 0 ? one : two;
+                long t0 = System.nanoTime();
+                LassoPath path = s.path(pb, pr.alphas());
+                t[r % 2][r / 2] = (System.nanoTime() - t0) / 1e9;
+                gap = Math.max(gap, path.maxRelativeGap());
+            }
+            Arrays.sort(t[0]);
+            Arrays.sort(t[1]);
+            int h = repeats / 2;
+            System.out.println(String.format(Locale.ROOT,
+                    "{\"problem\":\"%s\",\"repeats\":%d,\"one_p25_s\":%.6f,\"one_median_s\":%.6f,\"one_p75_s\":%.6f,"
+                            + "\"two_p25_s\":%.6f,\"two_median_s\":%.6f,\"two_p75_s\":%.6f,\"median_ratio\":%.3f,"
+                            + "\"max_rel_gap\":%.3e,\"simd\":\"%s\"}",
+                    name, repeats, t[0][repeats / 4], t[0][h], t[0][3 * repeats / 4], t[1][repeats / 4], t[1][h],
+                    t[1][3 * repeats / 4], t[0][h] / t[1][h], gap, Simd.describe()));
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length >= 2 && args[0].equals("write")) {
             Path dir = Path.of(args[1]);
@@ -69,7 +107,8 @@ public final class LassoBenchData {
                  LassoProblem pb = BenchProblems.problem(x, y, threads);
                  LassoSolver solver = new LassoSolver(SolverOptions.defaults().withTol(tol).withThreads(threads))) {
                 // The first path of a fresh JVM runs mostly in the interpreter and the lower compiler tiers: it is
-                // reported on its own; the timed runs come after at least 3 paths and 6 seconds of warm-up (with threads, the row-split sweeps settle only after 4-5 s of compiling on two cores).
+                // reported on its own; the timed runs come after at least 3 paths and 6 seconds of warm-up (with
+                // threads, the row-split sweeps settle only after 4-5 s of compiling on two cores).
                 long w0 = System.nanoTime();
                 LassoPath path = solver.path(pb, pr.alphas());
                 double first = (System.nanoTime() - w0) / 1e9;
@@ -118,6 +157,10 @@ public final class LassoBenchData {
             }
             return;
         }
+        if (args.length >= 3 && args[0].equals("threads")) {
+            alternateThreads(args[1], Integer.parseInt(args[2]), args.length > 3 ? Double.parseDouble(args[3]) : 1e-8);
+            return;
+        }
         if (args.length >= 4 && args[0].equals("peer")) {
             LassoBench b = new LassoBench();
             b.problem = args[1];
@@ -145,7 +188,8 @@ public final class LassoBenchData {
             }
             return;
         }
-        System.err.println("usage: LassoBenchData write DIR | time DIR PROBLEM THREADS REPEATS [TOL] | peer PROBLEM IMPL INDEX...");
+        System.err.println("usage: LassoBenchData write DIR | time DIR PROBLEM THREADS REPEATS [TOL] | threads PROBLEM REPEATS [TOL]"
+                + " | peer PROBLEM IMPL INDEX...");
         System.exit(2);
     }
 }
