@@ -132,18 +132,7 @@ class ConfinedMemoryTest {
         int kk = 256;
         try (QuantizedMatrix w = QuantizedMatrix.allocate(4, 32, n, kk, DType.F32, true);
              Arena arena = Arena.ofConfined()) {
-            java.util.Random random = new java.util.Random(12);
-            MemorySegment d = w.data().segment();
-            for (long i = 0; i < d.byteSize(); i++) {
-                d.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) random.nextInt(256));
-            }
-            MemorySegment zp = w.zeroPoints().segment();
-            for (long i = 0; i < zp.byteSize(); i++) {
-                zp.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) random.nextInt(256));
-            }
-            float[] scales = uniform(13, (int) w.scales().size(), 0.01, 0.1);
-            MemorySegment.copy(scales, 0, w.scales().segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0,
-                    scales.length);
+            dev.jlm.simd.testing.TestData.randomize(w, 12);
             QuantizedMatrix confined = QuantizedMatrix.wrap(4, 32, n, kk, in(arena, w.data()), in(arena, w.scales()),
                     in(arena, w.zeroPoints()));
             for (int m : new int[] {1, 3, 40}) {

@@ -149,18 +149,7 @@ class HeapMemoryTest {
         int n = 40;
         int k = 256;
         try (QuantizedMatrix w = QuantizedMatrix.allocate(4, 32, n, k, DType.F32, true)) {
-            MemorySegment d = w.data().segment();
-            java.util.Random random = new java.util.Random(11);
-            for (long i = 0; i < d.byteSize(); i++) {
-                d.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) random.nextInt(256));
-            }
-            MemorySegment zp = w.zeroPoints().segment();
-            for (long i = 0; i < zp.byteSize(); i++) {
-                zp.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) random.nextInt(256));
-            }
-            float[] scales = uniform(12, (int) w.scales().size(), 0.01, 0.1);
-            MemorySegment.copy(scales, 0, w.scales().segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0,
-                    scales.length);
+            dev.jlm.simd.testing.TestData.randomize(w, 11);
             QuantizedMatrix onHeap = QuantizedMatrix.wrap(4, 32, n, k, heap(w.data()), heap(w.scales()),
                     heap(w.zeroPoints()));
             for (int m : new int[] {1, 3, 40}) {

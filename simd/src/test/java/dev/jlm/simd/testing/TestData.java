@@ -128,4 +128,20 @@ public final class TestData {
         assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' should name " + fragment);
         assertFalse(e.getMessage().contains("\n"), "one line");
     }
+
+    /** Fills a quantized matrix with random codes and zero points and scales in [0.01, 0.1), reproducibly. */
+    public static void randomize(dev.jlm.simd.quant.QuantizedMatrix w, long seed) {
+        java.util.Random random = new java.util.Random(seed);
+        java.lang.foreign.MemorySegment d = w.data().segment();
+        for (long i = 0; i < d.byteSize(); i++) {
+            d.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) random.nextInt(256));
+        }
+        java.lang.foreign.MemorySegment zp = w.zeroPoints().segment();
+        for (long i = 0; i < zp.byteSize(); i++) {
+            zp.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) random.nextInt(256));
+        }
+        float[] scales = uniform(seed + 1, (int) w.scales().size(), 0.01, 0.1);
+        java.lang.foreign.MemorySegment.copy(scales, 0, w.scales().segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0,
+                scales.length);
+    }
 }
