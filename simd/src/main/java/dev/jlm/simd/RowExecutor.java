@@ -2,6 +2,7 @@ package dev.jlm.simd;
 
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
@@ -33,6 +34,8 @@ public final class RowExecutor {
     public static final int PIECES_PER_THREAD = Math.max(1, Integer.getInteger("jlm.simd.piecesPerThread", 4));
     /** How long a caller spins for pieces still running before it parks. */
     private static final long CALLER_SPIN_NANOS = Math.max(SPIN_NANOS, 50_000);
+    /** A thread that owns nothing (never started): what any thread but a confined segment's owner is to it. */
+    private static final Thread OTHER_THREAD = new Thread(() -> { });
     /** Open {@link #hold()} handles: while any is open, idle workers spin instead of parking. */
     private static final AtomicInteger HOLDS = new AtomicInteger();
 
@@ -63,7 +66,7 @@ public final class RowExecutor {
 
     /** An open {@link #hold()}; closing it twice is harmless. */
     public static final class Hold implements AutoCloseable {
-        private final java.util.concurrent.atomic.AtomicBoolean open = new java.util.concurrent.atomic.AtomicBoolean(true);
+        private final AtomicBoolean open = new AtomicBoolean(true);
 
         private Hold() {
         }
@@ -120,9 +123,8 @@ public final class RowExecutor {
      * {@link java.lang.foreign.Arena#ofConfined() confined} arena.
      */
     public static boolean shareable(MemorySegment... memory) {
-        Thread worker = Pool.WORKERS[0];
         for (MemorySegment m : memory) {
-            if (m != null && !m.isAccessibleBy(worker)) {
+            if (m != null && !m.isAccessibleBy(OTHER_THREAD)) {
                 return false;
             }
         }

@@ -1,6 +1,5 @@
 package dev.jlm.prune.lasso;
 
-import dev.jlm.simd.RowExecutor;
 import dev.jlm.simd.l1.L1Kernels;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -238,13 +237,13 @@ final class NewtonPolish {
             w[j] = b[i];
         }
         int fka = ka;
-        split(n, (long) ka * n, 16, (from, to) -> {
+        Workspace.split(threads, n, (long) ka * n, 16, (from, to) -> {
             for (int i = 0; i < fka; i++) {
                 if (delta[i] != 0) {
-                    k.axpy(delta[i], pb.x, (long) act[i] * n + from, r, from, (int) (to - from));
+                    k.axpy(delta[i], pb.x, (long) act[i] * n + from, r, from, to - from);
                 }
             }
-        }, pb.x, r);
+        });
         double after = objective(pb, w, act, ka, l1, l2, v, r);
         if (!(after <= before)) {
             lastFull = false;
@@ -266,28 +265,6 @@ final class NewtonPolish {
             o += l1 * v[act[i]] * Math.abs(wj) + 0.5 * l2 * wj * wj;
         }
         return o;
-    }
-
-    /**
-     * Runs {@code body} over [0, count) in contiguous ranges whose inner bounds are multiples of {@code align}: on
-     * this thread alone below {@link Workspace#PARALLEL_MIN} multiply-adds of {@code work} or when a worker could not
-     * touch the memory (a confined arena's), else one range per thread.
-     */
-    private void split(int count, long work, int align, RowExecutor.RowRange body, MemorySegment... memory) {
-        int pieces = (int) Math.min(threads, count / align);
-        if (threads <= 1 || work < Workspace.PARALLEL_MIN || pieces < 2 || !RowExecutor.shareable(memory)) {
-            body.run(0, count);
-            return;
-        }
-        RowExecutor.run(pieces, pieces, (p0, p1) -> {
-            for (long piece = p0; piece < p1; piece++) {
-                long from = piece == 0 ? 0 : (count * piece / pieces) / align * align;
-                long to = piece + 1 == pieces ? count : (count * (piece + 1) / pieces) / align * align;
-                if (to > from) {
-                    body.run(from, to);
-                }
-            }
-        });
     }
 
     /** Slots for the given features, computing the inner products of the new ones with every kept column. */
@@ -350,12 +327,12 @@ final class NewtonPolish {
             int groups = (added + 3) / 4;
             int fs0 = s0;
             int fSize = size;
-            split(groups, (long) added * size * n, 1, (from, to) -> {
-                int a0 = (int) (4 * from);
-                int a1 = (int) Math.min(added, 4 * to);
+            Workspace.split(threads, groups, (long) added * size * n, 1, (from, to) -> {
+                int a0 = 4 * from;
+                int a1 = Math.min(added, 4 * to);
                 long[] part = java.util.Arrays.copyOfRange(newOff, a0, a1);
                 k.crossDots(pb.x, part, a1 - a0, pb.x, allOff, fSize, n, g, (fs0 + a0) * cap, cap);
-            }, pb.x);
+            });
             for (int a = s0; a < size; a++) {
                 q[a] = k.dot(pb.x, newOff[a - s0], pb.y, 0, n);
                 for (int t = 0; t < s0; t++) {

@@ -70,7 +70,7 @@ final class Workspace implements AutoCloseable {
                 nnz += v != 0 ? 1 : 0;
             }
             if ((long) nnz * n >= PARALLEL_MIN) {
-                split(n, (long) nnz * n, (from, to) -> {
+                split(threads, n, (long) nnz * n, 16, (from, to) -> {
                     MemorySegment.copy(pb.y, 8L * from, out, 8L * from, 8L * (to - from));
                     for (int j = 0; j < pb.p; j++) {
                         if (w[j] != 0) {
@@ -102,7 +102,8 @@ final class Workspace implements AutoCloseable {
             if (threads <= 1 || p < 64 || (long) n * p < PARALLEL_MIN) {
                 k.columnDots(pb.x, n, n, 0, p, res, rOff, xtr, oOff);
             } else {
-                split(p, (long) n * p, (from, to) -> k.columnDots(pb.x, n, n, from, to, res, rOff, xtr, oOff + from));
+                split(threads, p, (long) n * p, 4,
+                        (from, to) -> k.columnDots(pb.x, n, n, from, to, res, rOff, xtr, oOff + from));
             }
             for (int j = 0; j < p; j++) {
                 c[j * pb.tasks + t] = xtr.getAtIndex(LassoProblem.F64, oOff + j);
@@ -113,7 +114,7 @@ final class Workspace implements AutoCloseable {
     /** c[j] = scale_j (q_j . R) (single task) on the 16-bit copy of X, split across the threads. */
     void xtr16(LassoProblem pb, MemorySegment res, double[] c) {
         int n = pb.n;
-        split(pb.p, (long) n * pb.p, (from, to) -> k.columnDotsI16(pb.x16, n, n, from, to, res, 0, xtr, from));
+        split(threads, pb.p, (long) n * pb.p, 4, (from, to) -> k.columnDotsI16(pb.x16, n, n, from, to, res, 0, xtr, from));
         for (int j = 0; j < pb.p; j++) {
             c[j] = pb.x16Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
         }
@@ -122,7 +123,7 @@ final class Workspace implements AutoCloseable {
     /** c[j] = scale8_j (q8_j . R) (single task) on the 8-bit copy of X, split across the threads. */
     void xtr8(LassoProblem pb, MemorySegment res, double[] c) {
         int n = pb.n;
-        split(pb.p, (long) n * pb.p, (from, to) -> k.columnDotsI8(pb.x8, n, n, from, to, res, 0, xtr, from));
+        split(threads, pb.p, (long) n * pb.p, 4, (from, to) -> k.columnDotsI8(pb.x8, n, n, from, to, res, 0, xtr, from));
         for (int j = 0; j < pb.p; j++) {
             c[j] = pb.x8Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
         }
@@ -150,22 +151,38 @@ final class Workspace implements AutoCloseable {
 
     /** A range [from, to) of a split loop. */
     @FunctionalInterface
-    private interface Range {
+    interface Range {
         void run(int from, int to);
+    }
+
+    /** {@link #split(int, int, long, int, Range)} with this workspace's threads, ranges of any length. */
+    private void split(int count, long work, Range body) {
+        split(threads, count, work, 1, body);
     }
 
     /**
      * Runs {@code body} over [0, count): whole on this thread with one thread or below {@link #PARALLEL_MIN}
-     * multiply-adds of {@code work}, else cut into one contiguous range per thread on the kernels' shared
-     * {@link RowExecutor} (the calling thread runs the first; its workers spin a while before parking, so the
-     * products that follow each other within a solve are picked up at once).
+     * multiply-adds of {@code work}, else cut into one contiguous range per thread whose inner bounds are multiples
+     * of {@code align}, on the kernels' shared {@link RowExecutor} (the calling thread runs the first). Rows split in
+     * multiples of 16 end every range on a vector boundary at any width, so a range computes each element as the
+     * whole loop would (the kernels' scalar tails round differently); columns split in multiples of 4 keep the
+     * column products' blocks of four.
      */
-    private void split(int count, long work, Range body) {
-        if (threads <= 1 || work < PARALLEL_MIN || count < 2) {
+    static void split(int threads, int count, long work, int align, Range body) {
+        int pieces = Math.min(threads, count / align);
+        if (threads <= 1 || work < PARALLEL_MIN || pieces < 2) {
             body.run(0, count);
             return;
         }
-        RowExecutor.run(threads, count, (from, to) -> body.run((int) from, (int) to));
+        RowExecutor.run(pieces, pieces, (p0, p1) -> {
+            for (long piece = p0; piece < p1; piece++) {
+                int from = piece == 0 ? 0 : (int) ((long) count * piece / pieces) / align * align;
+                int to = piece + 1 == pieces ? count : (int) ((long) count * (piece + 1) / pieces) / align * align;
+                if (to > from) {
+                    body.run(from, to);
+                }
+            }
+        });
     }
 
     @Override

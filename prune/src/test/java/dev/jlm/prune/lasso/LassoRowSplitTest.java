@@ -11,7 +11,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Coordinate sweeps split by rows across a team of threads (solvers with {@code threads > 1} on problems with at
  * least {@link CdEngine#TEAM_MIN_ROWS} rows): the float64 sweeps and those on the 16-bit copy, every solution
- * certified, the same optimum as one thread, and the same bits whether the parts ran on two threads or one.
+ * certified, the same optimum as one thread, and the same bits whether the parts ran on two threads or one; and on
+ * smaller problems, whose products only are split, the same bits as one thread.
  */
 class LassoRowSplitTest {
 
@@ -66,6 +67,35 @@ class LassoRowSplitTest {
                     assertEquals(Double.doubleToRawLongBits(sb.coef()[j]), Double.doubleToRawLongBits(sc.coef()[j]),
                             "alpha " + k + " feature " + j + ": " + sb.coef()[j] + " vs " + sc.coef()[j]);
                 }
+            }
+        }
+    }
+
+    /**
+     * Below {@link CdEngine#TEAM_MIN_ROWS} rows nothing but the products is split (by columns in multiples of four,
+     * by rows in multiples of 16), each value computed as on one thread: the same path bit for bit, 16-bit phase and
+     * Newton step included.
+     */
+    @Test
+    void splitProductsGiveTheSameBitsAsOneThread() {
+        int n = 2003;
+        int p = 613;
+        double[][] d = LassoPathTest.toeplitz(35, n, p, 60, 0.4, 1.0);
+        try (Tensor x = Fixtures.f64(d[0], n, p); Tensor y = Fixtures.f64(d[1], n);
+             LassoProblem pb = LassoProblem.builder(x, y).build();
+             LassoSolver one = new LassoSolver(SolverOptions.defaults().withTol(1e-10).withThreads(1));
+             LassoSolver two = new LassoSolver(SolverOptions.defaults().withTol(1e-10).withThreads(2))) {
+            assertTrue(n < CdEngine.TEAM_MIN_ROWS && (long) n * p >= 16 * Workspace.PARALLEL_MIN);
+            one.cdForTests().quantizedMinBytes = 0;
+            two.cdForTests().quantizedMinBytes = 0;
+            double[] alphas = LassoSolver.alphaGrid(pb, 10, 0.01);
+            LassoPath a = one.path(pb, alphas);
+            LassoPath b = two.path(pb, alphas);
+            assertTrue(two.cdForTests().quantizedSolves > 0, "the 16-bit phase never ran");
+            assertEquals(0, two.cdForTests().teamSweeps);
+            assertArrayEquals(a.coefMatrix(), b.coefMatrix());
+            for (int k = 0; k < alphas.length; k++) {
+                assertEquals(a.solutions().get(k).dualityGap(), b.solutions().get(k).dualityGap(), 0.0);
             }
         }
     }
