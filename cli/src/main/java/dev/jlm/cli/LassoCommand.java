@@ -52,7 +52,7 @@ final class LassoCommand implements Callable<Integer> {
     @Option(names = "--solver", paramLabel = "auto|cd|gram|fista", defaultValue = "auto", description = "Algorithm (default: ${DEFAULT-VALUE}).")
     String solver;
 
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "1", description = "Threads for the problem's build and the X^T r products (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "1", description = "Threads for the problem's build, the X^T r products and, from 4096 rows, the coordinate sweeps (default: ${DEFAULT-VALUE}).")
     int threads;
 
     @Option(names = "--fit-intercept", description = "Fit an unpenalized intercept.")
