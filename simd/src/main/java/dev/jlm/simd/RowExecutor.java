@@ -79,6 +79,18 @@ public final class RowExecutor {
         }
     }
 
+    /**
+     * Workers not running a piece at this moment (spinning or parked): how many could join a call now. A hint, out
+     * of date as soon as it is read.
+     */
+    public static int freeWorkers() {
+        int free = 0;
+        for (Worker w : Pool.WORKERS) {
+            free += w.busy ? 0 : 1;
+        }
+        return free;
+    }
+
     /** Cores the JVM may use; the default thread limit of every kernel. */
     public static int cores() {
         return CORES;
@@ -258,6 +270,8 @@ public final class RowExecutor {
 
     private static final class Worker extends Thread {
         volatile boolean parked;
+        /** Running a piece (not free to take another now). */
+        volatile boolean busy;
 
         Worker(String name) {
             super(name);
@@ -270,8 +284,13 @@ public final class RowExecutor {
             while (true) {
                 Job job = Pool.JOBS.peek();
                 if (job != null) {
-                    if (!job.runNext()) {
-                        Pool.JOBS.remove(job);
+                    busy = true;
+                    try {
+                        if (!job.runNext()) {
+                            Pool.JOBS.remove(job);
+                        }
+                    } finally {
+                        busy = false;
                     }
                     idleSince = System.nanoTime();
                 } else if (System.nanoTime() - idleSince < SPIN_NANOS || HOLDS.get() > 0) {

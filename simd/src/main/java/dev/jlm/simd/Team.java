@@ -18,7 +18,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>The caller is member 0. Members are recruited from the {@link RowExecutor} workers: the caller waits at most
  * {@link #JOIN_NANOS} for them (the workers spin between kernel calls, so they usually join within microseconds),
- * then closes the team with whoever has joined; a worker that comes later finds it closed and leaves. Nobody waits
+ * then closes the team with whoever has joined; a worker that comes later finds it closed and leaves. It waits only
+ * for as many workers as are free when it starts (none free: it runs alone at once). Nobody waits
  * for a thread that has not joined, so teams started from many threads at once cannot deadlock. If a member throws,
  * the others stop at their next wait and the first failure is rethrown to the caller.
  */
@@ -65,7 +66,10 @@ public final class Team {
             throw new IllegalArgumentException("parts must be 1 to 64: " + parts);
         }
         Team team = new Team(parts);
-        int wanted = Math.min(Math.max(1, threads), parts);
+        // Only as many workers as are free now are waited for: with every worker busy (other callers' teams and
+        // kernels) the caller goes on alone at once instead of waiting out the join window.
+        int asked = Math.min(Math.max(1, threads), parts);
+        int wanted = asked > 1 ? Math.min(asked, 1 + RowExecutor.freeWorkers()) : 1;
         if (wanted == 1) {
             team.joined.set(-1);
             body.run(team.new Member(0, 1));

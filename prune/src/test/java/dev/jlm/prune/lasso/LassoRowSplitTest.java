@@ -100,6 +100,49 @@ class LassoRowSplitTest {
         }
     }
 
+    /**
+     * Several solvers with two threads each on one problem at once: they compete for the workers, so their teams
+     * form or not at random, and each path must still be the one a lone solver gives, bit for bit.
+     */
+    @Test
+    void concurrentSolversWithTeamsGiveTheSamePath() throws Exception {
+        int n = 4229;
+        int p = 181;
+        double[][] d = LassoPathTest.toeplitz(36, n, p, 90, 0.3, 1.0);
+        try (Tensor x = Fixtures.f64(d[0], n, p); Tensor y = Fixtures.f64(d[1], n);
+             LassoProblem pb = LassoProblem.builder(x, y).build()) {
+            double[] alphas = LassoSolver.alphaGrid(pb, 8, 0.01);
+            SolverOptions opt = SolverOptions.defaults().withTol(1e-10).withAlgorithm(SolverOptions.Algorithm.CD)
+                    .withThreads(2);
+            double[] want;
+            try (LassoSolver alone = new LassoSolver(opt)) {
+                want = alone.path(pb, alphas).coefMatrix();
+                assertTrue(alone.cdForTests().teamSweeps > 0, "no sweep was split by rows");
+            }
+            java.util.concurrent.ExecutorService ex = java.util.concurrent.Executors.newFixedThreadPool(3);
+            try {
+                java.util.List<java.util.concurrent.Future<double[]>> fs = new java.util.ArrayList<>();
+                for (int t = 0; t < 3; t++) {
+                    fs.add(ex.submit(() -> {
+                        try (LassoSolver s = new LassoSolver(opt)) {
+                            double[] last = null;
+                            for (int rep = 0; rep < 3; rep++) {
+                                last = s.path(pb, alphas).coefMatrix();
+                                assertArrayEquals(want, last);
+                            }
+                            return last;
+                        }
+                    }));
+                }
+                for (java.util.concurrent.Future<double[]> f : fs) {
+                    assertArrayEquals(want, f.get(120, java.util.concurrent.TimeUnit.SECONDS));
+                }
+            } finally {
+                ex.shutdownNow();
+            }
+        }
+    }
+
     @Test
     void float64SweepsSplitByRows() {
         check(4099, 211, 31, 0.3, b -> b, false);
