@@ -510,14 +510,21 @@ final class CdEngine {
                 continue;
             }
             int settle = 0;
+            boolean settled = false;
             while (e < maxEpochs && settle < MAX_SETTLE) {
                 double change = sweepQuantized(pb, w, act, m, l1, l2, v, corr);
                 e++;
                 settle++;
                 if ((change == 0 || settle % 2 == 0)
                         && restrictedGapQuantized(pb, w, act, m, l1, l2, v, corr) <= 0.5 * tol) {
+                    settled = true;
                     break;
                 }
+            }
+            // The non-zero part has settled: the set's gap at this very point usually holds too (its zeros stay
+            // below their thresholds), and costs the products of the set, not a sweep over it as well.
+            if (settled && restrictedGapQuantized(pb, w, set, set.length, l1, l2, v, corr) <= tol) {
+                break;
             }
         }
         return e;
