@@ -163,4 +163,16 @@ final class Certificates {
             }
         }
     }
+
+    /** Every coefficient of {@code got} within {@code rel} times the largest of {@code want} of its own. */
+    static void assertClose(double[] want, double[] got, double rel, String what) {
+        org.junit.jupiter.api.Assertions.assertEquals(want.length, got.length, what);
+        double max = 0;
+        for (double v : want) {
+            max = Math.max(max, Math.abs(v));
+        }
+        for (int j = 0; j < want.length; j++) {
+            org.junit.jupiter.api.Assertions.assertEquals(want[j], got[j], rel * max, what + ", coefficient " + j);
+        }
+    }
 }

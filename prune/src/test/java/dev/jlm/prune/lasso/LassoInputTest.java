@@ -59,14 +59,7 @@ class LassoInputTest {
                  LassoProblem byColumns = LassoProblem.builderColumns(xc, y).threads(2).build()) {
                 for (LassoProblem pb : new LassoProblem[] {rows, byColumns}) {
                     LassoPath path = solver.path(pb, alphas);
-                    double[] got = path.coefMatrix();
-                    double max = 0;
-                    for (double v : want) {
-                        max = Math.max(max, Math.abs(v));
-                    }
-                    for (int i = 0; i < want.length; i++) {
-                        assertEquals(want[i], got[i], 1e-6 * max, "coefficient " + i);
-                    }
+                    Certificates.assertClose(want, path.coefMatrix(), 1e-6, "confined X");
                     for (Solution s : path.solutions()) {
                         Certificates.check(pb, s, 1e-10);
                     }

@@ -57,16 +57,9 @@ class LassoRowSplitTest {
                 Solution sc = c.solutions().get(k);
                 Certificates.check(pb, sb, tol);
                 Certificates.check(pb, sc, tol);
-                double max = 0;
-                for (double v : sa.coef()) {
-                    max = Math.max(max, Math.abs(v));
-                }
-                for (int j = 0; j < p; j++) {
-                    assertEquals(sa.coef()[j], sb.coef()[j], 1e-6 * max, "alpha " + k + " feature " + j);
-                    // Parts are added in part order whoever computed them: bit for bit the same path.
-                    assertEquals(Double.doubleToRawLongBits(sb.coef()[j]), Double.doubleToRawLongBits(sc.coef()[j]),
-                            "alpha " + k + " feature " + j + ": " + sb.coef()[j] + " vs " + sc.coef()[j]);
-                }
+                Certificates.assertClose(sa.coef(), sb.coef(), 1e-6, "alpha " + k);
+                // Parts are added in part order whoever computed them: bit for bit the same path.
+                assertArrayEquals(sb.coef(), sc.coef(), "alpha " + k);
             }
         }
     }
