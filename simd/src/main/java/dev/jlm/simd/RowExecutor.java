@@ -210,6 +210,10 @@ public final class RowExecutor {
             } catch (Throwable e) {
                 failures[c] = e;
             } finally {
+                // Free before the caller can see this piece done: a call that follows at once counts this worker.
+                if (Thread.currentThread() instanceof Worker w) {
+                    w.busy = false;
+                }
                 if (pending.decrementAndGet() == 0) {
                     Thread w = waiter;
                     if (w != null) {

@@ -172,6 +172,7 @@ public final class Team {
         private final int rank;
         private final int size;
         private long step;
+        private long waited;
 
         private Member(int rank, int size) {
             this.rank = rank;
@@ -191,6 +192,14 @@ public final class Team {
         /** The parts of each step. */
         public int parts() {
             return parts;
+        }
+
+        /**
+         * Nanoseconds this member has spent in {@link #sum} waiting for the others so far: a team whose members keep
+         * waiting (a core taken by another process, the JIT compiler) is slower than one thread.
+         */
+        public long waitedNanos() {
+            return waited;
         }
 
         /** The first part this member owns; the next are {@code size()} apart. */
@@ -229,6 +238,7 @@ public final class Team {
                         }
                         Thread.onSpinWait();
                     }
+                    waited += System.nanoTime() - start;
                 }
                 s += Double.longBitsToDouble(slots[base + slot]);
             }

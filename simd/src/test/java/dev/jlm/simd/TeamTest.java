@@ -164,6 +164,36 @@ class TeamTest {
     }
 
     @Test
+    void waitsAreCountedForTheMemberThatWaited() {
+        long[] waited = new long[2];
+        int[] size = new int[1];
+        Team.run(2, 2, m -> {
+            if (m.rank() == 0) {
+                size[0] = m.size();
+            }
+            for (int step = 0; step < 3; step++) {
+                if (step == 1 && m.rank() == 1) {
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                for (int p = m.firstPart(); p < m.parts(); p += m.size()) {
+                    m.put(p, step);
+                }
+                m.sum();
+            }
+            waited[m.rank()] = m.waitedNanos();
+        });
+        if (size[0] == 2) {
+            assertTrue(waited[0] >= 15_000_000L, "the caller waited for the sleeping member: " + waited[0]);
+        } else {
+            assertEquals(0, waited[0], "alone, nobody is waited for");
+        }
+    }
+
+    @Test
     void holdKeepsWorkersAwakeAndClosesIdempotently() {
         try (RowExecutor.Hold h = RowExecutor.hold()) {
             runChecked(2, 2, 100, 9);

@@ -51,6 +51,14 @@ final class CdEngine {
     /** Threads a row-split sweep may recruit; 0: the solver's. Tests set 1 to run the same parts on one thread. */
     int teamThreads;
     /**
+     * Row-split sweeps still to run on this thread alone, and how many the next back-off takes: after a team sweep in
+     * which the caller spent more than half its time waiting for the others (their cores were busy elsewhere), the
+     * following sweeps run their parts on this thread (the same bits), 4 then twice as many after each such sweep
+     * again, up to 256; a sweep that went well resets it.
+     */
+    private int soloSweeps;
+    private int backoff = 4;
+    /**
      * x_j . R from the last restricted gap, valid while {@code rVersion} has not moved: the certificate reuses
      * them instead of reading the support's columns again. Every change of the residual bumps the version.
      */
@@ -722,9 +730,15 @@ final class CdEngine {
      */
     private double sweepTeam(LassoProblem pb, double[] w, int[] idx, int m, double l1, double l2, double[] v,
                              double[] corr, boolean quantized, int parts) {
-        double[] out = new double[2];
+        double[] out = new double[3];
         teamSweeps++;
-        Team.run(teamThreads > 0 ? teamThreads : ws.threads, parts, member -> {
+        int threads = teamThreads > 0 ? teamThreads : ws.threads;
+        if (soloSweeps > 0) {
+            soloSweeps--;
+            threads = 1;
+        }
+        long t0 = System.nanoTime();
+        Team.run(threads, parts, member -> {
             L1Kernels k = ws.k;
             int n = pb.n;
             MemorySegment x = quantized ? pb.x16 : pb.x;
@@ -789,9 +803,18 @@ final class CdEngine {
             if (lead) {
                 out[0] = dwMax;
                 out[1] = wMax;
+                out[2] = member.size() > 1 ? member.waitedNanos() : -1;
                 sharedSweeps += member.size() > 1 ? 1 : 0;
             }
         });
+        if (out[2] >= 0) {
+            if (out[2] > 0.5 * (System.nanoTime() - t0)) {
+                soloSweeps = backoff;
+                backoff = Math.min(256, 2 * backoff);
+            } else {
+                backoff = 4;
+            }
+        }
         return out[1] == 0 ? 0 : out[0] / out[1];
     }
 
