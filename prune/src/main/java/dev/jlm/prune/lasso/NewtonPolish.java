@@ -20,9 +20,13 @@ final class NewtonPolish {
     static final int MAX_K = 800;
     /**
      * Multiply-adds of the blocked column products ({@link L1Kernels#crossDots}) per element of a coordinate step
-     * at the same cost: 0.05-0.08 ns against 0.25-0.29 ns (n = 10000, 48 columns, one thread, stand-alone loop).
+     * at the same cost: 0.05-0.08 ns against 0.25-0.29 ns (n = 10000, 48 columns, one thread, stand-alone loop),
+     * about 4; 8 lets the step come a little more often and was faster on the {@code independent} path (one JVM
+     * alternating, 60 paths each: 1 thread 34.68 / 37.51 against 35.29 / 37.87 ms, 2 threads 20.87 / 20.61 against
+     * 21.18 / 20.96 ms; 16: 37.79 against 38.37 and 26.35 against 27.03 ms in a slower stretch; 2: slower), the
+     * {@code toeplitz} path the same (9.55 / 9.54 ms).
      */
-    private static final long PRODUCTS_PER_SWEEP_STEP = 4;
+    private static final long PRODUCTS_PER_SWEEP_STEP = 8;
 
     private final L1Kernels k;
     private final int threads;
