@@ -114,7 +114,8 @@ final class Workspace implements AutoCloseable {
     /** c[j] = scale_j (q_j . R) (single task) on the 16-bit copy of X, split across the threads. */
     void xtr16(LassoProblem pb, MemorySegment res, double[] c) {
         int n = pb.n;
-        split(threads, pb.p, (long) n * pb.p, 4, (from, to) -> k.columnDotsI16(pb.x16, n, n, from, to, res, 0, xtr, from));
+        split(threads, pb.p, (long) n * pb.p, 4,
+                (from, to) -> k.columnDotsI16(pb.x16, n, n, from, to, res, 0, xtr, from));
         for (int j = 0; j < pb.p; j++) {
             c[j] = pb.x16Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
         }
@@ -123,7 +124,8 @@ final class Workspace implements AutoCloseable {
     /** c[j] = scale8_j (q8_j . R) (single task) on the 8-bit copy of X, split across the threads. */
     void xtr8(LassoProblem pb, MemorySegment res, double[] c) {
         int n = pb.n;
-        split(threads, pb.p, (long) n * pb.p, 4, (from, to) -> k.columnDotsI8(pb.x8, n, n, from, to, res, 0, xtr, from));
+        split(threads, pb.p, (long) n * pb.p, 4,
+                (from, to) -> k.columnDotsI8(pb.x8, n, n, from, to, res, 0, xtr, from));
         for (int j = 0; j < pb.p; j++) {
             c[j] = pb.x8Scale[j] * xtr.getAtIndex(LassoProblem.F64, j);
         }

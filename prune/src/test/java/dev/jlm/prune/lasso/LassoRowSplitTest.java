@@ -20,11 +20,12 @@ class LassoRowSplitTest {
                               boolean quantized) {
         double[][] d = LassoPathTest.toeplitz(seed, n, p, 90, rho, 1.0);
         double tol = 1e-10;
+        SolverOptions cd = SolverOptions.defaults().withTol(tol).withAlgorithm(SolverOptions.Algorithm.CD);
         try (Tensor x = Fixtures.f64(d[0], n, p); Tensor y = Fixtures.f64(d[1], n);
              LassoProblem pb = conf.apply(LassoProblem.builder(x, y)).build();
-             LassoSolver one = new LassoSolver(SolverOptions.defaults().withTol(tol).withAlgorithm(SolverOptions.Algorithm.CD).withThreads(1));
-             LassoSolver team = new LassoSolver(SolverOptions.defaults().withTol(tol).withAlgorithm(SolverOptions.Algorithm.CD).withThreads(2));
-             LassoSolver solo = new LassoSolver(SolverOptions.defaults().withTol(tol).withAlgorithm(SolverOptions.Algorithm.CD).withThreads(2))) {
+             LassoSolver one = new LassoSolver(cd.withThreads(1));
+             LassoSolver team = new LassoSolver(cd.withThreads(2));
+             LassoSolver solo = new LassoSolver(cd.withThreads(2))) {
             assertTrue(n >= CdEngine.TEAM_MIN_ROWS);
             assertTrue(!quantized || pb.x16 != null, "the problem should have the 16-bit copy");
             long bytes = quantized ? 0 : Long.MAX_VALUE;

@@ -4,6 +4,7 @@ import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Simd;
 import dev.jlm.core.Tensor;
+import dev.jlm.simd.RowExecutor;
 
 import java.util.Arrays;
 
@@ -40,17 +41,17 @@ public interface QMatMul {
         return VectorQMatMul.INSTANCE;
     }
 
-    /** Checks shapes and returns M. */
     /**
      * {@code threads}, or 1 when one of the operands lives in a confined arena (only the calling thread may touch
      * it, so the call is not split).
      */
     static int usableThreads(Tensor a, QuantizedMatrix b, Tensor bias, Tensor y, int threads) {
-        boolean shared = b.shareable() && dev.jlm.simd.RowExecutor.shareable(a.segment(), y.segment(),
-                bias == null ? null : bias.segment());
+        boolean shared = b.shareable()
+                && RowExecutor.shareable(a.segment(), y.segment(), bias == null ? null : bias.segment());
         return shared ? threads : 1;
     }
 
+    /** Checks shapes and returns M. */
     static long checkShapes(Tensor a, QuantizedMatrix b, Tensor bias, Tensor y, int threads) {
         if (threads < 1) {
             throw new JlmException.InvalidArgument("threads must be >= 1, not " + threads);

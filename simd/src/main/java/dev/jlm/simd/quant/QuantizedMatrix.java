@@ -3,6 +3,7 @@ package dev.jlm.simd.quant;
 import dev.jlm.core.DType;
 import dev.jlm.core.JlmException;
 import dev.jlm.core.Tensor;
+import dev.jlm.simd.RowExecutor;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -475,6 +476,6 @@ public final class QuantizedMatrix implements AutoCloseable {
 
     /** Whether the kernels' workers may read this matrix (false when it lives in a confined arena). */
     boolean shareable() {
-        return dev.jlm.simd.RowExecutor.shareable(dataSeg, scaleSeg, zpSeg);
+        return RowExecutor.shareable(dataSeg, scaleSeg, zpSeg);
     }
 }
